@@ -1,0 +1,15 @@
+"""rnnkit: recurrent neural networks in readable NumPy, with hand-written BPTT.
+
+Time-major ``(T, B, D)`` is the internal layout throughout.
+"""
+
+from rnnkit.cells import GRUCell, LSTMCell, RNNCell
+from rnnkit.layers import GRU, LSTM, RNN
+from rnnkit.module import Module, Parameter, no_grad
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "RNNCell", "GRUCell", "LSTMCell", "RNN", "GRU", "LSTM",
+    "Module", "Parameter", "no_grad",
+]

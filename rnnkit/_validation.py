@@ -1,0 +1,93 @@
+"""Input checks used once at each public boundary.
+
+Every failure names the argument and what was expected; nothing is broadcast
+or cast silently. Inner kernels trust what passed through here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def check_float_array(
+    value,
+    name: str,
+    shape: tuple,
+    dtype: np.dtype,
+    shape_doc: str,
+) -> np.ndarray:
+    """Check that ``value`` is a finite float ndarray of ``dtype`` and ``shape``.
+
+    ``shape`` holds ints or ``None`` (any size); ``shape_doc`` is how the shape
+    is written for the user, e.g. ``"(T, B, input_size=8)"``.
+    """
+    if not isinstance(value, np.ndarray):
+        raise TypeError(
+            f"{name} must be a numpy.ndarray of shape {shape_doc}, got {type(value).__name__}"
+        )
+    if value.dtype != dtype:
+        raise TypeError(
+            f"{name} must have dtype {np.dtype(dtype).name} (the module's dtype), "
+            f"got {value.dtype}; convert with .astype(np.{np.dtype(dtype).name})"
+        )
+    check_shape(value, name, shape, shape_doc)
+    if not np.isfinite(value).all():
+        raise ValueError(f"{name} contains NaN or inf values")
+    return value
+
+
+def check_shape(value: np.ndarray, name: str, shape: tuple, shape_doc: str) -> None:
+    if value.ndim != len(shape) or any(
+        want is not None and got != want for got, want in zip(value.shape, shape)
+    ):
+        raise ValueError(f"{name} must have shape {shape_doc}, got {value.shape}")
+
+
+def check_lengths(lengths, batch_size: int, max_len: int) -> np.ndarray:
+    """Check sequence lengths: integers of shape (B,) with 1 <= length <= T."""
+    arr = np.asarray(lengths)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"lengths must be integers of shape (B={batch_size},), got dtype {arr.dtype}")
+    if arr.shape != (batch_size,):
+        raise ValueError(f"lengths must have shape (B={batch_size},), got {arr.shape}")
+    if arr.size and (arr.min() < 1 or arr.max() > max_len):
+        raise ValueError(
+            f"lengths must lie in [1, T={max_len}], got min {arr.min()} and max {arr.max()}"
+        )
+    return arr.astype(np.int64)
+
+
+def check_index_array(value, name: str, upper: int) -> np.ndarray:
+    """Check an integer array whose entries lie in [0, upper)."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be an integer array, got dtype {arr.dtype}")
+    if arr.size and (arr.min() < 0 or arr.max() >= upper):
+        raise ValueError(
+            f"{name} entries must lie in [0, {upper}), got min {arr.min()} and max {arr.max()}"
+        )
+    return arr
+
+
+def check_positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_probability(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be a float in [0, 1), got {value!r}")
+    return float(value)
+
+
+def check_dtype(dtype) -> np.dtype:
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def require_forward(cache, module: str) -> None:
+    if cache is None:
+        raise ValueError(f"{module}.backward called before forward (no cached activations)")

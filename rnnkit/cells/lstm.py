@@ -1,0 +1,85 @@
+"""LSTM cell: one time step forward and backward.
+
+Gate order in the stacked weights is ``i, f, g, o`` (input, forget, cell candidate,
+output), as in PyTorch: ``W_ih (4H, D)``, ``W_hh (4H, H)``, ``b_ih, b_hh (4H,)``.
+
+Forward, in the order the code computes it::
+
+    gi    = x @ W_ih^T + b_ih                    # (B, 4H)  hoisted out of the time loop
+    gates = gi + h_prev @ W_hh^T + b_hh          # (B, 4H)
+    i, f, o = sigmoid(gates_i), sigmoid(gates_f), sigmoid(gates_o)
+    g     = tanh(gates_g)
+    c     = f * c_prev + i * g                   # (B, H)
+    tc    = tanh(c)
+    h     = o * tc                               # (B, H)
+
+Backward, given dL/dh and dL/dc (the latter from step t+1)::
+
+    do      = dh * tc
+    dc      = dc + dh * o * (1 - tc^2)
+    di, dg, df = dc * g, dc * i, dc * c_prev
+    dc_prev = dc * f
+    dgates  = [di i(1-i), df f(1-f), dg (1-g^2), do o(1-o)]   # dgi = dgh = dgates
+    dh_prev = dgates @ W_hh
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnkit.cells.base import RecurrentCell
+from rnnkit.cells.gru import sigmoid
+
+
+class LSTMKernel:
+    """Pure step functions of the LSTM; ``state`` is the pair ``(h, c)``."""
+
+    num_gates = 4
+    num_states = 2
+
+    def step_forward(self, gi, state, W_hh, b_hh):
+        h_prev, c_prev = state
+        H = h_prev.shape[1]
+        gates = gi + h_prev @ W_hh.T                               # (B, 4H)
+        if b_hh is not None:
+            gates += b_hh
+        i = sigmoid(gates[:, :H])
+        f = sigmoid(gates[:, H : 2 * H])
+        g = np.tanh(gates[:, 2 * H : 3 * H])
+        o = sigmoid(gates[:, 3 * H :])
+        c = f * c_prev + i * g
+        tc = np.tanh(c)
+        h = o * tc
+        return (h, c), (h_prev, c_prev, i, f, g, o, tc)
+
+    def step_backward(self, d_state, cache, W_hh):
+        dh, dc = d_state
+        h_prev, c_prev, i, f, g, o, tc = cache
+        do = dh * tc
+        dc = dc + dh * o * (1 - tc * tc)
+        di = dc * g
+        dg = dc * i
+        df = dc * c_prev
+        dc_prev = dc * f
+        dgates = np.concatenate(
+            [di * i * (1 - i), df * f * (1 - f), dg * (1 - g * g), do * o * (1 - o)], axis=1
+        )                                                          # (B, 4H)
+        dh_prev = dgates @ W_hh
+        return dgates, dgates, (dh_prev, dc_prev)
+
+    def weight_hh_grad(self, dgh, caches):
+        """dW_hh = sum_t dgates_t^T @ h_prev_t, as one GEMM over (T*B) rows."""
+        h_prev = np.concatenate([c[0] for c in caches])            # (T*B, H)
+        return dgh.reshape(-1, dgh.shape[-1]).T @ h_prev
+
+
+class LSTMCell(RecurrentCell):
+    """One LSTM step; see the module docstring for the equations.
+
+    Parameters match ``torch.nn.LSTMCell`` (gate order i, f, g, o).
+    ``forward(x (B, D), (h, c) = zeros) -> (h', c')``, each ``(B, H)``;
+    ``backward((dh', dc')) -> (dx (B, D), (dh, dc))``.
+    """
+
+    def __init__(self, input_size, hidden_size, bias=True, dtype=np.float32, seed=None):
+        super().__init__(LSTMKernel(), input_size, hidden_size, bias, dtype, seed)

@@ -1,0 +1,84 @@
+"""Elman RNN cell: one time step forward and backward.
+
+Notation (row-major batches, as in PyTorch)::
+
+    x        (B, D)   input at step t
+    h_prev   (B, H)   hidden state h_{t-1}
+    W_ih     (H, D)   input-to-hidden weights   (the seed's W_xh)
+    W_hh     (H, H)   hidden-to-hidden weights
+    b_ih, b_hh (H,)
+
+Forward, in the order the code computes it::
+
+    gi = x @ W_ih^T + b_ih              # (B, H)  hoisted out of the time loop by layers
+    a  = gi + h_prev @ W_hh^T + b_hh    # (B, H)
+    h  = act(a)                         # act = tanh or relu
+
+Backward, given dL/dh::
+
+    da      = dh * act'(a)              # tanh' = 1 - h^2,  relu' = [h > 0]
+    dgi     = dgh = da                  # the same for the input and the hidden projection
+    dh_prev = da @ W_hh                 # (B, H)
+    dW_hh   = sum_t da_t^T @ h_prev_t   # hoisted: one GEMM over all steps
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnkit.cells.base import RecurrentCell
+
+NONLINEARITIES = ("tanh", "relu")
+
+
+class RNNKernel:
+    """Pure step functions of the Elman cell; ``state`` is the 1-tuple ``(h,)``."""
+
+    num_gates = 1
+    num_states = 1
+
+    def __init__(self, nonlinearity: str = "tanh"):
+        if nonlinearity not in NONLINEARITIES:
+            raise ValueError(f"nonlinearity must be one of {NONLINEARITIES}, got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+
+    def step_forward(self, gi, state, W_hh, b_hh):
+        (h_prev,) = state
+        a = gi + h_prev @ W_hh.T                      # (B, H)
+        if b_hh is not None:
+            a += b_hh
+        if self.nonlinearity == "tanh":
+            h = np.tanh(a)
+        else:
+            h = np.maximum(a, 0)
+        return (h,), (h_prev, h)
+
+    def step_backward(self, d_state, cache, W_hh):
+        (dh,) = d_state
+        h_prev, h = cache
+        if self.nonlinearity == "tanh":
+            da = dh * (1 - h * h)
+        else:
+            da = dh * (h > 0)
+        dh_prev = da @ W_hh                           # (B, H)
+        return da, da, (dh_prev,)
+
+    def weight_hh_grad(self, dgh, caches):
+        """dW_hh = sum_t dgh_t^T @ h_prev_t, as one GEMM over (T*B) rows."""
+        h_prev = np.concatenate([c[0] for c in caches])   # (T*B, H)
+        return dgh.reshape(-1, dgh.shape[-1]).T @ h_prev
+
+
+class RNNCell(RecurrentCell):
+    """One step of an Elman RNN: ``h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)``.
+
+    Parameters match ``torch.nn.RNNCell``: ``weight_ih (H, D)``, ``weight_hh (H, H)``,
+    ``bias_ih (H,)``, ``bias_hh (H,)``. ``forward(x (B, D), h (B, H) = zeros) -> h' (B, H)``;
+    ``backward(dh' (B, H)) -> (dx (B, D), dh (B, H))``. Forward may be called several
+    times before backward; each backward undoes the latest forward (BPTT order).
+    """
+
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh",
+                 dtype=np.float32, seed=None):
+        super().__init__(RNNKernel(nonlinearity), input_size, hidden_size, bias, dtype, seed)
+        self.nonlinearity = nonlinearity
