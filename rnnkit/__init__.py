@@ -4,12 +4,15 @@ Time-major ``(T, B, D)`` is the internal layout throughout.
 """
 
 from rnnkit.cells import GRUCell, LSTMCell, RNNCell
-from rnnkit.layers import GRU, LSTM, RNN
+from rnnkit.layers import GRU, LSTM, RNN, Dropout, Embedding, LastValid, Linear, Sequential
+from rnnkit.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from rnnkit.module import Module, Parameter, no_grad
 
 __version__ = "0.1.0"
 
 __all__ = [
     "RNNCell", "GRUCell", "LSTMCell", "RNN", "GRU", "LSTM",
+    "Embedding", "Linear", "Dropout", "LastValid", "Sequential",
+    "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss",
     "Module", "Parameter", "no_grad",
 ]

@@ -1,5 +1,11 @@
 """Sequence layers and the building blocks models are made of."""
 
+from rnnkit.layers.dropout import Dropout
+from rnnkit.layers.embedding import Embedding
+from rnnkit.layers.linear import Linear
+from rnnkit.layers.pooling import LastValid
 from rnnkit.layers.recurrent import GRU, LSTM, RNN, RecurrentLayer
+from rnnkit.layers.sequential import Sequential
 
-__all__ = ["RNN", "GRU", "LSTM", "RecurrentLayer"]
+__all__ = ["RNN", "GRU", "LSTM", "RecurrentLayer", "Embedding", "Linear", "Dropout",
+           "LastValid", "Sequential"]

@@ -1,0 +1,7 @@
+"""Losses: forward returns a float, backward returns the gradient w.r.t. the prediction."""
+
+from rnnkit.losses.bce import BCEWithLogitsLoss
+from rnnkit.losses.cross_entropy import CrossEntropyLoss
+from rnnkit.losses.mse import MSELoss
+
+__all__ = ["CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss"]
