@@ -1,0 +1,258 @@
+"""Speed of rnnkit's sequence layers against PyTorch on the same shapes (CPU, float32).
+
+For every configuration both libraries run the same workload, interleaved in one
+process (rnnkit, torch, rnnkit, torch, ...), and the median of ``--repeats`` timed
+runs after warm-up is reported:
+
+* ``train``: forward + full backward (dX and every parameter gradient);
+* ``infer``: forward only, under ``rnnkit.no_grad()`` / ``torch.no_grad()``;
+* ``gen``:   one-token generation latency, B=1, a 2-layer LSTM (H=512) called one
+  step at a time with its state carried over (both libraries at the layer level).
+
+Achieved GFLOP/s counts only the GEMMs (``2 * rows * cols * inner`` each; the backward
+does twice the forward's GEMM work) and is given as a share of the sgemm peak of
+NumPy's BLAS, measured in the same run. Prints a markdown table, then one JSON line.
+
+Usage::
+
+    python bench/speed.py               # every configuration, 5 repeats
+    python bench/speed.py --quick       # three configurations, 3 repeats
+    python bench/speed.py --repeats 9 --only lstm
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+
+import numpy as np
+import torch
+
+import rnnkit
+from rnnkit.interop import to_torch
+
+# (B, T, H) with input size D = H; 1 layer, unidirectional.
+CONFIGS = [(32, 100, 128), (64, 100, 256), (64, 50, 512), (16, 200, 1024), (1, 1000, 32)]
+QUICK_CONFIGS = [(32, 100, 128), (64, 50, 512), (1, 1000, 32)]
+BIDIR = dict(B=32, T=100, H=256, num_layers=2)        # the 2-layer bidirectional LSTM
+GEN = dict(H=512, num_layers=2, steps=200)            # one-token generation
+LAYERS = {"rnn": rnnkit.RNN, "gru": rnnkit.GRU, "lstm": rnnkit.LSTM}
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+
+
+# -- measuring ------------------------------------------------------------------
+def median_seconds(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def interleaved(fns: dict, repeats: int, warmup: int = 1) -> dict:
+    """Median wall time of each callable, alternating between them every run."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def sgemm_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """Float32 GEMM throughput of NumPy's BLAS on square (n, n) matrices."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    a @ b
+    return 2 * n**3 / median_seconds(lambda: a @ b, repeats) / 1e9
+
+
+def forward_gemm_flops(kind, B, T, H, D, num_layers=1, dirs=1) -> float:
+    """GEMM FLOPs of one forward pass: input projection plus recurrent projection."""
+    G = GATES[kind] * H
+    flops = 0.0
+    for layer in range(num_layers):
+        d_in = D if layer == 0 else H * dirs
+        flops += dirs * 2.0 * T * B * G * (d_in + H)
+    return flops
+
+
+# -- workloads --------------------------------------------------------------------
+def make_pair(kind, D, H, num_layers=1, bidirectional=False):
+    ours = LAYERS[kind](D, H, num_layers=num_layers, bidirectional=bidirectional,
+                        dtype=np.float32, seed=0)
+    theirs = to_torch(ours)
+    return ours, theirs
+
+
+def training_steps(ours, theirs, x, d_out):
+    x_t = torch.from_numpy(x).requires_grad_(True)
+    d_out_t = torch.from_numpy(d_out)
+
+    def rnnkit_step():
+        out, _ = ours(x)
+        ours.backward(d_out)
+
+    def torch_step():
+        x_t.grad = None
+        out, _ = theirs(x_t)
+        out.backward(d_out_t)
+
+    return rnnkit_step, torch_step
+
+
+def inference_steps(ours, theirs, x):
+    x_t = torch.from_numpy(x)
+
+    def rnnkit_step():
+        with rnnkit.no_grad():
+            ours(x)
+
+    def torch_step():
+        with torch.no_grad():
+            theirs(x_t)
+
+    return rnnkit_step, torch_step
+
+
+def bench_config(kind, B, T, H, repeats, num_layers=1, bidirectional=False):
+    rng = np.random.default_rng(1)
+    D = H
+    dirs = 2 if bidirectional else 1
+    ours, theirs = make_pair(kind, D, H, num_layers, bidirectional)
+    x = rng.standard_normal((T, B, D), dtype=np.float32)
+    d_out = rng.standard_normal((T, B, dirs * H), dtype=np.float32)
+    fwd_flops = forward_gemm_flops(kind, B, T, H, D, num_layers, dirs)
+    name = f"{kind}" + (f" {num_layers}L-bi" if bidirectional else "")
+    rows = []
+    for mode in ("train", "infer"):
+        if mode == "train":
+            ours_fn, torch_fn = training_steps(ours, theirs, x, d_out)
+            flops = 3 * fwd_flops
+        else:
+            ours_fn, torch_fn = inference_steps(ours, theirs, x)
+            flops = fwd_flops
+        t = interleaved({"rnnkit": ours_fn, "torch": torch_fn}, repeats)
+        rows.append(dict(
+            model=name, mode=mode, B=B, T=T, H=H,
+            rnnkit_ms=1e3 * t["rnnkit"], torch_ms=1e3 * t["torch"],
+            rnnkit_tok_s=B * T / t["rnnkit"], torch_tok_s=B * T / t["torch"],
+            speedup=t["torch"] / t["rnnkit"],
+            rnnkit_gflops=flops / t["rnnkit"] / 1e9, torch_gflops=flops / t["torch"] / 1e9,
+        ))
+    return rows
+
+
+def bench_generation(repeats, H=GEN["H"], num_layers=GEN["num_layers"], steps=GEN["steps"]):
+    """Per-token latency of feeding one token at a time, carrying (h, c)."""
+    ours, theirs = make_pair("lstm", H, H, num_layers)
+    rng = np.random.default_rng(2)
+    xs = rng.standard_normal((steps, 1, 1, H), dtype=np.float32)       # (steps, T=1, B=1, D)
+    xs_t = torch.from_numpy(xs)
+
+    def rnnkit_generate():
+        state = None
+        with rnnkit.no_grad():
+            for x in xs:
+                out, state = ours(x, state)
+
+    def torch_generate():
+        state = None
+        with torch.no_grad():
+            for x in xs_t:
+                out, state = theirs(x, state)
+
+    t = interleaved({"rnnkit": rnnkit_generate, "torch": torch_generate}, repeats)
+    return dict(model=f"lstm {num_layers}L gen", mode="gen", B=1, T=1, H=H,
+                rnnkit_us=1e6 * t["rnnkit"] / steps, torch_us=1e6 * t["torch"] / steps,
+                latency_ratio=t["rnnkit"] / t["torch"])
+
+
+# -- reporting -------------------------------------------------------------------
+def geometric_mean(values):
+    return float(np.exp(np.mean(np.log(values)))) if values else float("nan")
+
+
+def blas_name() -> str:
+    try:
+        cfg = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return f"{cfg['name']} {cfg.get('version', '')}".strip()
+    except Exception:  # pragma: no cover - depends on the NumPy build
+        return "unknown"
+
+
+def print_table(rows, gen, peak):
+    print(f"| model | mode | B | T | H | rnnkit ms | torch ms | rnnkit tok/s | torch tok/s "
+          f"| rnnkit/torch | rnnkit GF/s (% peak) | torch GF/s (% peak) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['model']} | {r['mode']} | {r['B']} | {r['T']} | {r['H']} "
+              f"| {r['rnnkit_ms']:.1f} | {r['torch_ms']:.1f} "
+              f"| {r['rnnkit_tok_s']:,.0f} | {r['torch_tok_s']:,.0f} | {r['speedup']:.2f}x "
+              f"| {r['rnnkit_gflops']:.1f} ({100 * r['rnnkit_gflops'] / peak:.0f}%) "
+              f"| {r['torch_gflops']:.1f} ({100 * r['torch_gflops'] / peak:.0f}%) |")
+    if gen:
+        print(f"\none-token generation, B=1, {gen['model']}, H={gen['H']}: "
+              f"rnnkit {gen['rnnkit_us']:.0f} us/token, torch {gen['torch_us']:.0f} us/token, "
+              f"latency ratio {gen['latency_ratio']:.2f} (target <= 0.33)")
+
+
+def summary(rows):
+    out = {}
+    for mode in ("train", "infer"):
+        for kind in ("rnn", "gru", "lstm"):
+            sp = [r["speedup"] for r in rows if r["mode"] == mode and r["model"].startswith(kind)]
+            if sp:
+                out[f"{mode}_{kind}_geomean"] = round(geometric_mean(sp), 3)
+                out[f"{mode}_{kind}_min"] = round(min(sp), 3)
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="three configurations, 3 repeats")
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs per measurement (5)")
+    parser.add_argument("--only", choices=sorted(LAYERS), action="append",
+                        help="restrict to these cell types (repeatable)")
+    parser.add_argument("--no-bidir", action="store_true", help="skip the 2-layer bidirectional LSTM")
+    parser.add_argument("--no-gen", action="store_true", help="skip the generation latency")
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (2)")
+    args = parser.parse_args(argv)
+    repeats = args.repeats or (3 if args.quick else 5)
+    configs = QUICK_CONFIGS if args.quick else CONFIGS
+    kinds = args.only or ["rnn", "gru", "lstm"]
+    torch.set_num_threads(args.threads)
+
+    peak = sgemm_peak_gflops()
+    print(f"NumPy {np.__version__} BLAS: {blas_name()}; torch {torch.__version__} "
+          f"threads={torch.get_num_threads()}; sgemm peak {peak:.1f} GFLOP/s; "
+          f"{platform.processor() or platform.machine()}; median of {repeats}\n")
+    rows = []
+    for kind in kinds:
+        for B, T, H in configs:
+            rows += bench_config(kind, B, T, H, repeats)
+    if "lstm" in kinds and not args.no_bidir:
+        rows += bench_config("lstm", BIDIR["B"], BIDIR["T"], BIDIR["H"], repeats,
+                             num_layers=BIDIR["num_layers"], bidirectional=True)
+    gen = None if args.no_gen else bench_generation(repeats)
+    print_table(rows, gen, peak)
+    result = dict(benchmark="rnnkit.speed", numpy=np.__version__, blas=blas_name(),
+                  torch=torch.__version__, torch_threads=torch.get_num_threads(),
+                  sgemm_peak_gflops=round(peak, 1), repeats=repeats,
+                  summary=summary(rows), generation=gen, rows=rows)
+    rows = [{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()} for r in rows]
+    result["rows"] = rows
+    print("\n" + json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
