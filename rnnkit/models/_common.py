@@ -1,0 +1,43 @@
+"""What the ready-made models share: building the recurrent stack from a cell name,
+splitting one seed into independent child seeds, and the JSON form of a dtype."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnkit.layers import GRU, LSTM, RNN
+
+CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+
+
+def check_cell(cell) -> str:
+    if not isinstance(cell, str) or cell.lower() not in CELLS:
+        raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
+    return cell.lower()
+
+
+def make_recurrent(cell: str, input_size, hidden_size, num_layers, dropout, bidirectional,
+                   dtype, seed):
+    """The ``torch.nn``-compatible sequence layer for ``cell`` ('lstm', 'gru' or 'rnn' (tanh))."""
+    return CELLS[cell](input_size, hidden_size, num_layers=num_layers, dropout=dropout,
+                       bidirectional=bidirectional, dtype=dtype, seed=seed)
+
+
+def child_seeds(seed, count: int) -> list[int]:
+    """``count`` independent seeds derived from ``seed`` (None: fresh OS entropy).
+
+    Each sub-module gets its own generator, so changing one layer's size does not
+    shift the initial weights of the others.
+    """
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                             or seed < 0):
+        raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
+    return [int(s) for s in np.random.default_rng(seed).integers(2**63, size=count)]
+
+
+def seed_to_json(seed):
+    return None if seed is None else int(seed)
+
+
+def dtype_name(dtype) -> str:
+    return np.dtype(dtype).name

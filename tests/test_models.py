@@ -1,0 +1,261 @@
+"""Ready-made models: LanguageModel, SequenceClassifier, SequenceRegressor —
+finite-difference checks (float64), PyTorch equivalence, config round trip, bad input."""
+
+import numpy as np
+import pytest
+from helpers import GRAD_TOL, TORCH_TOL, check_module_gradients
+
+import rnnkit
+from rnnkit.models import (
+    LanguageModel, MaxOverTime, MeanOverTime, SequenceClassifier, SequenceRegressor, build_model,
+)
+
+F64 = np.float64
+
+
+def _ids(shape, vocab, seed=0):
+    return np.random.default_rng(seed).integers(0, vocab, shape)
+
+
+# ------------------------------------------------------------------ language model
+
+
+@pytest.mark.parametrize("cell,embed", [("lstm", 4), ("gru", None), ("rnn", 3)])
+def test_language_model_gradients_including_carried_state(cell, embed):
+    model = LanguageModel(7, embed, hidden_size=5, num_layers=2, cell=cell, dtype=F64, seed=1)
+    ids = _ids((4, 2), 7)
+    state0 = model.init_state(2)
+    rng = np.random.default_rng(2)
+    state0 = tuple(rng.standard_normal(s.shape) for s in state0) if cell == "lstm" \
+        else rng.standard_normal(state0.shape)
+    inputs = {f"s{i}": s for i, s in enumerate(state0 if cell == "lstm" else (state0,))}
+
+    def backward(w):
+        logits_w, state_w = w
+        d0 = model.backward(logits_w, state_w)
+        d0 = d0 if cell == "lstm" else (d0,)
+        return {f"s{i}": d for i, d in enumerate(d0)}
+
+    worst, errors = check_module_gradients(lambda: model.forward(ids, state0), backward,
+                                           inputs, model.parameters())
+    assert worst < GRAD_TOL, errors
+
+
+def test_language_model_matches_torch_embedding_lstm_linear():
+    torch = pytest.importorskip("torch")
+    V, E, H, L, T, B = 9, 4, 6, 2, 5, 3
+    model = LanguageModel(V, E, H, L, "lstm", dtype=F64, seed=0)
+
+    class Twin(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = torch.nn.Embedding(V, E)
+            self.rnn = torch.nn.LSTM(E, H, num_layers=L)
+            self.decoder = torch.nn.Linear(H, V)
+
+        def forward(self, ids, state):
+            out, state = self.rnn(self.embedding(ids), state)
+            return self.decoder(out), state
+
+    twin = Twin().double()
+    twin.load_state_dict({k: torch.tensor(v) for k, v in model.state_dict().items()})
+    rng = np.random.default_rng(3)
+    ids = _ids((T, B), V, seed=4)
+    h0, c0 = rng.standard_normal((L, B, H)), rng.standard_normal((L, B, H))
+    dlogits = rng.standard_normal((T, B, V))
+
+    logits, (h_n, c_n) = model.forward(ids, (h0, c0))
+    d_h0, d_c0 = model.backward(dlogits)
+    h0t = torch.tensor(h0, requires_grad=True)
+    c0t = torch.tensor(c0, requires_grad=True)
+    logits_t, (h_nt, c_nt) = twin(torch.tensor(ids), (h0t, c0t))
+    (logits_t * torch.tensor(dlogits)).sum().backward()
+
+    np.testing.assert_allclose(logits, logits_t.detach().numpy(), atol=TORCH_TOL, rtol=0)
+    np.testing.assert_allclose(h_n, h_nt.detach().numpy(), atol=TORCH_TOL, rtol=0)
+    np.testing.assert_allclose(c_n, c_nt.detach().numpy(), atol=TORCH_TOL, rtol=0)
+    np.testing.assert_allclose(d_h0, h0t.grad.numpy(), atol=TORCH_TOL, rtol=0)
+    np.testing.assert_allclose(d_c0, c0t.grad.numpy(), atol=TORCH_TOL, rtol=0)
+    torch_grads = dict(twin.named_parameters())
+    for name, p in model.named_parameters():
+        np.testing.assert_allclose(p.grad, torch_grads[name].grad.numpy(), atol=TORCH_TOL, rtol=0,
+                                   err_msg=name)
+
+
+def test_language_model_one_hot_equals_identity_embedding():
+    onehot = LanguageModel(6, None, 5, cell="gru", dtype=F64, seed=0)
+    embedded = LanguageModel(6, 6, 5, cell="gru", dtype=F64, seed=0)
+    state = {k: v for k, v in onehot.state_dict().items()}
+    state["embedding.weight"] = np.eye(6)
+    embedded.load_state_dict(state)
+    ids = _ids((3, 2), 6)
+    np.testing.assert_allclose(onehot.forward(ids)[0], embedded.forward(ids)[0], atol=1e-14)
+
+
+def test_language_model_chunks_continue_the_whole_sequence():
+    model = LanguageModel(8, 4, 5, 2, "lstm", dtype=F64, seed=0)
+    ids = _ids((9, 2), 8)
+    with rnnkit.no_grad():
+        whole, (h, c) = model.forward(ids)
+        first, state = model.forward(ids[:4])
+        second, (h2, c2) = model.forward(ids[4:], state)
+    np.testing.assert_allclose(np.concatenate([first, second]), whole, atol=1e-13)
+    np.testing.assert_allclose(h2, h, atol=1e-13)
+    np.testing.assert_allclose(c2, c, atol=1e-13)
+
+
+def test_language_model_config_round_trip_and_seeded_init():
+    model = LanguageModel(11, 3, 4, 2, "gru", dropout=0.25, dtype=np.float32, seed=7)
+    config = model.config()
+    assert config == {"vocab_size": 11, "embed_size": 3, "hidden_size": 4, "num_layers": 2,
+                      "cell": "gru", "dropout": 0.25, "dtype": "float32", "seed": 7}
+    rebuilt = build_model("LanguageModel", config)
+    for (name, a), (_, b) in zip(model.state_dict().items(), rebuilt.state_dict().items()):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    other = LanguageModel(11, 3, 4, 2, "gru", seed=8)
+    assert not np.array_equal(model.decoder.weight.data, other.decoder.weight.data)
+
+
+def test_language_model_dropout_only_in_training():
+    model = LanguageModel(5, 3, 4, 2, "lstm", dropout=0.5, dtype=F64, seed=0)
+    ids = _ids((3, 2), 5)
+    model.eval()
+    with rnnkit.no_grad():
+        a, _ = model.forward(ids)
+        b, _ = model.forward(ids)
+    np.testing.assert_array_equal(a, b)
+    model.train()
+    c, _ = model.forward(ids)
+    assert not np.allclose(a, c)
+
+
+def test_language_model_bad_input():
+    model = LanguageModel(5, 3, 4, seed=0)
+    with pytest.raises(ValueError, match=r"ids entries must lie in \[0, 5\)"):
+        model.forward(np.array([[0, 5]]))
+    with pytest.raises(ValueError, match=r"ids must have shape \(T, B\)"):
+        model.forward(np.array([0, 1]))
+    with pytest.raises(TypeError, match="ids must be an integer array"):
+        model.forward(np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="cell must be one of"):
+        LanguageModel(5, cell="transformer")
+    with pytest.raises(ValueError, match="hidden_size must be a positive integer"):
+        LanguageModel(5, hidden_size=0)
+    with pytest.raises(ValueError, match="h0"):
+        model.forward(np.array([[0, 1]]), (np.zeros((1, 3, 4), np.float32),) * 2)
+    with pytest.raises(ValueError, match="before forward"):
+        LanguageModel(5, seed=0).backward(np.zeros((1, 1, 5), np.float32))
+
+
+# ------------------------------------------------------------------ classifier / regressor
+
+
+@pytest.mark.parametrize("pooling,cell,layers", [("last", "lstm", 1), ("mean", "gru", 2),
+                                                 ("max", "rnn", 2)])
+def test_classifier_gradients_on_padded_features(pooling, cell, layers):
+    model = SequenceClassifier(2, input_size=2, hidden_size=3, num_layers=layers, cell=cell,
+                               bidirectional=True, pooling=pooling, dtype=F64, seed=0)
+    x = np.random.default_rng(1).standard_normal((5, 3, 2))
+    lengths = np.array([5, 2, 4])
+    worst, errors = check_module_gradients(lambda: model.forward(x, lengths=lengths),
+                                           lambda w: {"x": model.backward(w)},
+                                           {"x": x}, model.parameters())
+    assert worst < GRAD_TOL, errors
+
+
+def test_classifier_gradients_on_token_ids():
+    model = SequenceClassifier(2, vocab_size=7, embed_size=3, hidden_size=4, cell="rnn",
+                               pooling="mean", dtype=F64, seed=0)
+    ids = _ids((5, 2), 7)
+    lengths = np.array([3, 5])
+    worst, errors = check_module_gradients(lambda: model.forward(ids, lengths=lengths),
+                                           lambda w: (model.backward(w), {})[1],
+                                           {}, model.parameters())
+    assert worst < GRAD_TOL, errors
+
+
+def test_classifier_ignores_padding():
+    model = SequenceClassifier(2, input_size=3, hidden_size=4, bidirectional=True,
+                               pooling="max", dtype=F64, seed=0)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 2, 3))
+    lengths = np.array([3, 5])
+    y = model.forward(x, lengths=lengths)
+    x2 = x.copy()
+    x2[3:, 0] = 1e3                                      # garbage in the padding of sequence 0
+    np.testing.assert_array_equal(model.forward(x2, lengths=lengths), y)
+    alone = model.forward(x[:3, :1])
+    np.testing.assert_allclose(alone, y[:1], atol=1e-13)
+
+
+@pytest.mark.parametrize("pooling", ["last", "mean", "max"])
+def test_classifier_matches_torch(pooling):
+    torch = pytest.importorskip("torch")
+    T, B, D, H, C = 5, 3, 4, 6, 3
+    model = SequenceClassifier(C, input_size=D, hidden_size=H, num_layers=2, cell="gru",
+                               bidirectional=True, pooling=pooling, dtype=F64, seed=0)
+    rnn = torch.nn.GRU(D, H, num_layers=2, bidirectional=True).double()
+    head = torch.nn.Linear(2 * H, C).double()
+    state = model.state_dict()
+    rnn.load_state_dict({k[4:]: torch.tensor(v) for k, v in state.items() if k.startswith("rnn.")})
+    head.load_state_dict({k[5:]: torch.tensor(v) for k, v in state.items() if k.startswith("head.")})
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((T, B, D))
+    lengths = np.array([5, 2, 4])
+    dy = rng.standard_normal((B, C))
+
+    y = model.forward(x, lengths=lengths)
+    dx = model.backward(dy)
+    xt = torch.tensor(x, requires_grad=True)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(xt, torch.tensor(lengths), enforce_sorted=False)
+    out, _ = torch.nn.utils.rnn.pad_packed_sequence(rnn(packed)[0], total_length=T)  # (T, B, 2H)
+    valid = torch.tensor(np.arange(T)[:, None, None] < lengths[None, :, None])
+    if pooling == "last":
+        fwd = out[torch.tensor(lengths - 1), torch.arange(B), :H]
+        z = torch.cat([fwd, out[0, :, H:]], dim=1)
+    elif pooling == "mean":
+        z = out.sum(0) / torch.tensor(lengths, dtype=torch.float64)[:, None]
+    else:
+        z = out.masked_fill(~valid, -torch.inf).max(0).values
+    yt = head(z)
+    (yt * torch.tensor(dy)).sum().backward()
+    np.testing.assert_allclose(y, yt.detach().numpy(), atol=TORCH_TOL, rtol=0)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), atol=TORCH_TOL, rtol=0)
+    grads = {"rnn." + k: v.grad for k, v in rnn.named_parameters()}
+    grads.update({"head." + k: v.grad for k, v in head.named_parameters()})
+    for name, p in model.named_parameters():
+        np.testing.assert_allclose(p.grad, grads[name].numpy(), atol=TORCH_TOL, rtol=0, err_msg=name)
+
+
+def test_regressor_config_round_trip():
+    model = SequenceRegressor(2, input_size=3, hidden_size=4, pooling="mean", dtype=F64, seed=5)
+    assert model.config()["num_outputs"] == 2 and "num_classes" not in model.config()
+    rebuilt = build_model("SequenceRegressor", model.config())
+    x = np.random.default_rng(0).standard_normal((4, 2, 3))
+    np.testing.assert_array_equal(rebuilt.forward(x), model.forward(x))
+    assert model.forward(x).shape == (2, 2)
+
+
+def test_pooling_modules_on_their_own():
+    out = np.arange(12, dtype=F64).reshape(3, 2, 2)
+    lengths = np.array([1, 3])
+    np.testing.assert_array_equal(MeanOverTime().forward(out, lengths), [[0, 1], [6, 7]])
+    np.testing.assert_array_equal(MaxOverTime().forward(out, lengths), [[0, 1], [10, 11]])
+
+
+def test_classifier_bad_input():
+    with pytest.raises(ValueError, match="exactly one of input_size"):
+        SequenceClassifier(2, input_size=3, vocab_size=5)
+    with pytest.raises(ValueError, match="exactly one of input_size"):
+        SequenceClassifier(2)
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        SequenceClassifier(2, input_size=3, pooling="attention")
+    with pytest.raises(ValueError, match="num_classes must be a positive integer"):
+        SequenceClassifier(0, input_size=3)
+    model = SequenceClassifier(2, input_size=3, hidden_size=4, seed=0)
+    with pytest.raises(ValueError, match=r"x must have shape \(T, B, input_size=3\)"):
+        model.forward(np.zeros((2, 2, 5), np.float32))
+    with pytest.raises(ValueError, match=r"lengths must lie in \[1, T=2\]"):
+        model.forward(np.zeros((2, 2, 3), np.float32), lengths=np.array([0, 2]))
+    with pytest.raises(ValueError, match="unknown model class"):
+        build_model("Transformer", {})
