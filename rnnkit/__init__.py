@@ -7,6 +7,8 @@ from rnnkit.cells import GRUCell, LSTMCell, RNNCell
 from rnnkit.layers import GRU, LSTM, RNN, Dropout, Embedding, LastValid, Linear, Sequential
 from rnnkit.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from rnnkit.module import Module, Parameter, no_grad
+from rnnkit.models import LanguageModel, SequenceClassifier, SequenceRegressor
+from rnnkit.training import SequenceBatches, TokenStream, Trainer, load_model
 
 __version__ = "0.1.0"
 
@@ -15,4 +17,6 @@ __all__ = [
     "Embedding", "Linear", "Dropout", "LastValid", "Sequential",
     "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss",
     "Module", "Parameter", "no_grad",
+    "LanguageModel", "SequenceClassifier", "SequenceRegressor",
+    "Trainer", "TokenStream", "SequenceBatches", "load_model",
 ]

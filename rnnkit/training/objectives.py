@@ -1,0 +1,131 @@
+"""What one training step computes: the loss of a batch and the gradients behind it.
+
+An objective connects a data loader's :class:`~rnnkit.training.data.Batch` to a model.
+The :class:`~rnnkit.training.Trainer` picks one from the data (token streams ->
+:class:`LanguageModeling`, padded sequences -> :class:`Supervised`); pass your own for
+anything else. The interface is two methods::
+
+    loss, new_state = objective.train_step(model, batch, state)   # forward + backward
+    metrics = objective.evaluate(model, data, max_batches)         # {"loss": ..., ...}
+
+``train_step`` accumulates parameter gradients (the trainer zeroes them before and
+clips/steps after); ``state`` is the hidden state carried from the previous batch
+(None at the start of an epoch, and always None for objectives that do not carry it).
+
+Language modelling (truncated BPTT)::
+
+    logits, state' = model.forward(inputs (T, B), state)         # state from the last chunk
+    L = mean_{t,b} CE(logits[t, b], targets[t, b])
+    model.backward(dL/dlogits)        # BPTT stops at `state`: it is an input, not a graph node
+
+Supervised many-to-one::
+
+    y = model.forward(x, lengths=lengths)                         # (B, C)
+    L = loss(y, targets);  model.backward(dL/dy)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from rnnkit.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from rnnkit.module import no_grad
+
+
+def _batches(data, max_batches):
+    count = data.num_batches if max_batches is None else min(max_batches, data.num_batches)
+    return (data.batch(0, i) for i in range(count))
+
+
+class LanguageModeling:
+    """Next-token cross-entropy over every position, hidden state carried between batches.
+
+    ``model.forward(ids, state) -> (logits, new_state)`` and ``model.backward(dlogits)``,
+    as :class:`~rnnkit.models.LanguageModel`.
+    """
+
+    carries_state = True
+
+    def __init__(self):
+        self.loss = CrossEntropyLoss()
+
+    def train_step(self, model, batch, state):
+        logits, new_state = model.forward(batch.inputs, state)          # (T, B, V)
+        loss = self.loss.forward(logits, batch.targets)
+        model.backward(self.loss.backward())
+        return loss, new_state
+
+    def evaluate(self, model, data, max_batches=None) -> dict:
+        """Mean loss (nats/token) over the stream, state carried as in training.
+
+        Returns ``{"loss", "bits_per_token", "perplexity"}``.
+        """
+        total, count, state = 0.0, 0, None
+        with no_grad():
+            for batch in _batches(data, max_batches):
+                logits, state = model.forward(batch.inputs, state)
+                total += self.loss.forward(logits, batch.targets) * batch.targets.size
+                count += batch.targets.size
+        loss = total / count
+        return {"loss": loss, "bits_per_token": loss / math.log(2),
+                "perplexity": math.exp(loss) if loss < 700 else None}
+
+
+class Supervised:
+    """One prediction per sequence: ``model.forward(x, lengths=lengths) -> (B, C)``.
+
+    ``loss`` is a loss instance (default ``CrossEntropyLoss()`` on class ids). With
+    ``BCEWithLogitsLoss`` or ``MSELoss`` and predictions ``(B, 1)``, targets of shape
+    ``(B,)`` are compared with ``predictions[:, 0]``. ``evaluate`` adds ``accuracy``
+    for the two classification losses.
+    """
+
+    carries_state = False
+
+    def __init__(self, loss=None):
+        self.loss = CrossEntropyLoss() if loss is None else loss
+        if not callable(getattr(self.loss, "forward", None)) or not callable(
+                getattr(self.loss, "backward", None)):
+            raise TypeError(f"loss must have forward(pred, target) and backward(), got {loss!r}")
+
+    def _squeeze(self, pred, targets):
+        squeeze = (not isinstance(self.loss, CrossEntropyLoss) and pred.ndim == 2
+                   and pred.shape[1] == 1 and np.ndim(targets) == 1)
+        return (pred[:, 0] if squeeze else pred), squeeze
+
+    def train_step(self, model, batch, state=None):
+        pred = model.forward(batch.inputs, lengths=batch.lengths)      # (B, C)
+        flat, squeezed = self._squeeze(pred, batch.targets)
+        loss = self.loss.forward(flat, batch.targets)
+        grad = self.loss.backward()
+        model.backward(grad[:, None] if squeezed else grad)
+        return loss, None
+
+    def evaluate(self, model, data, max_batches=None) -> dict:
+        """Mean loss per sequence (and ``accuracy`` for classification losses)."""
+        total, correct, count = 0.0, 0, 0
+        classify = isinstance(self.loss, (CrossEntropyLoss, BCEWithLogitsLoss))
+        with no_grad():
+            for batch in _batches(data, max_batches):
+                pred = model.forward(batch.inputs, lengths=batch.lengths)
+                flat, _ = self._squeeze(pred, batch.targets)
+                n = len(batch.targets)
+                total += self.loss.forward(flat, batch.targets) * n
+                count += n
+                if isinstance(self.loss, CrossEntropyLoss):
+                    correct += int((flat.argmax(-1) == batch.targets).sum())
+                elif isinstance(self.loss, BCEWithLogitsLoss):
+                    correct += int(((flat > 0) == (np.asarray(batch.targets) > 0.5)).sum())
+        metrics = {"loss": total / count}
+        if classify:
+            metrics["accuracy"] = correct / count
+        if isinstance(self.loss, MSELoss):
+            metrics["rmse"] = math.sqrt(total / count)
+        return metrics
+
+
+def default_objective(data):
+    """The objective a loader implies: token streams -> language modelling, else supervised."""
+    return LanguageModeling() if getattr(data, "carries_state", False) else Supervised()

@@ -1,0 +1,497 @@
+"""The training loop: steps, clipping, schedule, validation, early stopping, checkpoints.
+
+One step, in the order the code runs it::
+
+    batch        = train_data.batch(epoch, index)              # stateless loader
+    state        = None if index == 0 else carried state       # TBPTT: reset per epoch
+    loss, state' = objective.train_step(model, batch, state)   # forward + backward
+    norm         = clip_grad_norm(params, clip)                 # optional; refuses NaN/inf
+    optimizer.step(); scheduler.step()
+    carry        = state'                                       # cut from the graph
+    every eval_every steps (default: every epoch end): validate, track the best
+        weights, count evaluations without improvement (early stopping)
+    every log_every steps: append a record to metrics.jsonl
+    every checkpoint_every steps and at the end: write checkpoint.npz atomically
+
+Files in ``out_dir``: ``checkpoint.npz`` (see :mod:`rnnkit.training.checkpointing`),
+``metrics.jsonl`` and ``loss_curve.png``.
+
+Determinism: given the model's seed and the loaders' seeds, two runs make
+bit-identical weights, and a run resumed from a checkpoint (even after SIGKILL
+between checkpoints) continues exactly as if it had never stopped — the
+``max_minutes`` limit is the only thing that depends on the clock.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+
+import numpy as np
+
+from rnnkit.checkpoint import (
+    CheckpointError, check_arrays_match, check_compatible, rng_from_json, rng_state_to_json,
+    save_checkpoint,
+)
+from rnnkit.module import Module
+from rnnkit.optim import Optimizer, Scheduler, clip_grad_norm
+from rnnkit.training.checkpointing import KIND, VERSION, collect_rngs, read_trainer_checkpoint, split_arrays
+from rnnkit.training.objectives import default_objective
+from rnnkit.training.progress import ProgressBar, append_jsonl, progress_enabled, read_jsonl, truncate_jsonl
+
+CHECKPOINT_FILE = "checkpoint.npz"
+METRICS_FILE = "metrics.jsonl"
+PLOT_FILE = "loss_curve.png"
+
+
+def _optional_int(value, name):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive int or None, got {value!r}")
+    return int(value)
+
+
+def _optional_positive(value, name):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive number or None, got {value!r}")
+    return float(value)
+
+
+def _check_loader(data, name):
+    if data is None:
+        return None
+    if not callable(getattr(data, "batch", None)) or not isinstance(getattr(data, "num_batches", None), int):
+        raise TypeError(f"{name} must be a loader with batch(epoch, index) and num_batches "
+                        f"(TokenStream, SequenceBatches), got {type(data).__name__}")
+    return data
+
+
+def _state_parts(state):
+    if state is None:
+        return []
+    return list(state) if isinstance(state, tuple) else [state]
+
+
+class Trainer:
+    """Runs training for a model, an optimizer and a loader.
+
+    Parameters
+    ----------
+    model : Module
+        With ``forward``/``backward`` as the objective expects; ``config()`` (as the
+        models in ``rnnkit.models``) makes its checkpoints rebuildable by ``load_model``.
+    optimizer : rnnkit.optim.Optimizer
+        Over ``model.parameters()``.
+    train_data, val_data : TokenStream or SequenceBatches (val_data optional)
+    objective : optional
+        Default: ``LanguageModeling()`` for token streams, ``Supervised()`` (cross-entropy)
+        for sequence batches; ``Supervised(MSELoss())`` for regression.
+    schedule : callable ``lr_at(step)`` (``WarmupCosine(...)``) or a ``Scheduler``, optional
+    clip_grad_norm : float, optional
+        Clip the global gradient norm to this value every step.
+    max_steps, max_epochs, max_minutes : stop conditions (at least one). Steps and epochs
+        count the whole run, including steps before a resume; minutes count this call.
+    eval_every : int, optional
+        Validate every N steps; default: at the end of every epoch.
+    eval_batches : int, optional
+        Validate on the first N batches only.
+    patience : int, optional
+        Stop after this many validations without improving the best loss by ``min_delta``.
+    out_dir : path, optional
+        Where checkpoint.npz, metrics.jsonl and loss_curve.png go (created if missing).
+    checkpoint_every : int, optional
+        Also checkpoint every N steps (always at the end when ``out_dir`` is set).
+    log_every : int
+        Append a metrics record every N steps (and at every validation).
+    progress : None (auto: only on a TTY without CI), True or False
+    extra : dict, optional
+        JSON-native application data saved in every checkpoint (e.g. the vocabulary).
+    on_step : callable ``on_step(trainer, record)``, optional
+        Called after every step with that step's metrics record.
+    """
+
+    def __init__(self, model, optimizer, train_data, val_data=None, *, objective=None,
+                 schedule=None, clip_grad_norm=None, max_steps=None, max_epochs=None,
+                 max_minutes=None, eval_every=None, eval_batches=None, patience=None,
+                 min_delta=0.0, out_dir=None, checkpoint_every=None, log_every=10,
+                 progress=None, extra=None, on_step=None):
+        if not isinstance(model, Module):
+            raise TypeError(f"model must be an rnnkit Module, got {type(model).__name__}")
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"optimizer must be an rnnkit.optim optimizer, got {type(optimizer).__name__}")
+        self.model = model
+        self.optimizer = optimizer
+        self.train_data = _check_loader(train_data, "train_data")
+        if self.train_data is None:
+            raise TypeError("train_data is required")
+        self.val_data = _check_loader(val_data, "val_data")
+        self.objective = default_objective(self.train_data) if objective is None else objective
+        if schedule is None or isinstance(schedule, Scheduler):
+            self.scheduler = schedule
+        else:
+            self.scheduler = Scheduler(optimizer, schedule)
+        if self.scheduler is not None and self.scheduler.optimizer is not optimizer:
+            raise ValueError("schedule is a Scheduler for a different optimizer")
+        self.clip = _optional_positive(clip_grad_norm, "clip_grad_norm")
+        self.max_steps = _optional_int(max_steps, "max_steps")
+        self.max_epochs = _optional_int(max_epochs, "max_epochs")
+        self.max_minutes = _optional_positive(max_minutes, "max_minutes")
+        if self.max_steps is None and self.max_epochs is None and self.max_minutes is None:
+            raise ValueError("give at least one of max_steps, max_epochs and max_minutes")
+        self.eval_every = _optional_int(eval_every, "eval_every")
+        self.eval_batches = _optional_int(eval_batches, "eval_batches")
+        self.patience = _optional_int(patience, "patience")
+        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or min_delta < 0:
+            raise ValueError(f"min_delta must be a number >= 0, got {min_delta!r}")
+        self.min_delta = float(min_delta)
+        self.out_dir = None if out_dir is None else os.fspath(out_dir)
+        self.checkpoint_every = _optional_int(checkpoint_every, "checkpoint_every")
+        self.log_every = _optional_int(log_every, "log_every") or 1
+        self.progress = progress
+        if extra is not None and not isinstance(extra, dict):
+            raise TypeError(f"extra must be a dict of JSON-native values, got {type(extra).__name__}")
+        self.extra = {} if extra is None else extra
+        if on_step is not None and not callable(on_step):
+            raise TypeError("on_step must be callable as on_step(trainer, record)")
+        self.on_step = on_step
+        self.params = model.parameters()
+        # progress of the run; everything here goes into the checkpoint
+        self.step = 0
+        self.epoch = 0
+        self.batch_index = 0
+        self.carry = None
+        self.tokens_seen = 0
+        self.elapsed_s = 0.0            # training wall time over all sessions of this run
+        self.best_val_loss = None
+        self.best_step = None
+        self.best_weights = None
+        self.bad_evals = 0
+        self.last_eval_step = None
+        self.stop_reason = None
+        self.history: list[dict] = []   # metrics records of this session
+
+    # -- paths -------------------------------------------------------------------
+    def _path(self, name):
+        return None if self.out_dir is None else os.path.join(self.out_dir, name)
+
+    @property
+    def checkpoint_path(self):
+        return self._path(CHECKPOINT_FILE)
+
+    @property
+    def metrics_path(self):
+        return self._path(METRICS_FILE)
+
+    @property
+    def plot_path(self):
+        return self._path(PLOT_FILE)
+
+    # -- the loop ------------------------------------------------------------------
+    def fit(self, resume: bool = False) -> dict:
+        """Train until a stop condition; returns a summary dict.
+
+        ``resume=True`` first restores ``out_dir/checkpoint.npz`` (see :meth:`restore`).
+        The summary has ``step``, ``epoch``, ``stop_reason`` ('max_steps', 'max_epochs',
+        'max_minutes', 'early_stopping'), ``best_val_loss``, ``best_step``,
+        ``elapsed_s``, ``last`` (the final metrics record) and the paths written.
+        """
+        if self.out_dir is not None:
+            os.makedirs(self.out_dir, exist_ok=True)
+        if resume:
+            if self.out_dir is None:
+                raise ValueError("resume=True needs out_dir (where checkpoint.npz is)")
+            self.restore(self.checkpoint_path)
+            truncate_jsonl(self.metrics_path, self.step)
+        elif self.metrics_path is not None and self.step == 0 and os.path.exists(self.metrics_path):
+            truncate_jsonl(self.metrics_path, 0)       # a fresh run starts a fresh log
+        self.stop_reason = None
+        self.history = []
+        start = time.perf_counter()
+        elapsed_before = self.elapsed_s
+        bar = ProgressBar(progress_enabled(self.progress), total=self._total_steps(), initial=self.step)
+        window = {"loss": 0.0, "steps": 0, "tokens": 0, "t0": time.perf_counter()}
+        try:
+            while not self._stop_condition(start):
+                loss, norm, lr = self._train_step()
+                window["loss"] += loss
+                window["steps"] += 1
+                window["tokens"] += self._last_tokens
+                self.elapsed_s = elapsed_before + time.perf_counter() - start
+                epoch_end = self.batch_index == 0
+                val = None
+                if self.val_data is not None and (
+                        self.step % self.eval_every == 0 if self.eval_every else epoch_end):
+                    val = self._validate()
+                record = self._record(window, lr, norm, val)
+                bar.update(loss, record.get("tokens_per_s"))
+                if record.get("logged"):
+                    window = {"loss": 0.0, "steps": 0, "tokens": 0, "t0": time.perf_counter()}
+                record.pop("logged", None)
+                if self.checkpoint_every and self.step % self.checkpoint_every == 0 and self.out_dir:
+                    self.save_checkpoint()
+                if self.on_step is not None:
+                    self.on_step(self, record)
+                if self.patience is not None and self.bad_evals >= self.patience:
+                    self.stop_reason = "early_stopping"
+        finally:
+            bar.close()
+        if self.val_data is not None and self.step > 0 and self.last_eval_step != self.step:
+            # evaluate the final weights too, so 'best' considers them
+            self._log(self._base_record(lr=self.optimizer.lr) | self._val_fields(self._validate()))
+        if self.best_weights is None and self.val_data is None:
+            self.best_step = self.step
+        if self.out_dir is not None:
+            self.save_checkpoint()
+            self.write_plot()
+        return {"step": self.step, "epoch": self.epoch, "stop_reason": self.stop_reason,
+                "best_val_loss": self.best_val_loss, "best_step": self.best_step,
+                "elapsed_s": self.elapsed_s, "tokens_seen": self.tokens_seen,
+                "last": self.history[-1] if self.history else None,
+                "checkpoint": self.checkpoint_path, "metrics": self.metrics_path,
+                "plot": self.plot_path if self.plot_path and os.path.exists(self.plot_path) else None}
+
+    def _total_steps(self):
+        totals = [self.max_steps] if self.max_steps else []
+        if self.max_epochs:
+            totals.append(self.max_epochs * self.train_data.num_batches)
+        return min(totals) if totals else None
+
+    def _stop_condition(self, start) -> bool:
+        if self.stop_reason is not None:
+            return True
+        if self.max_steps is not None and self.step >= self.max_steps:
+            self.stop_reason = "max_steps"
+        elif self.max_epochs is not None and self.epoch >= self.max_epochs:
+            self.stop_reason = "max_epochs"
+        elif self.max_minutes is not None and time.perf_counter() - start >= 60 * self.max_minutes:
+            self.stop_reason = "max_minutes"
+        elif self.patience is not None and self.bad_evals >= self.patience:
+            self.stop_reason = "early_stopping"
+        return self.stop_reason is not None
+
+    def _train_step(self):
+        batch = self.train_data.batch(self.epoch, self.batch_index)
+        carries = getattr(self.objective, "carries_state", False)
+        state = self.carry if carries and self.batch_index > 0 else None
+        self.model.train()
+        self.model.zero_grad()
+        loss, new_state = self.objective.train_step(self.model, batch, state)
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"training loss is {loss} at step {self.step + 1}; "
+                                     f"lower the learning rate or set clip_grad_norm")
+        norm = None
+        if self.clip is not None:
+            norm = clip_grad_norm(self.params, self.clip)
+            if not math.isfinite(norm):
+                raise FloatingPointError(f"gradient norm is {norm} at step {self.step + 1}; "
+                                         f"lower the learning rate")
+        lr = self.optimizer.lr
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.carry = new_state if carries else None
+        self.step += 1
+        self.tokens_seen += batch.num_tokens
+        self._last_tokens = batch.num_tokens
+        self.batch_index += 1
+        if self.batch_index == self.train_data.num_batches:
+            self.epoch += 1
+            self.batch_index = 0
+            self.carry = None
+        return loss, norm, lr
+
+    # -- validation and best weights -----------------------------------------------
+    def evaluate(self, data=None) -> dict:
+        """Metrics of the current weights on ``data`` (default: val_data), in eval mode."""
+        data = self.val_data if data is None else _check_loader(data, "data")
+        if data is None:
+            raise ValueError("no data to evaluate: pass data or give the Trainer val_data")
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            return self.objective.evaluate(self.model, data, self.eval_batches)
+        finally:
+            self.model.train(was_training)
+
+    def _validate(self) -> dict:
+        metrics = self.evaluate()
+        self.last_eval_step = self.step
+        loss = metrics["loss"]
+        if self.best_val_loss is None or loss < self.best_val_loss - self.min_delta:
+            self.best_val_loss, self.best_step = loss, self.step
+            self.best_weights = self.model.state_dict()
+            self.bad_evals = 0
+        else:
+            self.bad_evals += 1
+        return metrics
+
+    def best_state_dict(self) -> dict:
+        """Weights at the best validation loss (the current weights if never validated)."""
+        return {k: v.copy() for k, v in (self.best_weights or self.model.state_dict()).items()}
+
+    # -- metrics log ---------------------------------------------------------------
+    def _base_record(self, lr) -> dict:
+        num = self.train_data.num_batches
+        return {"step": self.step, "epoch": round(self.epoch + self.batch_index / num, 6),
+                "lr": float(lr), "elapsed_s": round(self.elapsed_s, 3),
+                "tokens_seen": self.tokens_seen}
+
+    def _val_fields(self, val) -> dict:
+        fields = {f"val_{k}": v for k, v in val.items()}
+        fields["best_val_loss"] = self.best_val_loss
+        fields["best_step"] = self.best_step
+        return fields
+
+    def _record(self, window, lr, norm, val) -> dict:
+        record = self._base_record(lr)
+        seconds = time.perf_counter() - window["t0"]
+        record["train_loss"] = window["loss"] / window["steps"]
+        record["tokens_per_s"] = window["tokens"] / seconds if seconds > 0 else None
+        if norm is not None:
+            record["grad_norm"] = norm
+        if val is not None:
+            record.update(self._val_fields(val))
+        if val is not None or self.step % self.log_every == 0:
+            self._log(record)
+            record = dict(record, logged=True)
+        return record
+
+    def _log(self, record) -> None:
+        self.history.append(record)
+        if self.metrics_path is not None:
+            append_jsonl(self.metrics_path, record)
+
+    def write_plot(self):
+        """Draw ``loss_curve.png`` from metrics.jsonl; returns its path or None."""
+        from rnnkit.training.plot import plot_loss_curve
+
+        if self.out_dir is None:
+            return None
+        return plot_loss_curve(read_jsonl(self.metrics_path), self.plot_path)
+
+    # -- checkpoints -----------------------------------------------------------------
+    def _model_info(self) -> dict:
+        config = self.model.config() if callable(getattr(self.model, "config", None)) else {}
+        return {"class": type(self.model).__name__, "config": config}
+
+    def save_checkpoint(self, path=None) -> str:
+        """Write everything needed to resume (atomically) to ``path``
+        (default ``out_dir/checkpoint.npz``); returns the path."""
+        path = self.checkpoint_path if path is None else os.fspath(path)
+        if path is None:
+            raise ValueError("no checkpoint path: give path or set the Trainer's out_dir")
+        arrays = {f"model/{k}": v for k, v in self.model.state_dict().items()}
+        if self.best_weights is not None:
+            arrays.update({f"best/{k}": v for k, v in self.best_weights.items()})
+        optim_state = self.optimizer.state_dict()
+        arrays.update({f"optimizer/{k}": v for k, v in optim_state["arrays"].items()})
+        carry = _state_parts(self.carry)
+        arrays.update({f"carry/{i}": np.asarray(v) for i, v in enumerate(carry)})
+        meta = {
+            "kind": KIND, "version": VERSION,
+            "model": self._model_info(),
+            "optimizer": optim_state["meta"],
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "rngs": {name: rng_state_to_json(g) for name, g in collect_rngs(self.model).items()},
+            "data": self.train_data.describe() if hasattr(self.train_data, "describe") else None,
+            "position": {"epoch": self.epoch, "index": self.batch_index},
+            "carry": None if self.carry is None else {"parts": len(carry),
+                                                       "tuple": isinstance(self.carry, tuple)},
+            "trainer": {"step": self.step, "tokens_seen": self.tokens_seen,
+                        "elapsed_s": self.elapsed_s, "best_val_loss": self.best_val_loss,
+                        "best_step": self.best_step, "bad_evals": self.bad_evals,
+                        "last_eval_step": self.last_eval_step, "stop_reason": self.stop_reason},
+            "extra": self.extra,
+        }
+        save_checkpoint(path, arrays, meta)
+        return path
+
+    def restore(self, path) -> None:
+        """Load a checkpoint written by :meth:`save_checkpoint` into this trainer.
+
+        The model must have the same class and config (the seed aside), the optimizer the
+        same type, the training data the same content. Everything is checked before
+        anything is changed: a damaged or mismatching checkpoint raises
+        ``CheckpointError`` and leaves model, optimizer and trainer as they were.
+        """
+        path = os.fspath(path)
+        arrays, meta = read_trainer_checkpoint(path)
+        info, mine = meta["model"], self._model_info()
+        if info.get("class") != mine["class"]:
+            raise CheckpointError(f"checkpoint {path!r} holds a {info.get('class')}, "
+                                  f"the model is a {mine['class']}")
+        keys = [k for k in set(mine["config"]) | set(info.get("config", {})) if k != "seed"]
+        check_compatible(info.get("config", {}), mine["config"], sorted(keys), path=path)
+        weights = split_arrays(arrays, "model")
+        current = self.model.state_dict()
+        check_arrays_match(weights, current, path=path, what="weights")
+        best = split_arrays(arrays, "best") or None
+        if best is not None:
+            check_arrays_match(best, current, path=path, what="best weights")
+        rngs = collect_rngs(self.model)
+        if sorted(meta["rngs"]) != sorted(rngs):
+            raise CheckpointError(f"checkpoint {path!r} has random generators {sorted(meta['rngs'])}, "
+                                  f"the model has {sorted(rngs)}")
+        rng_states = {name: rng_from_json(state).bit_generator.state
+                      for name, state in meta["rngs"].items()}
+        carry = self._restore_carry(arrays, meta.get("carry"), path)
+        data_now = self.train_data.describe() if hasattr(self.train_data, "describe") else None
+        if meta.get("data") is not None and data_now is not None and meta["data"] != data_now:
+            raise CheckpointError(f"checkpoint {path!r} was trained on different data "
+                                  f"({meta['data']}); this trainer has {data_now}")
+        if (meta["scheduler"] is None) != (self.scheduler is None):
+            raise CheckpointError(f"checkpoint {path!r} was saved "
+                                  f"{'without' if meta['scheduler'] is None else 'with'} an LR schedule; "
+                                  f"this trainer is set up {'with' if self.scheduler else 'without'} one")
+        position, counters = meta["position"], meta["trainer"]
+        try:
+            epoch, index = int(position["epoch"]), int(position["index"])
+            step = int(counters["step"])
+            if not 0 <= index < self.train_data.num_batches or epoch < 0 or step < 0:
+                raise ValueError(f"position {position} is outside the data")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"checkpoint {path!r} has an invalid position: {exc}") from exc
+        try:   # checks everything before writing anything
+            self.optimizer.load_state_dict({"meta": meta["optimizer"],
+                                            "arrays": split_arrays(arrays, "optimizer")})
+        except ValueError as exc:
+            raise CheckpointError(f"checkpoint {path!r}: optimizer state does not fit: {exc}") from exc
+        # -- nothing below can fail --
+        self.model.load_state_dict(weights)
+        for name, state in rng_states.items():
+            rngs[name].bit_generator.state = state
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(meta["scheduler"])
+        self.best_weights = best
+        self.carry = carry
+        self.epoch, self.batch_index, self.step = epoch, index, step
+        self.tokens_seen = int(counters.get("tokens_seen", 0))
+        self.elapsed_s = float(counters.get("elapsed_s", 0.0))
+        self.best_val_loss = counters.get("best_val_loss")
+        self.best_step = counters.get("best_step")
+        self.bad_evals = int(counters.get("bad_evals", 0))
+        self.last_eval_step = counters.get("last_eval_step")
+        self.extra = meta["extra"]
+
+    def _restore_carry(self, arrays, info, path):
+        parts = [arrays[f"carry/{i}"] for i in range(len(split_arrays(arrays, "carry")))
+                 if f"carry/{i}" in arrays]
+        if info is None:
+            if parts:
+                raise CheckpointError(f"checkpoint {path!r} has carried state but no carry meta")
+            return None
+        if len(parts) != info.get("parts"):
+            raise CheckpointError(f"checkpoint {path!r}: carried state has {len(parts)} parts, "
+                                  f"meta says {info.get('parts')}")
+        if callable(getattr(self.model, "init_state", None)):
+            expected = _state_parts(self.model.init_state(self.train_data.batch_size))
+            if [(p.shape, p.dtype) for p in parts] != [(e.shape, e.dtype) for e in expected]:
+                raise CheckpointError(
+                    f"checkpoint {path!r}: carried state {[p.shape for p in parts]} does not fit "
+                    f"the model ({[e.shape for e in expected]})")
+        return tuple(parts) if info.get("tuple") else parts[0]
