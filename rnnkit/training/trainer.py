@@ -8,8 +8,8 @@ One step, in the order the code runs it::
     norm         = clip_grad_norm(params, clip)                 # optional; refuses NaN/inf
     optimizer.step(); scheduler.step()
     carry        = state'                                       # cut from the graph
-    every eval_every steps (default: every epoch end): validate, track the best
-        weights, count evaluations without improvement (early stopping)
+    every eval_every steps (default: every epoch end) and on the last step: validate,
+        track the best weights, count evaluations without improvement (early stopping)
     every log_every steps: append a record to metrics.jsonl
     every checkpoint_every steps and at the end: write checkpoint.npz atomically
 
@@ -223,10 +223,13 @@ class Trainer:
                 window["tokens"] += self._last_tokens
                 self.elapsed_s = elapsed_before + time.perf_counter() - start
                 epoch_end = self.batch_index == 0
+                stopping = self._stop_condition(start)
                 val = None
-                if self.val_data is not None and (
-                        self.step % self.eval_every == 0 if self.eval_every else epoch_end):
-                    val = self._validate()
+                if self.val_data is not None and (stopping or (
+                        self.step % self.eval_every == 0 if self.eval_every else epoch_end)):
+                    val = self._validate()      # the last step is always validated
+                if self.patience is not None and self.bad_evals >= self.patience:
+                    self.stop_reason = self.stop_reason or "early_stopping"
                 record = self._record(window, lr, norm, val)
                 bar.update(loss, record.get("tokens_per_s"))
                 if record.get("logged"):
@@ -236,13 +239,8 @@ class Trainer:
                     self.save_checkpoint()
                 if self.on_step is not None:
                     self.on_step(self, record)
-                if self.patience is not None and self.bad_evals >= self.patience:
-                    self.stop_reason = "early_stopping"
         finally:
             bar.close()
-        if self.val_data is not None and self.step > 0 and self.last_eval_step != self.step:
-            # evaluate the final weights too, so 'best' considers them
-            self._log(self._base_record(lr=self.optimizer.lr) | self._val_fields(self._validate()))
         if self.best_weights is None and self.val_data is None:
             self.best_step = self.step
         if self.out_dir is not None:
