@@ -278,3 +278,49 @@ def test_trainer_bad_arguments():
         Trainer(model, opt, data, max_steps=1, patience=0)
     with pytest.raises(ValueError, match="resume=True needs out_dir"):
         Trainer(model, opt, data, max_steps=1, schedule=Constant(0.1)).fit(resume=True)
+
+
+def test_progress_bar_is_quiet_off_a_tty_and_in_ci(monkeypatch):
+    from rnnkit.training.progress import ProgressBar, progress_enabled
+
+    class FakeStderr:
+        def __init__(self, tty):
+            self.tty = tty
+
+        def isatty(self):
+            return self.tty
+
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setattr("sys.stderr", FakeStderr(True))
+    assert progress_enabled(None) is True
+    monkeypatch.setenv("CI", "true")
+    assert progress_enabled(None) is False
+    monkeypatch.delenv("CI")
+    monkeypatch.setattr("sys.stderr", FakeStderr(False))
+    assert progress_enabled(None) is False
+    assert progress_enabled(True) is True and progress_enabled(False) is False
+    quiet = ProgressBar(False, total=3)
+    quiet.update(1.0, 100.0)                                       # a no-op, no tqdm involved
+    assert quiet._bar is None
+
+
+def test_max_minutes_stops_on_the_clock(monkeypatch):
+    import rnnkit.training.trainer as trainer_module
+
+    clock = iter(range(0, 10_000, 20))                             # every reading is 20 s later
+    monkeypatch.setattr(trainer_module.time, "perf_counter", lambda: float(next(clock)))
+    model = _lm()
+    data = TokenStream(_tokens(200), batch_size=2, seq_len=5)
+    summary = Trainer(model, SGD(model.parameters(), lr=0.1), data, max_minutes=1.5,
+                      progress=False).fit()
+    assert summary["stop_reason"] == "max_minutes"
+    assert 1 <= summary["step"] < 10
+
+
+def test_loss_curve_skipped_with_a_note_without_matplotlib(monkeypatch, tmp_path, capsys):
+    from rnnkit.training.plot import plot_loss_curve
+
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib.figure", None)
+    assert plot_loss_curve([{"step": 1, "train_loss": 1.0}], tmp_path / "curve.png") is None
+    assert "matplotlib is not installed" in capsys.readouterr().err
+    assert not (tmp_path / "curve.png").exists()
