@@ -19,6 +19,9 @@ import sys
 # app name -> (module, one-line help)
 APPS: dict[str, tuple[str, str]] = {
     "textgen": ("rnnkit.apps.textgen", "character/word language model: train, sample, eval"),
+    "sentiment": ("rnnkit.apps.sentiment", "sentence polarity (movie reviews or your CSV): train, eval, predict"),
+    "vowels": ("rnnkit.apps.vowels", "speech-feature sequences (JapaneseVowels or your .ts/.csv): train, eval, predict"),
+    "imageseq": ("rnnkit.apps.imageseq", "images as row sequences (digits, Fashion-MNIST, your .npz): train, eval, predict"),
 }
 
 

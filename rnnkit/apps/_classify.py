@@ -1,0 +1,371 @@
+"""Train, evaluate and predict: the plumbing the many-to-one classification apps share.
+
+The apps ``sentiment``, ``vowels`` and ``imageseq`` differ only in their data:
+how raw examples are read and how an *encoder* turns them into model inputs
+(token ids ``(L,)`` or features ``(L, D)``). Everything else happens here::
+
+    classes           = sorted distinct training labels (numbers sorted as numbers)
+    encoder           = Encoder.fit(train examples)            # vocabulary, or scaling
+    train, val        = seeded split of the training examples  # val_fraction held out
+    model             = SequenceClassifier(len(classes), **encoder.model_inputs(), **model args)
+    Trainer(model, Adam, SequenceBatches(train), SequenceBatches(val),
+            patience, max_epochs, max_minutes, clip).fit()    # best weights by val loss
+    out_dir/checkpoint.npz   the trainer checkpoint; its ``extra`` holds
+                             {"app", "classes", "encoder", "dataset", "test": metrics}
+
+``load_classifier(path)`` rebuilds a :class:`Classifier` (model + encoder +
+class names) from that file alone, for ``eval`` and ``predict``.
+
+An encoder is any class with ``fit(examples)`` (classmethod), ``transform(examples)
+-> list of arrays``, ``model_inputs() -> dict`` (``vocab_size``/``embed_size`` or
+``input_size``), ``to_dict()`` and ``from_dict(data)`` (classmethod).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+CHECKPOINT = "checkpoint.npz"
+
+
+# -- labels and splits -----------------------------------------------------------------
+
+def class_names(labels) -> tuple[str, ...]:
+    """The distinct labels as strings, sorted (numerically when all are integers)."""
+    distinct = {str(label).strip() for label in labels}
+    if not distinct or "" in distinct:
+        raise ValueError("labels must be non-empty strings or numbers; found an empty label")
+    try:
+        return tuple(sorted(distinct, key=int))
+    except ValueError:
+        return tuple(sorted(distinct))
+
+
+def encode_labels(labels, classes) -> np.ndarray:
+    """Class ids ``(N,)`` int64 of ``labels`` in ``classes``; ValueError for an unknown label."""
+    index = {c: i for i, c in enumerate(classes)}
+    ids = np.empty(len(labels), np.int64)
+    for n, label in enumerate(labels):
+        key = str(label).strip()
+        if key not in index:
+            raise ValueError(f"label {key!r} (example {n}) is not one of the model's classes {list(classes)}")
+        ids[n] = index[key]
+    return ids
+
+
+def split_indices(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded split of ``range(n)``: ``(kept, held_out)`` with ``round(fraction * n)`` held out.
+
+    Both parts are in the seeded random order (so their first items are a random sample)."""
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"fraction must be in [0, 1), got {fraction}")
+    order = np.random.default_rng(seed).permutation(n)
+    held = int(round(fraction * n))
+    return order[held:], order[:held]
+
+
+def take(items, indices):
+    """``items[indices]`` for a list or an array."""
+    if isinstance(items, np.ndarray):
+        return items[indices]
+    return [items[i] for i in indices]
+
+
+# -- the trained classifier ---------------------------------------------------------------
+
+@dataclass
+class Classifier:
+    """A trained model with what it needs to read raw examples and name its outputs."""
+
+    model: object            # rnnkit.models.SequenceClassifier, in eval mode
+    encoder: object
+    classes: tuple
+    extra: dict
+
+    def predict_proba(self, examples, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities ``(N, C)`` for raw examples (softmax of the logits)."""
+        from rnnkit.module import no_grad
+        from rnnkit.training import SequenceBatches
+
+        inputs = self.encoder.transform(examples)
+        if len(inputs) == 0:
+            raise ValueError("no examples to classify")
+        data = SequenceBatches(inputs, np.zeros(len(inputs), np.int64), batch_size, shuffle=False)
+        self.model.eval()
+        rows = []
+        with no_grad():
+            for batch in data:
+                logits = self.model.forward(batch.inputs, lengths=batch.lengths)    # (B, C)
+                rows.append(softmax(logits.astype(np.float64)))
+        return np.concatenate(rows)
+
+    def predict(self, examples) -> list[tuple[str, float]]:
+        """``(label, probability)`` of the most probable class of each example."""
+        proba = self.predict_proba(examples)
+        best = proba.argmax(1)
+        return [(self.classes[k], float(proba[n, k])) for n, k in enumerate(best)]
+
+    def evaluate(self, examples, labels) -> dict:
+        """Accuracy, mean cross-entropy, count and confusion matrix on labelled examples."""
+        targets = encode_labels(labels, self.classes)
+        proba = self.predict_proba(examples)
+        predicted = proba.argmax(1)
+        C = len(self.classes)
+        confusion = np.zeros((C, C), np.int64)            # rows: true class, columns: predicted
+        np.add.at(confusion, (targets, predicted), 1)
+        loss = -np.log(np.maximum(proba[np.arange(len(targets)), targets], 1e-12)).mean()
+        return {"accuracy": float((predicted == targets).mean()), "loss": float(loss),
+                "n": int(len(targets)), "confusion": confusion.tolist()}
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def checkpoint_file(path) -> Path:
+    """A checkpoint path, or a training output directory holding ``checkpoint.npz``."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT
+    if not path.is_file():
+        raise FileNotFoundError(f"no model checkpoint at {str(path)!r}; train one first "
+                                f"(`rnnkit <app> train --out DIR`) and pass DIR or DIR/{CHECKPOINT}")
+    return path
+
+
+def load_classifier(path, app: str, encoder_cls) -> Classifier:
+    """Rebuild the classifier that ``train_classifier`` saved for ``app``."""
+    from rnnkit.training import load_model
+
+    path = checkpoint_file(path)
+    model, meta = load_model(path)
+    extra = meta.get("extra") or {}
+    if extra.get("app") != app:
+        raise ValueError(f"{path} was trained by `rnnkit {extra.get('app')}`, not `rnnkit {app}`")
+    return Classifier(model, encoder_cls.from_dict(extra["encoder"]), tuple(extra["classes"]), extra)
+
+
+# -- training ---------------------------------------------------------------------------
+
+@dataclass
+class TrainConfig:
+    """Model and optimisation settings (the CLI's flags, with each app's defaults)."""
+
+    cell: str = "lstm"
+    hidden_size: int = 128
+    num_layers: int = 1
+    bidirectional: bool = True
+    pooling: str = "max"
+    dropout: float = 0.3
+    embed_size: int | None = None       # token inputs only
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    clip: float = 5.0
+    patience: int | None = 4
+    val_fraction: float = 0.1
+    max_minutes: float | None = None
+    seed: int = 0
+
+    @classmethod
+    def from_args(cls, args) -> "TrainConfig":
+        return cls(**{name: getattr(args, name) for name in cls.__dataclass_fields__})
+
+
+def train_classifier(app, encoder_cls, examples, labels, config: TrainConfig, out_dir,
+                     dataset: str, test=None, progress=None) -> tuple[Classifier, dict]:
+    """Fit a classifier for ``app`` on raw ``examples``/``labels``; returns it and a summary.
+
+    ``test``: optional ``(examples, labels)`` evaluated with the best weights at the end.
+    The summary has the trainer's summary fields and ``val``/``test`` metrics.
+    """
+    from rnnkit.models import SequenceClassifier
+    from rnnkit.optim import AdamW
+    from rnnkit.training import SequenceBatches, Trainer
+
+    if len(examples) != len(labels):
+        raise ValueError(f"got {len(examples)} examples but {len(labels)} labels")
+    if len(examples) < 2:
+        raise ValueError(f"need at least 2 labelled examples to train, got {len(examples)}")
+    classes = class_names(labels)
+    if len(classes) < 2:
+        raise ValueError(f"need at least 2 classes to train a classifier, found only {list(classes)}")
+    train_idx, val_idx = split_indices(len(examples), config.val_fraction, config.seed)
+    encoder = encoder_cls.fit(take(examples, train_idx))
+    inputs = encoder.transform(examples)
+    targets = encode_labels(labels, classes)
+    train = SequenceBatches(take(inputs, train_idx), targets[train_idx], config.batch_size,
+                            seed=config.seed)
+    val = (SequenceBatches(take(inputs, val_idx), targets[val_idx], 256, shuffle=False)
+           if len(val_idx) else None)
+    model_inputs = encoder.model_inputs()
+    if "vocab_size" in model_inputs:
+        model_inputs["embed_size"] = config.embed_size
+    model = SequenceClassifier(len(classes), **model_inputs, hidden_size=config.hidden_size,
+                               num_layers=config.num_layers, cell=config.cell,
+                               bidirectional=config.bidirectional, dropout=config.dropout,
+                               pooling=config.pooling, seed=config.seed)
+    optimizer = AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    extra = {"app": app, "classes": list(classes), "encoder": encoder.to_dict(),
+             "dataset": dataset, "train_config": vars(config).copy(),
+             "split": {"train": int(len(train_idx)), "val": int(len(val_idx))}}
+    trainer = Trainer(model, optimizer, train, val, max_epochs=config.epochs,
+                      max_minutes=config.max_minutes, clip_grad_norm=config.clip,
+                      patience=config.patience if val is not None else None,
+                      out_dir=out_dir, progress=progress, extra=extra)
+    summary = trainer.fit()
+    model.load_state_dict(trainer.best_state_dict())
+    model.eval()
+    classifier = Classifier(model, encoder, classes, extra)
+    if val is not None:
+        summary["val"] = classifier.evaluate(take(examples, val_idx), take(labels, val_idx))
+    if test is not None:
+        summary["test"] = classifier.evaluate(*test)
+        extra["test"] = {k: summary["test"][k] for k in ("accuracy", "loss", "n")}
+        trainer.extra = extra
+        trainer.save_checkpoint()          # the checkpoint now records the test result too
+    return classifier, summary
+
+
+# -- command line -------------------------------------------------------------------------
+
+def add_train_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig, text: bool = False,
+                        command: bool = True):
+    """The model and optimisation flags every app's ``train`` has, with the app's defaults
+    (``command=False``: without ``--limit`` and ``--quiet``, for the benchmark scripts)."""
+    model = parser.add_argument_group("model")
+    model.add_argument("--cell", choices=("lstm", "gru", "rnn"), default=defaults.cell)
+    model.add_argument("--hidden-size", type=int, default=defaults.hidden_size)
+    model.add_argument("--num-layers", type=int, default=defaults.num_layers)
+    model.add_argument("--bidirectional", action=argparse.BooleanOptionalAction,
+                       default=defaults.bidirectional)
+    model.add_argument("--pooling", choices=("last", "mean", "max"), default=defaults.pooling,
+                       help="how the per-step outputs become one vector (default: %(default)s)")
+    model.add_argument("--dropout", type=float, default=defaults.dropout)
+    if text:
+        model.add_argument("--embed-size", type=int, default=defaults.embed_size)
+    else:
+        parser.set_defaults(embed_size=None)
+    fit = parser.add_argument_group("training")
+    fit.add_argument("--epochs", type=int, default=defaults.epochs)
+    fit.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    fit.add_argument("--lr", type=float, default=defaults.lr, help="AdamW learning rate")
+    fit.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    fit.add_argument("--clip", type=float, default=defaults.clip, help="clip the gradient norm")
+    fit.add_argument("--patience", type=int, default=defaults.patience,
+                     help="stop after this many epochs without a better validation loss")
+    fit.add_argument("--val-fraction", type=float, default=defaults.val_fraction,
+                     help="share of the training examples held out for validation")
+    fit.add_argument("--max-minutes", type=float, default=defaults.max_minutes,
+                     help="wall-time budget for training")
+    fit.add_argument("--seed", type=int, default=defaults.seed)
+    fit.add_argument("--out", default=None, help="output directory (default: runs/<app>)")
+    if command:
+        fit.add_argument("--limit", type=int, default=None,
+                         help="train on the first N training examples only (a quick try)")
+        fit.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def limit(examples, labels, n):
+    if n is None:
+        return examples, labels
+    if n < 2:
+        raise ValueError(f"--limit must be at least 2, got {n}")
+    return examples[:n], labels[:n]
+
+
+def report_training(app, summary, out_dir) -> None:
+    """Print what training did, in a few lines."""
+    val, test = summary.get("val"), summary.get("test")
+    print(f"trained {summary['step']} steps ({summary['epoch']} epochs, "
+          f"{summary['elapsed_s']:.0f} s, stopped by {summary['stop_reason']}); "
+          f"best weights from step {summary['best_step']}")
+    if val:
+        print(f"validation accuracy {val['accuracy']:.4f} ({val['n']} examples)")
+    if test:
+        print(f"test accuracy       {test['accuracy']:.4f} ({test['n']} examples)")
+    print(f"model: {os.path.join(out_dir, CHECKPOINT)}  (rnnkit {app} eval|predict --model {out_dir})")
+
+
+def report_evaluation(metrics, classes, as_json=False) -> None:
+    if as_json:
+        print(json.dumps({k: metrics[k] for k in ("accuracy", "loss", "n")} | {"classes": list(classes)}))
+        return
+    print(f"accuracy {metrics['accuracy']:.4f}  loss {metrics['loss']:.4f}  ({metrics['n']} examples)")
+    width = max(len(c) for c in classes)
+    print("confusion matrix (rows: true class, columns: predicted, in the order listed):")
+    for name, row in zip(classes, metrics["confusion"]):
+        print(f"  {name:>{width}}  " + " ".join(f"{v:5d}" for v in row))
+
+
+def report_predictions(predictions, names=None) -> None:
+    for n, (label, p) in enumerate(predictions):
+        prefix = f"{names[n]}\t" if names is not None else ""
+        print(f"{prefix}{label}\t{p:.4f}")
+
+
+# -- benchmarks (bench/sentiment.py, bench/vowels.py, bench/imageseq.py) ---------------------
+
+def benchmark(name: str, train_fn, config: TrainConfig, seeds, references: dict, goal: float,
+              out_root: str) -> dict:
+    """Train once per seed with ``train_fn(config=..., out_dir=...)``; print a markdown
+    table and one JSON line; return the JSON record.
+
+    ``references``: published accuracies by name, printed beside the result.
+    """
+    import dataclasses
+    import platform
+    import time
+
+    runs = []
+    for seed in seeds:
+        cfg = dataclasses.replace(config, seed=seed)
+        start = time.perf_counter()
+        _, summary = train_fn(config=cfg, out_dir=os.path.join(out_root, f"seed{seed}"),
+                              progress=False)
+        runs.append({"seed": seed, "test_accuracy": summary["test"]["accuracy"],
+                     "val_accuracy": summary["val"]["accuracy"] if "val" in summary else None,
+                     "test_n": summary["test"]["n"], "epochs": summary["epoch"],
+                     "steps": summary["step"], "stop_reason": summary["stop_reason"],
+                     "best_step": summary["best_step"],
+                     "train_s": round(summary["elapsed_s"], 1),
+                     "wall_s": round(time.perf_counter() - start, 1)})
+    accuracies = [r["test_accuracy"] for r in runs]
+    model = (f"{'bi-' if config.bidirectional else ''}{config.cell.upper()} "
+             f"{config.num_layers}x{config.hidden_size}, {config.pooling}-pool"
+             + (f", emb {config.embed_size}" if config.embed_size else ""))
+    print(f"\n### {name}: {model}\n")
+    print("| seed | epochs | stopped by | train time (s) | val acc | test acc |")
+    print("|---:|---:|---|---:|---:|---:|")
+    for r in runs:
+        val = "—" if r["val_accuracy"] is None else f"{r['val_accuracy']:.4f}"
+        print(f"| {r['seed']} | {r['epochs']} | {r['stop_reason']} | {r['train_s']:.0f} | "
+              f"{val} | **{r['test_accuracy']:.4f}** |")
+    mean = float(np.mean(accuracies))
+    print(f"\ntest accuracy: mean {mean:.4f}, min {min(accuracies):.4f}, max {max(accuracies):.4f} "
+          f"over {len(runs)} seed(s); goal >= {goal:.3f}: {'met' if mean >= goal else 'MISSED'}")
+    for ref, value in references.items():
+        print(f"  reference {ref}: {value:.3f}")
+    record = {"bench": name, "model": model, "config": vars(config).copy(),
+              "test_accuracy_mean": mean, "test_accuracy_min": min(accuracies),
+              "test_accuracy_max": max(accuracies), "goal": goal, "goal_met": mean >= goal,
+              "references": references, "runs": runs,
+              "machine": f"{platform.machine()} {os.cpu_count()} cpu",
+              "threads": os.environ.get("OMP_NUM_THREADS") or os.environ.get("OPENBLAS_NUM_THREADS")}
+    print(json.dumps(record))
+    return record
+
+
+def add_benchmark_arguments(parser, defaults: TrainConfig, text=False):
+    """The benchmark scripts' flags: the app's training flags plus ``--seeds``."""
+    add_train_arguments(parser, defaults, text=text, command=False)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="one training run per seed")

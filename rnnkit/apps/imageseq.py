@@ -1,0 +1,187 @@
+"""``rnnkit imageseq``: image recognition with a recurrent network, one pixel row per time step.
+
+An ``H x W`` image is a sequence of ``H`` steps of ``W`` features (pixel values
+divided by the largest value in the training images, so they lie in [0, 1]).
+A bidirectional GRU reads the rows and a Linear layer reads its outputs
+max-pooled over time (see :mod:`rnnkit.apps._classify`).
+
+Data (``--dataset``):
+
+* ``digits`` (default): scikit-learn's 1,797 8x8 digits, a fixed seeded 80/20
+  train/test split (``split_seed=0``: 1,438 / 359).
+* ``fashion-mnist``: Fashion-MNIST 28x28, 60,000 train / 10,000 test, from the
+  Debian package ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist``).
+* ``--data FILE``: the user's ``.npz`` (arrays ``images`` (N, H, W), ``labels`` (N,))
+  or IDX images file with its labels file beside it.
+
+Python::
+
+    from rnnkit.apps import imageseq
+    classifier, summary = imageseq.train(dataset="digits", out_dir="runs/imageseq")
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnkit.apps import _classify
+from rnnkit.apps._classify import TrainConfig
+from rnnkit.data.images import (FASHION_CLASSES, FASHION_DIR, load_digits_images,
+                                load_fashion_mnist, read_image_file)
+
+APP = "imageseq"
+DATASETS = ("digits", "fashion-mnist")
+SPLIT_SEED = 0               # the fixed 80/20 split of the digits; independent of the model seed
+DIGITS_TEST_FRACTION = 0.2
+DEFAULTS = TrainConfig(cell="gru", hidden_size=128, bidirectional=True, pooling="max",
+                       dropout=0.2, epochs=15, batch_size=64, lr=2e-3, weight_decay=0.0,
+                       clip=5.0, patience=3, val_fraction=0.1)
+
+
+class RowScaler:
+    """Images ``(N, H, W)`` -> sequences ``(H, W)`` float32, pixel values divided by ``scale``."""
+
+    def __init__(self, scale: float, height: int, width: int):
+        self.scale, self.height, self.width = float(scale), int(height), int(width)
+
+    @classmethod
+    def fit(cls, images) -> "RowScaler":
+        images = _check_images(images)
+        peak = float(np.abs(images).max())
+        return cls(peak if peak > 0 else 1.0, images.shape[1], images.shape[2])
+
+    def transform(self, images) -> np.ndarray:
+        images = _check_images(images)
+        if images.shape[1:] != (self.height, self.width):
+            raise ValueError(f"images must be {self.height}x{self.width} like the training images, "
+                             f"got {images.shape[1]}x{images.shape[2]}")
+        return (images / self.scale).astype(np.float32)                    # (N, H, W)
+
+    def model_inputs(self) -> dict:
+        return {"input_size": self.width}
+
+    def to_dict(self) -> dict:
+        return {"scale": self.scale, "height": self.height, "width": self.width}
+
+    @classmethod
+    def from_dict(cls, data) -> "RowScaler":
+        return cls(data["scale"], data["height"], data["width"])
+
+
+def _check_images(images) -> np.ndarray:
+    images = np.asarray(images)
+    if images.ndim != 3 or 0 in images.shape or images.dtype.kind not in "iuf":
+        raise ValueError(f"images must be numbers of shape (N, H, W) with N, H, W >= 1, "
+                         f"got {images.dtype} {images.shape}")
+    return images
+
+
+# -- data -------------------------------------------------------------------------------
+
+def load_images(dataset="digits", split="train", data=None, fashion_dir=FASHION_DIR):
+    """``(images (N, H, W), labels)`` of a built-in data set's split, or of the user's file."""
+    if data is not None:
+        images, labels = read_image_file(data)
+        return images, [str(v) for v in labels.tolist()]
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if dataset == "fashion-mnist":
+        images, labels = load_fashion_mnist(split, fashion_dir)
+        return images, [FASHION_CLASSES[k] for k in labels]
+    images, labels = load_digits_images()
+    train_idx, test_idx = _classify.split_indices(len(images), DIGITS_TEST_FRACTION, SPLIT_SEED)
+    chosen = train_idx if split == "train" else test_idx
+    return images[chosen], [str(v) for v in labels[chosen]]
+
+
+# -- the three actions --------------------------------------------------------------------
+
+def train(dataset="digits", *, data=None, test_data=None, out_dir="runs/imageseq",
+          config: TrainConfig = DEFAULTS, limit=None, progress=None, fashion_dir=FASHION_DIR):
+    """Train on a built-in data set's training split (or the user's file) and test on its
+    test split (or ``test_data``). Returns ``(classifier, summary)``."""
+    images, labels = _classify.limit(*load_images(dataset, "train", data, fashion_dir), limit)
+    if data is None:
+        test = load_images(dataset, "test", None, fashion_dir)
+    elif test_data is not None:
+        test = load_images(data=test_data)
+    else:
+        test = None
+    return _classify.train_classifier(APP, RowScaler, images, labels, config, out_dir,
+                                      dataset=dataset if data is None else str(data),
+                                      test=test, progress=progress)
+
+
+def load(model) -> _classify.Classifier:
+    return _classify.load_classifier(model, APP, RowScaler)
+
+
+def evaluate(model, data=None, fashion_dir=FASHION_DIR) -> dict:
+    """Accuracy of a trained model on the test split of the data set it was trained on,
+    or on the user's file."""
+    classifier = load(model)
+    return classifier.evaluate(*_eval_images(classifier, data, fashion_dir))
+
+
+def predict(model, data) -> list[tuple[str, float]]:
+    """``(label, probability)`` of each image in an .npz/IDX file (its labels are ignored)."""
+    images, _ = read_image_file(data, require_labels=False)
+    return load(model).predict(images)
+
+
+def _eval_images(classifier, data, fashion_dir):
+    if data is not None:
+        return load_images(data=data)
+    dataset = classifier.extra.get("dataset")
+    if dataset not in DATASETS:
+        raise ValueError("this model was not trained on a built-in data set; pass --data FILE")
+    return load_images(dataset, "test", None, fashion_dir)
+
+
+# -- command line -------------------------------------------------------------------------
+
+def build_parser(parser):
+    actions = parser.add_subparsers(dest="action", metavar="<action>")
+    p = actions.add_parser("train", help="train a classifier (default: the 8x8 digits)")
+    p.add_argument("--dataset", choices=DATASETS, default="digits")
+    p.add_argument("--data", default=None, help="your images: .npz (images, labels) or IDX file")
+    p.add_argument("--test-data", default=None, help="a second file to test on after training")
+    p.add_argument("--fashion-dir", default=str(FASHION_DIR), help="where the Fashion-MNIST .gz files are")
+    _classify.add_train_arguments(p, DEFAULTS)
+    p.set_defaults(run=_run_train)
+
+    p = actions.add_parser("eval", help="accuracy of a trained model (default: its data set's test split)")
+    p.add_argument("--model", default="runs/imageseq", help="checkpoint or training directory")
+    p.add_argument("--data", default=None, help="your images: .npz (images, labels) or IDX file")
+    p.add_argument("--fashion-dir", default=str(FASHION_DIR))
+    p.add_argument("--json", action="store_true", help="print one JSON line")
+    p.set_defaults(run=_run_eval)
+
+    p = actions.add_parser("predict", help="the class of each image in a file")
+    p.add_argument("data", metavar="FILE", help=".npz (images[, labels]) or IDX images file")
+    p.add_argument("--model", default="runs/imageseq", help="checkpoint or training directory")
+    p.set_defaults(run=_run_predict)
+
+
+def _run_train(args):
+    out = args.out or "runs/imageseq"
+    _, summary = train(args.dataset, data=args.data, test_data=args.test_data, out_dir=out,
+                       config=TrainConfig.from_args(args), limit=args.limit,
+                       progress=False if args.quiet else None, fashion_dir=args.fashion_dir)
+    _classify.report_training(APP, summary, out)
+
+
+def _run_eval(args):
+    classifier = load(args.model)
+    metrics = classifier.evaluate(*_eval_images(classifier, args.data, args.fashion_dir))
+    _classify.report_evaluation(metrics, classifier.classes, args.json)
+
+
+def _run_predict(args):
+    predictions = predict(args.model, args.data)
+    _classify.report_predictions(predictions, names=[str(n) for n in range(len(predictions))])
+
+
+__all__ = ["train", "evaluate", "predict", "load", "load_images", "RowScaler", "DEFAULTS"]

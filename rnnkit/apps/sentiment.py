@@ -1,0 +1,189 @@
+"""``rnnkit sentiment``: a sentence in, its polarity out (many-to-one text classification).
+
+Model: word embeddings -> bidirectional LSTM -> max over time -> dropout -> Linear,
+trained with cross-entropy (see :mod:`rnnkit.apps._classify`). Words come from
+:func:`rnnkit.data.word_tokenize` (lower-cased); the vocabulary holds the training
+words seen at least ``min_count`` times, the rest map to ``<unk>``. Embeddings
+start random: pretrained vectors (word2vec, GloVe) are not available offline.
+
+Default data: the movie-review polarity sentences (MR, 10,605; see
+:mod:`rnnkit.data.sentiment`) with a fixed seeded 90/10 train/test split
+(``split_seed=0``: 9,545 train, 1,060 test); validation is held out of the 90%.
+User data: a CSV/TSV with text and label columns (any number of classes).
+
+Python::
+
+    from rnnkit.apps import sentiment
+    classifier, summary = sentiment.train(out_dir="runs/sentiment")
+    sentiment.predict("runs/sentiment", ["a gripping, beautifully acted film"])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnkit.apps import _classify
+from rnnkit.apps._classify import TrainConfig
+from rnnkit.data.sentiment import MR_CLASSES, load_movie_reviews, read_labeled_texts
+
+APP = "sentiment"
+DATASET = "mr"
+SPLIT_SEED = 0            # the fixed 90/10 split of MR; independent of the model seed
+TEST_FRACTION = 0.1
+DEFAULTS = TrainConfig(cell="lstm", hidden_size=128, bidirectional=True, pooling="max",
+                       dropout=0.5, embed_size=128, epochs=8, batch_size=50, lr=1e-3,
+                       weight_decay=0.0, clip=5.0, patience=2, val_fraction=0.1)
+
+
+class TextEncoder:
+    """Texts -> token-id arrays ``(L,)`` through a word :class:`~rnnkit.data.Vocabulary`."""
+
+    def __init__(self, vocab):
+        self.vocab = vocab
+
+    @classmethod
+    def fit(cls, texts, min_count: int = 2, max_size: int | None = 30000) -> "TextEncoder":
+        from rnnkit.data import Vocabulary
+
+        return cls(Vocabulary.build(texts, level="word", lowercase=True, min_count=min_count,
+                                    max_size=max_size, unk_token="<unk>", pad_token="<pad>",
+                                    keep_newlines=False))
+
+    def transform(self, texts) -> list[np.ndarray]:
+        if isinstance(texts, str):
+            raise TypeError("texts must be a list of strings, not one string")
+        ids = []
+        for n, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"texts[{n}] must be a str, got {type(text).__name__}")
+            row = self.vocab.encode(text, on_unknown="unk")                 # (L,) int64
+            if row.size == 0:
+                raise ValueError(f"texts[{n}] ({text!r}) has no words (a sequence of length 0)")
+            ids.append(row)
+        return ids
+
+    def model_inputs(self) -> dict:
+        return {"vocab_size": len(self.vocab)}
+
+    def to_dict(self) -> dict:
+        return {"vocab": self.vocab.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data) -> "TextEncoder":
+        from rnnkit.data import Vocabulary
+
+        return cls(Vocabulary.from_dict(data["vocab"]))
+
+
+# -- data ------------------------------------------------------------------------------
+
+def load_mr_split(split: str):
+    """MR's fixed 90/10 split: ``(texts, labels)`` of ``split`` ("train" 9,545 or "test" 1,060)."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    texts, labels = load_movie_reviews()
+    train_idx, test_idx = _classify.split_indices(len(texts), TEST_FRACTION, SPLIT_SEED)
+    chosen = train_idx if split == "train" else test_idx
+    return _classify.take(texts, chosen), _classify.take(labels, chosen)
+
+
+def load_texts(data=None, split="train", text_column="text", label_column="label"):
+    """The default MR split when ``data`` is None, else the user's CSV/TSV file."""
+    if data is None:
+        return load_mr_split(split)
+    return read_labeled_texts(data, text_column, label_column)
+
+
+# -- the three actions ----------------------------------------------------------------------
+
+def train(data=None, *, test_data=None, text_column="text", label_column="label",
+          out_dir="runs/sentiment", config: TrainConfig = DEFAULTS, limit=None, progress=None):
+    """Train on MR's 90% (or the user's file) and test on MR's 10% (or ``test_data``).
+
+    Returns ``(classifier, summary)``; the model is saved to ``out_dir/checkpoint.npz``.
+    """
+    texts, labels = _classify.limit(*load_texts(data, "train", text_column, label_column), limit)
+    if data is None:
+        test = load_mr_split("test")
+    elif test_data is not None:
+        test = read_labeled_texts(test_data, text_column, label_column)
+    else:
+        test = None
+    return _classify.train_classifier(APP, TextEncoder, texts, labels, config, out_dir,
+                                      dataset=DATASET if data is None else str(data),
+                                      test=test, progress=progress)
+
+
+def load(model) -> _classify.Classifier:
+    """The classifier saved by :func:`train` (a checkpoint file or its directory)."""
+    return _classify.load_classifier(model, APP, TextEncoder)
+
+
+def evaluate(model, data=None, text_column="text", label_column="label") -> dict:
+    """Accuracy etc. of a trained model on MR's test split or on the user's file."""
+    classifier = load(model)
+    if data is None and classifier.extra.get("dataset") != DATASET:
+        raise ValueError("this model was not trained on the default data; pass --data FILE")
+    return classifier.evaluate(*load_texts(data, "test", text_column, label_column))
+
+
+def predict(model, texts) -> list[tuple[str, float]]:
+    """``(label, probability)`` for each text."""
+    return load(model).predict(list(texts))
+
+
+# -- command line ---------------------------------------------------------------------------
+
+def build_parser(parser):
+    actions = parser.add_subparsers(dest="action", metavar="<action>")
+    p = actions.add_parser("train", help="train a classifier (default: movie-review polarity, MR)")
+    _data_arguments(p, test=True)
+    _classify.add_train_arguments(p, DEFAULTS, text=True)
+    p.set_defaults(run=_run_train)
+
+    p = actions.add_parser("eval", help="accuracy of a trained model (default: MR's test split)")
+    p.add_argument("--model", default="runs/sentiment", help="checkpoint or training directory")
+    _data_arguments(p)
+    p.add_argument("--json", action="store_true", help="print one JSON line")
+    p.set_defaults(run=_run_eval)
+
+    p = actions.add_parser("predict", help="label and probability of each text")
+    p.add_argument("texts", nargs="+", metavar="TEXT")
+    p.add_argument("--model", default="runs/sentiment", help="checkpoint or training directory")
+    p.set_defaults(run=_run_predict)
+
+
+def _data_arguments(p, test=False):
+    p.add_argument("--data", default=None,
+                   help="CSV/TSV file with a header row (default: the MR sentences)")
+    if test:
+        p.add_argument("--test-data", default=None, help="a second file to test on after training")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--label-column", default="label")
+
+
+def _run_train(args):
+    out = args.out or "runs/sentiment"
+    _, summary = train(args.data, test_data=args.test_data, text_column=args.text_column,
+                       label_column=args.label_column, out_dir=out,
+                       config=TrainConfig.from_args(args), limit=args.limit,
+                       progress=False if args.quiet else None)
+    _classify.report_training(APP, summary, out)
+
+
+def _run_eval(args):
+    classifier = load(args.model)
+    if args.data is None and classifier.extra.get("dataset") != DATASET:
+        raise ValueError("this model was not trained on the default data; pass --data FILE")
+    metrics = classifier.evaluate(*load_texts(args.data, "test", args.text_column, args.label_column))
+    _classify.report_evaluation(metrics, classifier.classes, args.json)
+
+
+def _run_predict(args):
+    # one text: "label<TAB>probability"; several: each line starts with its text
+    names = args.texts if len(args.texts) > 1 else None
+    _classify.report_predictions(predict(args.model, args.texts), names=names)
+
+
+__all__ = ["train", "evaluate", "predict", "load", "load_mr_split", "TextEncoder", "DEFAULTS",
+           "MR_CLASSES"]

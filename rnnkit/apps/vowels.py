@@ -1,0 +1,181 @@
+"""``rnnkit vowels``: classify multivariate sequences of speech features (JapaneseVowels).
+
+Each example is a ``(T_i, D)`` sequence of feature frames (JapaneseVowels: 7–29
+frames of 12 LPC cepstrum coefficients; the class is the speaker, 1–9). Features
+are standardised with the mean and standard deviation of every training frame,
+then a bidirectional LSTM reads the frames and a Linear layer reads its outputs
+averaged over time (see :mod:`rnnkit.apps._classify`).
+
+Default data: the UCI train (270) / test (370) split, read from the pinned sktime
+wheel. User data: a ``.ts`` file or a long-format ``.csv``/``.tsv`` (one row per
+frame: sequence id, label, feature columns), see :mod:`rnnkit.data.speech`.
+
+Python::
+
+    from rnnkit.apps import vowels
+    classifier, summary = vowels.train(out_dir="runs/vowels")
+    print(summary["test"]["accuracy"])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnkit.apps import _classify
+from rnnkit.apps._classify import TrainConfig
+from rnnkit.data.speech import load_japanese_vowels, read_sequence_file
+
+APP = "vowels"
+DATASET = "japanese-vowels"
+DEFAULTS = TrainConfig(cell="lstm", hidden_size=64, bidirectional=True, pooling="mean",
+                       dropout=0.2, epochs=60, batch_size=16, lr=3e-3, weight_decay=0.0,
+                       clip=5.0, patience=10, val_fraction=0.1)
+
+
+class StandardScaler:
+    """Per-feature standardisation: ``x' = (x - mean) / std`` over all training frames."""
+
+    def __init__(self, mean, std):
+        self.mean = np.asarray(mean, np.float64)                  # (D,)
+        self.std = np.asarray(std, np.float64)                    # (D,)
+
+    @classmethod
+    def fit(cls, sequences) -> "StandardScaler":
+        frames = np.concatenate(_check_sequences(sequences))      # (sum T_i, D)
+        std = frames.std(0)
+        return cls(frames.mean(0), np.where(std > 0, std, 1.0))
+
+    def transform(self, sequences) -> list[np.ndarray]:
+        sequences = _check_sequences(sequences, width=self.mean.size)
+        return [((s - self.mean) / self.std).astype(np.float32) for s in sequences]
+
+    def model_inputs(self) -> dict:
+        return {"input_size": int(self.mean.size)}
+
+    def to_dict(self) -> dict:
+        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_dict(cls, data) -> "StandardScaler":
+        return cls(data["mean"], data["std"])
+
+
+def _check_sequences(sequences, width=None) -> list[np.ndarray]:
+    checked = []
+    for n, s in enumerate(sequences):
+        s = np.asarray(s, dtype=np.float64)
+        if s.ndim != 2 or s.shape[0] == 0:
+            raise ValueError(f"sequences[{n}] must have shape (T, D) with T >= 1, got {s.shape}")
+        want = width if width is not None else (checked[0].shape[1] if checked else s.shape[1])
+        if s.shape[1] != want:
+            raise ValueError(f"sequences[{n}] has {s.shape[1]} features, expected {want}")
+        if not np.isfinite(s).all():
+            raise ValueError(f"sequences[{n}] holds NaN or infinite values")
+        checked.append(s)
+    if not checked:
+        raise ValueError("no sequences")
+    return checked
+
+
+# -- data -------------------------------------------------------------------------------
+
+def load_sequences(data=None, split="train", id_column="id", label_column="label"):
+    """JapaneseVowels' ``split`` when ``data`` is None, else the user's .ts/.csv file."""
+    if data is None:
+        return load_japanese_vowels(split)
+    return read_sequence_file(data, id_column, label_column)
+
+
+# -- the three actions --------------------------------------------------------------------
+
+def train(data=None, *, test_data=None, id_column="id", label_column="label",
+          out_dir="runs/vowels", config: TrainConfig = DEFAULTS, limit=None, progress=None):
+    """Train on JapaneseVowels' training set (or the user's file), test on its test set
+    (or ``test_data``). Returns ``(classifier, summary)``."""
+    sequences, labels = _classify.limit(*load_sequences(data, "train", id_column, label_column), limit)
+    if data is None:
+        test = load_japanese_vowels("test")
+    elif test_data is not None:
+        test = read_sequence_file(test_data, id_column, label_column)
+    else:
+        test = None
+    return _classify.train_classifier(APP, StandardScaler, sequences, labels, config, out_dir,
+                                      dataset=DATASET if data is None else str(data),
+                                      test=test, progress=progress)
+
+
+def load(model) -> _classify.Classifier:
+    return _classify.load_classifier(model, APP, StandardScaler)
+
+
+def evaluate(model, data=None, id_column="id", label_column="label") -> dict:
+    classifier = load(model)
+    _check_default_data(classifier, data)
+    return classifier.evaluate(*load_sequences(data, "test", id_column, label_column))
+
+
+def predict(model, data, id_column="id", label_column="label") -> list[tuple[str, float]]:
+    """``(label, probability)`` for each sequence of a .ts/.csv file (its labels are ignored)."""
+    sequences, _ = read_sequence_file(data, id_column, label_column)
+    return load(model).predict(sequences)
+
+
+def _check_default_data(classifier, data):
+    if data is None and classifier.extra.get("dataset") != DATASET:
+        raise ValueError("this model was not trained on the default data; pass --data FILE")
+
+
+# -- command line -------------------------------------------------------------------------
+
+def build_parser(parser):
+    actions = parser.add_subparsers(dest="action", metavar="<action>")
+    p = actions.add_parser("train", help="train a classifier (default: JapaneseVowels)")
+    _data_arguments(p, test=True)
+    _classify.add_train_arguments(p, DEFAULTS)
+    p.set_defaults(run=_run_train)
+
+    p = actions.add_parser("eval", help="accuracy of a trained model (default: the 370 test sequences)")
+    p.add_argument("--model", default="runs/vowels", help="checkpoint or training directory")
+    _data_arguments(p)
+    p.add_argument("--json", action="store_true", help="print one JSON line")
+    p.set_defaults(run=_run_eval)
+
+    p = actions.add_parser("predict", help="the class of each sequence in a file")
+    p.add_argument("data", metavar="FILE", help=".ts or long-format .csv/.tsv (labels may be any placeholder)")
+    p.add_argument("--model", default="runs/vowels", help="checkpoint or training directory")
+    p.add_argument("--id-column", default="id")
+    p.add_argument("--label-column", default="label")
+    p.set_defaults(run=_run_predict)
+
+
+def _data_arguments(p, test=False):
+    p.add_argument("--data", default=None,
+                   help=".ts file or long-format .csv/.tsv (default: JapaneseVowels)")
+    if test:
+        p.add_argument("--test-data", default=None, help="a second file to test on after training")
+    p.add_argument("--id-column", default="id", help="sequence-id column of a .csv")
+    p.add_argument("--label-column", default="label", help="label column of a .csv")
+
+
+def _run_train(args):
+    out = args.out or "runs/vowels"
+    _, summary = train(args.data, test_data=args.test_data, id_column=args.id_column,
+                       label_column=args.label_column, out_dir=out,
+                       config=TrainConfig.from_args(args), limit=args.limit,
+                       progress=False if args.quiet else None)
+    _classify.report_training(APP, summary, out)
+
+
+def _run_eval(args):
+    classifier = load(args.model)
+    _check_default_data(classifier, args.data)
+    metrics = classifier.evaluate(*load_sequences(args.data, "test", args.id_column, args.label_column))
+    _classify.report_evaluation(metrics, classifier.classes, args.json)
+
+
+def _run_predict(args):
+    predictions = predict(args.model, args.data, args.id_column, args.label_column)
+    _classify.report_predictions(predictions, names=[str(n) for n in range(len(predictions))])
+
+
+__all__ = ["train", "evaluate", "predict", "load", "StandardScaler", "DEFAULTS"]

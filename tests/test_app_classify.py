@@ -1,0 +1,51 @@
+"""The plumbing shared by the classification apps: class names, label ids, splits, softmax."""
+
+import numpy as np
+import pytest
+
+from rnnkit.apps import _classify
+
+
+def test_class_names_sort_numbers_as_numbers_and_strings_as_strings():
+    assert _classify.class_names(["10", "9", 1, "9"]) == ("1", "9", "10")
+    assert _classify.class_names(["pos", "neg", "pos"]) == ("neg", "pos")
+    with pytest.raises(ValueError, match="empty label"):
+        _classify.class_names(["a", " "])
+
+
+def test_encode_labels_maps_to_class_ids_and_refuses_unknown_labels():
+    ids = _classify.encode_labels(["b", "a", " b"], ("a", "b"))
+    assert ids.dtype == np.int64 and ids.tolist() == [1, 0, 1]
+    with pytest.raises(ValueError, match=r"label 'c' \(example 1\)"):
+        _classify.encode_labels(["a", "c"], ("a", "b"))
+
+
+def test_split_is_seeded_disjoint_and_complete():
+    kept, held = _classify.split_indices(10, 0.3, seed=0)
+    assert len(held) == 3 and len(kept) == 7
+    assert sorted(np.concatenate([kept, held]).tolist()) == list(range(10))
+    again = _classify.split_indices(10, 0.3, seed=0)
+    assert kept.tolist() == again[0].tolist() and held.tolist() == again[1].tolist()
+    assert _classify.split_indices(10, 0.3, seed=1)[1].tolist() != held.tolist()
+    assert len(_classify.split_indices(5, 0.0, seed=0)[1]) == 0
+    with pytest.raises(ValueError, match=r"fraction must be in \[0, 1\)"):
+        _classify.split_indices(5, 1.0, seed=0)
+
+
+def test_softmax_is_stable_and_normalised():
+    p = _classify.softmax(np.array([[1000.0, 1000.0], [0.0, np.log(3.0)]]))
+    np.testing.assert_allclose(p, [[0.5, 0.5], [0.25, 0.75]])
+
+
+def test_checkpoint_file_accepts_a_directory_and_explains_a_missing_model(tmp_path):
+    (tmp_path / "checkpoint.npz").write_bytes(b"")
+    assert _classify.checkpoint_file(tmp_path) == tmp_path / "checkpoint.npz"
+    with pytest.raises(FileNotFoundError, match="train one first"):
+        _classify.checkpoint_file(tmp_path / "nothing")
+
+
+def test_limit_takes_the_first_examples_and_refuses_fewer_than_two():
+    assert _classify.limit([1, 2, 3], ["a", "b", "c"], 2) == ([1, 2], ["a", "b"])
+    assert _classify.limit([1, 2, 3], ["a", "b", "c"], None) == ([1, 2, 3], ["a", "b", "c"])
+    with pytest.raises(ValueError, match="--limit must be at least 2"):
+        _classify.limit([1, 2], ["a", "b"], 1)
