@@ -276,6 +276,8 @@ def test_trainer_bad_arguments():
         Trainer(model, opt, [1, 2, 3], max_steps=1)
     with pytest.raises(ValueError, match="patience must be a positive int"):
         Trainer(model, opt, data, max_steps=1, patience=0)
+    with pytest.raises(ValueError, match="patience .* needs val_data"):
+        Trainer(model, opt, data, max_steps=1, patience=2)
     with pytest.raises(ValueError, match="resume=True needs out_dir"):
         Trainer(model, opt, data, max_steps=1, schedule=Constant(0.1)).fit(resume=True)
 

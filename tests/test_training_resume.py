@@ -207,6 +207,25 @@ def test_tampered_array_shape_with_valid_digest_is_refused(tmp_path, saved):
     _assert_unchanged(target, before)
 
 
+@pytest.mark.parametrize("forge,message", [
+    (lambda m: m["position"].update(index=10**6), "is outside the training data"),
+    (lambda m: m["trainer"].pop("step"), "invalid trainer state: KeyError"),
+    (lambda m: m.update(model=[1]), r"meta\['model'\] is missing or malformed"),
+    (lambda m: m["rngs"].popitem(), "has random generators"),
+    (lambda m: m.update(scheduler={"step_count": 1}), "saved with an LR schedule"),
+])
+def test_malformed_meta_is_refused_before_anything_loads(tmp_path, saved, forge, message):
+    arrays, meta = load_checkpoint(saved)
+    forge(meta)
+    forged = tmp_path / "forged.npz"
+    save_checkpoint(forged, arrays, meta)
+    target = _small_run(tmp_path / "t")
+    before = _snapshot(target)
+    with pytest.raises(CheckpointError, match=message):
+        target.restore(forged)
+    _assert_unchanged(target, before)
+
+
 def test_plain_checkpoint_and_missing_file_are_refused(tmp_path):
     plain = tmp_path / "plain.npz"
     save_checkpoint(plain, {"w": np.zeros(2)}, {"hello": 1})

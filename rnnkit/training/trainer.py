@@ -30,13 +30,9 @@ import time
 
 import numpy as np
 
-from rnnkit.checkpoint import (
-    CheckpointError, check_arrays_match, check_compatible, rng_from_json, rng_state_to_json,
-    save_checkpoint,
-)
 from rnnkit.module import Module
 from rnnkit.optim import Optimizer, Scheduler, clip_grad_norm
-from rnnkit.training.checkpointing import KIND, VERSION, collect_rngs, read_trainer_checkpoint, split_arrays
+from rnnkit.training.checkpointing import restore_trainer, save_trainer_checkpoint
 from rnnkit.training.objectives import default_objective
 from rnnkit.training.progress import ProgressBar, append_jsonl, progress_enabled, read_jsonl, truncate_jsonl
 
@@ -69,12 +65,6 @@ def _check_loader(data, name):
         raise TypeError(f"{name} must be a loader with batch(epoch, index) and num_batches "
                         f"(TokenStream, SequenceBatches), got {type(data).__name__}")
     return data
-
-
-def _state_parts(state):
-    if state is None:
-        return []
-    return list(state) if isinstance(state, tuple) else [state]
 
 
 class Trainer:
@@ -149,6 +139,8 @@ class Trainer:
         if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or min_delta < 0:
             raise ValueError(f"min_delta must be a number >= 0, got {min_delta!r}")
         self.min_delta = float(min_delta)
+        if self.patience is not None and self.val_data is None:
+            raise ValueError("patience (early stopping) needs val_data to validate on")
         self.out_dir = None if out_dir is None else os.fspath(out_dir)
         self.checkpoint_every = _optional_int(checkpoint_every, "checkpoint_every")
         self.log_every = _optional_int(log_every, "log_every") or 1
@@ -373,123 +365,22 @@ class Trainer:
         return plot_loss_curve(read_jsonl(self.metrics_path), self.plot_path)
 
     # -- checkpoints -----------------------------------------------------------------
-    def _model_info(self) -> dict:
-        config = self.model.config() if callable(getattr(self.model, "config", None)) else {}
-        return {"class": type(self.model).__name__, "config": config}
-
     def save_checkpoint(self, path=None) -> str:
         """Write everything needed to resume (atomically) to ``path``
         (default ``out_dir/checkpoint.npz``); returns the path."""
         path = self.checkpoint_path if path is None else os.fspath(path)
         if path is None:
             raise ValueError("no checkpoint path: give path or set the Trainer's out_dir")
-        arrays = {f"model/{k}": v for k, v in self.model.state_dict().items()}
-        if self.best_weights is not None:
-            arrays.update({f"best/{k}": v for k, v in self.best_weights.items()})
-        optim_state = self.optimizer.state_dict()
-        arrays.update({f"optimizer/{k}": v for k, v in optim_state["arrays"].items()})
-        carry = _state_parts(self.carry)
-        arrays.update({f"carry/{i}": np.asarray(v) for i, v in enumerate(carry)})
-        meta = {
-            "kind": KIND, "version": VERSION,
-            "model": self._model_info(),
-            "optimizer": optim_state["meta"],
-            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
-            "rngs": {name: rng_state_to_json(g) for name, g in collect_rngs(self.model).items()},
-            "data": self.train_data.describe() if hasattr(self.train_data, "describe") else None,
-            "position": {"epoch": self.epoch, "index": self.batch_index},
-            "carry": None if self.carry is None else {"parts": len(carry),
-                                                       "tuple": isinstance(self.carry, tuple)},
-            "trainer": {"step": self.step, "tokens_seen": self.tokens_seen,
-                        "elapsed_s": self.elapsed_s, "best_val_loss": self.best_val_loss,
-                        "best_step": self.best_step, "bad_evals": self.bad_evals,
-                        "last_eval_step": self.last_eval_step, "stop_reason": self.stop_reason},
-            "extra": self.extra,
-        }
-        save_checkpoint(path, arrays, meta)
+        save_trainer_checkpoint(self, path)
         return path
 
     def restore(self, path) -> None:
         """Load a checkpoint written by :meth:`save_checkpoint` into this trainer.
 
         The model must have the same class and config (the seed aside), the optimizer the
-        same type, the training data the same content. Everything is checked before
-        anything is changed: a damaged or mismatching checkpoint raises
-        ``CheckpointError`` and leaves model, optimizer and trainer as they were.
+        same type, the training data the same content and the LR schedule the same
+        presence. Everything is checked before anything is changed: a damaged or
+        mismatching checkpoint raises ``CheckpointError`` and leaves model, optimizer and
+        trainer as they were.
         """
-        path = os.fspath(path)
-        arrays, meta = read_trainer_checkpoint(path)
-        info, mine = meta["model"], self._model_info()
-        if info.get("class") != mine["class"]:
-            raise CheckpointError(f"checkpoint {path!r} holds a {info.get('class')}, "
-                                  f"the model is a {mine['class']}")
-        keys = [k for k in set(mine["config"]) | set(info.get("config", {})) if k != "seed"]
-        check_compatible(info.get("config", {}), mine["config"], sorted(keys), path=path)
-        weights = split_arrays(arrays, "model")
-        current = self.model.state_dict()
-        check_arrays_match(weights, current, path=path, what="weights")
-        best = split_arrays(arrays, "best") or None
-        if best is not None:
-            check_arrays_match(best, current, path=path, what="best weights")
-        rngs = collect_rngs(self.model)
-        if sorted(meta["rngs"]) != sorted(rngs):
-            raise CheckpointError(f"checkpoint {path!r} has random generators {sorted(meta['rngs'])}, "
-                                  f"the model has {sorted(rngs)}")
-        rng_states = {name: rng_from_json(state).bit_generator.state
-                      for name, state in meta["rngs"].items()}
-        carry = self._restore_carry(arrays, meta.get("carry"), path)
-        data_now = self.train_data.describe() if hasattr(self.train_data, "describe") else None
-        if meta.get("data") is not None and data_now is not None and meta["data"] != data_now:
-            raise CheckpointError(f"checkpoint {path!r} was trained on different data "
-                                  f"({meta['data']}); this trainer has {data_now}")
-        if (meta["scheduler"] is None) != (self.scheduler is None):
-            raise CheckpointError(f"checkpoint {path!r} was saved "
-                                  f"{'without' if meta['scheduler'] is None else 'with'} an LR schedule; "
-                                  f"this trainer is set up {'with' if self.scheduler else 'without'} one")
-        position, counters = meta["position"], meta["trainer"]
-        try:
-            epoch, index = int(position["epoch"]), int(position["index"])
-            step = int(counters["step"])
-            if not 0 <= index < self.train_data.num_batches or epoch < 0 or step < 0:
-                raise ValueError(f"position {position} is outside the data")
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"checkpoint {path!r} has an invalid position: {exc}") from exc
-        try:   # checks everything before writing anything
-            self.optimizer.load_state_dict({"meta": meta["optimizer"],
-                                            "arrays": split_arrays(arrays, "optimizer")})
-        except ValueError as exc:
-            raise CheckpointError(f"checkpoint {path!r}: optimizer state does not fit: {exc}") from exc
-        # -- nothing below can fail --
-        self.model.load_state_dict(weights)
-        for name, state in rng_states.items():
-            rngs[name].bit_generator.state = state
-        if self.scheduler is not None:
-            self.scheduler.load_state_dict(meta["scheduler"])
-        self.best_weights = best
-        self.carry = carry
-        self.epoch, self.batch_index, self.step = epoch, index, step
-        self.tokens_seen = int(counters.get("tokens_seen", 0))
-        self.elapsed_s = float(counters.get("elapsed_s", 0.0))
-        self.best_val_loss = counters.get("best_val_loss")
-        self.best_step = counters.get("best_step")
-        self.bad_evals = int(counters.get("bad_evals", 0))
-        self.last_eval_step = counters.get("last_eval_step")
-        self.extra = meta["extra"]
-
-    def _restore_carry(self, arrays, info, path):
-        parts = [arrays[f"carry/{i}"] for i in range(len(split_arrays(arrays, "carry")))
-                 if f"carry/{i}" in arrays]
-        if info is None:
-            if parts:
-                raise CheckpointError(f"checkpoint {path!r} has carried state but no carry meta")
-            return None
-        if len(parts) != info.get("parts"):
-            raise CheckpointError(f"checkpoint {path!r}: carried state has {len(parts)} parts, "
-                                  f"meta says {info.get('parts')}")
-        if callable(getattr(self.model, "init_state", None)):
-            expected = _state_parts(self.model.init_state(self.train_data.batch_size))
-            if [(p.shape, p.dtype) for p in parts] != [(e.shape, e.dtype) for e in expected]:
-                raise CheckpointError(
-                    f"checkpoint {path!r}: carried state {[p.shape for p in parts]} does not fit "
-                    f"the model ({[e.shape for e in expected]})")
-        return tuple(parts) if info.get("tuple") else parts[0]
+        restore_trainer(self, os.fspath(path))
