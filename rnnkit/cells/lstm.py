@@ -72,6 +72,16 @@ class LSTMKernel:
         h_prev = np.concatenate([c[0] for c in caches])            # (T*B, H)
         return dgh.reshape(-1, dgh.shape[-1]).T @ h_prev
 
+    # -- fast path: a whole direction per call, same equations (rnnkit/kernels/lstm.py) --
+    def forward_sequence(self, GI, state, W_hh, b_hh, reverse, mask, keep):
+        from rnnkit.kernels import lstm
+        return lstm.forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep)
+
+    def backward_sequence(self, d_out, d_state, cache, W_hh, reverse, mask):
+        from rnnkit.kernels import lstm
+        DG, d_state0, dW_hh = lstm.backward_sequence(d_out, d_state, cache, W_hh, reverse, mask)
+        return DG, DG, d_state0, dW_hh
+
 
 class LSTMCell(RecurrentCell):
     """One LSTM step; see the module docstring for the equations.

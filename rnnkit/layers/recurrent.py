@@ -26,6 +26,8 @@ last valid step, the reverse direction starts there from ``h0``.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from rnnkit._validation import (
@@ -36,6 +38,7 @@ from rnnkit._validation import (
     check_probability,
     require_forward,
 )
+from rnnkit import kernels
 from rnnkit.cells.base import uniform_init
 from rnnkit.cells.gru import GRUKernel
 from rnnkit.cells.lstm import LSTMKernel
@@ -43,8 +46,9 @@ from rnnkit.cells.rnn import RNNKernel
 from rnnkit.module import Module, is_grad_enabled
 
 
-def run_direction(kernel, GI, state, W_hh, b_hh, reverse, mask):
-    """Unroll one direction. GI (T, B, G); mask (T, B, 1) bool or None.
+def run_direction(kernel, GI, state, W_hh, b_hh, reverse, mask, keep=True):
+    """Unroll one direction with the reference step functions. GI (T, B, G);
+    mask (T, B, 1) bool or None; ``keep`` is ignored (the caches are the step caches).
 
     Returns out (T, B, H), the final state tuple, and the per-step caches in time order.
     """
@@ -92,7 +96,15 @@ def backprop_direction(kernel, d_out, d_state, caches, W_hh, reverse, mask):
 
 
 class RecurrentLayer(Module):
-    """Shared machinery of :class:`RNN`, :class:`GRU` and :class:`LSTM`."""
+    """Shared machinery of :class:`RNN`, :class:`GRU` and :class:`LSTM`.
+
+    ``fast_path`` (default True) runs each direction with the kernel's compiled
+    ``forward_sequence / backward_sequence`` (``rnnkit/kernels``); False runs the
+    readable reference loop above over ``step_forward / step_backward``. Both compute
+    the same equations and are tested against each other.
+    """
+
+    fast_path = True
 
     def __init__(self, kernel, input_size, hidden_size, num_layers=1, bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False,
@@ -190,6 +202,8 @@ class RecurrentLayer(Module):
             if lengths.min() < T:
                 mask = (np.arange(T)[:, None] < lengths[None, :])[:, :, None]   # (T, B, 1)
 
+        keep = is_grad_enabled()
+        fast = self.fast_path and hasattr(self.kernel, "forward_sequence") and kernels.available()
         layer_input, final_states, layer_caches = x, [], []
         for layer in range(self.num_layers):
             drop_mask = None
@@ -205,9 +219,10 @@ class RecurrentLayer(Module):
                 GI = (layer_input.reshape(T * B, D_in) @ W_ih.data.T).reshape(T, B, -1)  # (T, B, G)
                 if b_ih is not None:
                     GI += b_ih.data
-                out, final, caches = run_direction(
-                    self.kernel, GI, init_states[layer * self.num_directions + direction],
-                    W_hh.data, None if b_hh is None else b_hh.data, direction == 1, mask)
+                run = self.kernel.forward_sequence if fast else partial(run_direction, self.kernel)
+                out, final, caches = run(
+                    GI, init_states[layer * self.num_directions + direction], W_hh.data,
+                    None if b_hh is None else b_hh.data, direction == 1, mask, keep)
                 outs.append(out)
                 final_states.append(final)
                 step_caches.append(caches)
@@ -215,7 +230,7 @@ class RecurrentLayer(Module):
             layer_caches.append((layer_input, drop_mask, step_caches))
             layer_input = layer_out
 
-        self._cache = (layer_caches, mask, B) if is_grad_enabled() else None
+        self._cache = (layer_caches, mask, B, fast) if keep else None
         out = layer_input.transpose(1, 0, 2) if self.batch_first else layer_input
         return out, self._pack_state(final_states)
 
@@ -227,7 +242,7 @@ class RecurrentLayer(Module):
         Returns ``(dx, dh0)`` shaped like ``x`` and ``h0``.
         """
         require_forward(self._cache, type(self).__name__)
-        layer_caches, mask, B = self._cache
+        layer_caches, mask, B, fast = self._cache
         T = layer_caches[0][0].shape[0]
         H, dirs, LD = self.hidden_size, self.num_directions, self.num_layers * self.num_directions
         out_doc = (f"(B={B}, T={T}, {dirs * H})" if self.batch_first else f"(T={T}, B={B}, {dirs * H})")
@@ -246,13 +261,19 @@ class RecurrentLayer(Module):
                 idx = layer * dirs + direction
                 W_ih, W_hh, b_ih, b_hh = self._weights(layer, direction)
                 caches = step_caches[direction]
-                DGI, DGH, d_init[idx] = backprop_direction(
-                    self.kernel, d_layer_out[:, :, direction * H:(direction + 1) * H],
-                    d_final[idx], caches, W_hh.data, direction == 1, mask)
+                d_out_dir = d_layer_out[:, :, direction * H:(direction + 1) * H]
+                if fast:
+                    DGI, DGH, d_init[idx], dW_hh = self.kernel.backward_sequence(
+                        d_out_dir, d_final[idx], caches, W_hh.data, direction == 1, mask)
+                else:
+                    DGI, DGH, d_init[idx] = backprop_direction(
+                        self.kernel, d_out_dir, d_final[idx], caches, W_hh.data,
+                        direction == 1, mask)
+                    dW_hh = self.kernel.weight_hh_grad(DGH, caches)
                 G = DGI.shape[2]
                 dgi = DGI.reshape(T * B, G)
                 W_ih.grad += dgi.T @ X                                  # (G, D_in)
-                W_hh.grad += self.kernel.weight_hh_grad(DGH, caches)    # (G, H)
+                W_hh.grad += dW_hh                                      # (G, H)
                 if b_ih is not None:
                     b_ih.grad += dgi.sum(0)
                     b_hh.grad += DGH.reshape(T * B, G).sum(0)

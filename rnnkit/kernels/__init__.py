@@ -1,0 +1,33 @@
+"""Fast paths of the recurrent kernels: one direction's whole time loop per call.
+
+The readable reference is the per-step pair ``step_forward / step_backward`` of
+each kernel in ``rnnkit/cells``; the sequence layers use the functions here by
+default (``RecurrentLayer.fast_path = True``) and ``tests/test_fastpath.py``
+checks them against the reference in float64. The equations are the same, in
+the same order; only the bookkeeping differs:
+
+* every per-step array is a slice of a workspace allocated once per call
+  (time-major ``(T, B, .)``), so the loop allocates nothing;
+* the hidden states live in one ``(T + 1, B, H)`` array ``HS`` (``h0`` at one end),
+  so ``dW_hh = DGH^T @ H_prev`` is one GEMM over a view, without concatenation;
+* element-wise arithmetic of a step is fused into one compiled loop
+  (numba, ``cache=True``), while ``tanh`` stays a NumPy call, whose SIMD
+  implementation is several times faster than a scalar ``tanh`` in a loop;
+* sigmoids are ``sigmoid(a) = (1 + tanh(a / 2)) / 2``, so one ``np.tanh`` call
+  covers every gate of a step;
+* when ``B * G * H`` is tiny (long sequences of one example), per-call overhead
+  dominates and the whole loop, matrix products included, runs compiled.
+
+numba is imported on first use, not by ``import rnnkit``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from functools import cache
+
+
+@cache
+def available() -> bool:
+    """Whether numba is installed (checked without importing it)."""
+    return importlib.util.find_spec("numba") is not None

@@ -1,0 +1,164 @@
+"""LSTM fast path: one direction's whole time loop (reference: ``rnnkit/cells/lstm.py``).
+
+Forward, per step ``t`` (``prev`` is ``t - 1``, or ``t + 1`` in the reverse direction)::
+
+    S     = h_prev @ W_hh^T                          # (B, 4H)  BLAS, into a workspace
+    S     = (GI[t] + S + b_hh) * [1/2, 1/2, 1, 1/2]  # fused; halves the i, f, o columns
+    A[t]  = tanh(S)                                  # (B, 4H)  one NumPy call for all gates
+    i, f, o = (1 + A_i) / 2, (1 + A_f) / 2, (1 + A_o) / 2   # = sigmoid(a): in place, fused
+    g     = A_g
+    c_t   = f * c_prev + i * g                       # fused with the line above
+    TC[t] = tanh(c_t)
+    h_t   = o * TC[t]
+
+Backward, per step in reverse order, given ``dh`` (from step t+1 plus ``d_out[t]``) and ``dc``::
+
+    dc      = dc + dh * o * (1 - tc^2)
+    DG[t]   = [dc g i(1-i), dc c_prev f(1-f), dc i (1-g^2), dh tc o(1-o)]   # fused, one pass
+    dc_prev = dc * f
+    dh_prev = DG[t] @ W_hh                           # (B, H)  BLAS
+
+then ``dW_hh = DG^T @ H_prev`` as one GEMM over all ``T * B`` rows.
+Padded steps (``lengths``) pass the state and its gradient through unchanged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnkit.kernels._jit import njit
+
+
+@njit
+def _preactivation(S, gi, b_hh):
+    """S = (gi + S + b_hh), halved in the sigmoid gates' columns (i, f, o)."""
+    B, G = S.shape
+    H = G // 4
+    for b in range(B):
+        for j in range(2 * H):
+            S[b, j] = 0.5 * (S[b, j] + gi[b, j] + b_hh[j])
+        for j in range(2 * H, 3 * H):
+            S[b, j] = S[b, j] + gi[b, j] + b_hh[j]
+        for j in range(3 * H, G):
+            S[b, j] = 0.5 * (S[b, j] + gi[b, j] + b_hh[j])
+
+
+@njit
+def _cell_update(A, c_prev, c):
+    """Turns tanh(a/2) into sigmoid(a) for i, f, o in place; c = f * c_prev + i * g."""
+    B, G = A.shape
+    H = G // 4
+    for b in range(B):
+        for k in range(H):
+            i = 0.5 + 0.5 * A[b, k]
+            f = 0.5 + 0.5 * A[b, H + k]
+            A[b, k] = i
+            A[b, H + k] = f
+            A[b, 3 * H + k] = 0.5 + 0.5 * A[b, 3 * H + k]
+            c[b, k] = f * c_prev[b, k] + i * A[b, 2 * H + k]
+
+
+@njit
+def _gates_backward(dh, d_out, dc, A, tc, c_prev, DG):
+    """DG = dL/d(gates) of one step; dh += d_out on entry; dc becomes dc_prev."""
+    B, G = A.shape
+    H = G // 4
+    for b in range(B):
+        for k in range(H):
+            i = A[b, k]
+            f = A[b, H + k]
+            g = A[b, 2 * H + k]
+            o = A[b, 3 * H + k]
+            t = tc[b, k]
+            d_h = dh[b, k] + d_out[b, k]
+            d_c = dc[b, k] + d_h * o * (1 - t * t)
+            DG[b, k] = d_c * g * i * (1 - i)
+            DG[b, H + k] = d_c * c_prev[b, k] * f * (1 - f)
+            DG[b, 2 * H + k] = d_c * i * (1 - g * g)
+            DG[b, 3 * H + k] = d_h * t * o * (1 - o)
+            dc[b, k] = d_c * f
+
+
+def _steps(T, reverse):
+    """Time indices in processing order, and (new, prev) rows of the (T+1, ...) state arrays."""
+    if reverse:
+        return [(t, t, t + 1) for t in range(T - 1, -1, -1)]
+    return [(t, t + 1, t) for t in range(T)]
+
+
+def forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep):
+    """One direction. GI (T, B, 4H) = X @ W_ih^T + b_ih; state (h0, c0) each (B, H);
+    mask (T, B, 1) bool or None. Returns out (T, B, H), (h_T, c_T), cache (None unless keep)."""
+    T, B, G = GI.shape
+    H = G // 4
+    dtype = GI.dtype
+    h0, c0 = state
+    HS = np.empty((T + 1, B, H), dtype)                          # h0 and every h_t
+    CS = np.empty((T + 1 if keep else 2, B, H), dtype)           # c0 and every c_t
+    A = np.empty((T if keep else 1, B, G), dtype)                # gate activations i, f, g, o
+    TC = np.empty((T if keep else 1, B, H), dtype)               # tanh(c_t)
+    S = np.empty((B, G), dtype)
+    bias = np.zeros(G, dtype) if b_hh is None else b_hh
+    W_hh_T = W_hh.T                                              # (H, 4H) view; BLAS transposes
+    first = T if reverse else 0
+    HS[first] = h0
+    CS[first % len(CS)] = c0
+    padded = None if mask is None else ~mask
+    for t, new, prev in _steps(T, reverse):
+        a, tc = A[t if keep else 0], TC[t if keep else 0]
+        c, c_prev = CS[new % len(CS)], CS[prev % len(CS)]
+        np.matmul(HS[prev], W_hh_T, out=S)                       # (B, 4H)
+        _preactivation(S, GI[t], bias)
+        np.tanh(S, out=a)
+        _cell_update(a, c_prev, c)
+        np.tanh(c, out=tc)
+        np.multiply(a[:, 3 * H:], tc, out=HS[new])
+        if padded is not None:
+            np.copyto(HS[new], HS[prev], where=padded[t])
+            np.copyto(c, c_prev, where=padded[t])
+    last = 0 if reverse else T
+    final = (HS[last].copy(), CS[last % len(CS)].copy())
+    out_rows = HS[:T] if reverse else HS[1:]
+    if mask is not None:
+        out = out_rows * mask
+    elif keep:
+        out = out_rows.copy()   # the caller owns out; the cache keeps HS intact
+    else:
+        out = out_rows
+    cache = (HS, CS, A, TC) if keep else None
+    return out, final, cache
+
+
+def backward_sequence(d_out, d_state, cache, W_hh, reverse, mask):
+    """BPTT through one direction. d_out (T, B, H); d_state (dh_T, dc_T).
+
+    Returns DG (T, B, 4H) (the gradient of both GI and the hidden projection),
+    the gradient of (h0, c0), and dW_hh (4H, H).
+    """
+    HS, CS, A, TC = cache
+    T, B, G = A.shape
+    d_out = np.ascontiguousarray(d_out)
+    dh = d_state[0].copy()
+    dc = d_state[1].copy()
+    DG = np.empty((T, B, G), A.dtype)
+    zero_rows = np.zeros_like(dh)
+    padded = None if mask is None else ~mask
+    dh_next = np.empty_like(dh)
+    for t, new, prev in reversed(_steps(T, reverse)):
+        if padded is None:
+            _gates_backward(dh, d_out[t], dc, A[t], TC[t], CS[prev], DG[t])
+            np.matmul(DG[t], W_hh, out=dh)
+        else:
+            # padded rows: no gradient into the step; state gradients pass through
+            valid_dout = np.where(mask[t], d_out[t], zero_rows)
+            dh_keep, dc_keep = dh.copy(), dc.copy()
+            np.copyto(dh, 0, where=padded[t])
+            np.copyto(dc, 0, where=padded[t])
+            _gates_backward(dh, valid_dout, dc, A[t], TC[t], CS[prev], DG[t])
+            np.matmul(DG[t], W_hh, out=dh_next)
+            np.copyto(dh_next, dh_keep, where=padded[t])
+            np.copyto(dc, dc_keep, where=padded[t])
+            dh, dh_next = dh_next, dh
+    H_prev = HS[1:] if reverse else HS[:T]                       # (T, B, H)
+    dW_hh = DG.reshape(T * B, G).T @ H_prev.reshape(T * B, -1)   # (4H, H)
+    return DG, (dh, dc), dW_hh

@@ -1,0 +1,122 @@
+"""The compiled fast path (rnnkit/kernels, the default) against the readable reference
+step functions (``layer.fast_path = False``): same outputs, states and gradients, in
+float64 to ~1e-12 and in float32 to rounding, over layers, directions, lengths and h0."""
+
+import numpy as np
+import pytest
+
+import rnnkit
+from rnnkit import kernels
+
+pytestmark = pytest.mark.skipif(not kernels.available(), reason="numba is not installed")
+
+LAYERS = {
+    "lstm": lambda **kw: rnnkit.LSTM(**kw),
+}
+
+CONFIGS = [  # num_layers, bidirectional, batch_first, variable lengths, with h0, bias
+    (1, False, False, False, False, True),
+    (1, False, False, True, True, True),
+    (2, True, False, False, True, True),
+    (2, True, True, True, True, True),
+    (3, True, False, True, False, True),
+    (2, False, False, False, True, False),
+]
+
+
+def run(layer, fast, x, h0, lengths, d_out, d_h_n):
+    """Forward and backward on one path; returns every array the user can see."""
+    layer.fast_path = fast
+    layer.zero_grad()
+    out, h_n = layer.forward(x, h0, lengths)
+    dx, dh0 = layer.backward(d_out, d_h_n)
+    as_list = lambda s: list(s) if isinstance(s, tuple) else [s]  # noqa: E731
+    arrays = {"out": out, "dx": dx}
+    arrays.update({f"h_n[{k}]": a for k, a in enumerate(as_list(h_n))})
+    arrays.update({f"dh0[{k}]": a for k, a in enumerate(as_list(dh0))})
+    arrays.update({name: p.grad.copy() for name, p in layer.named_parameters()})
+    return arrays
+
+
+def make_case(kind, config, dtype, T=7, B=4, D=3, H=5, seed=0):
+    num_layers, bidirectional, batch_first, varlen, with_h0, bias = config
+    rng = np.random.default_rng(seed)
+    layer = LAYERS[kind](input_size=D, hidden_size=H, num_layers=num_layers, bias=bias,
+                         bidirectional=bidirectional, batch_first=batch_first,
+                         dtype=dtype, seed=seed + 1)
+    dirs = 2 if bidirectional else 1
+    n_states = 2 if kind == "lstm" else 1
+    shape = (num_layers * dirs, B, H)
+    pack = (lambda parts: tuple(parts)) if n_states == 2 else (lambda parts: parts[0])
+    x = rng.standard_normal((B, T, D) if batch_first else (T, B, D)).astype(dtype)
+    h0 = pack([rng.standard_normal(shape).astype(dtype) for _ in range(n_states)]) if with_h0 else None
+    lengths = rng.integers(1, T + 1, size=B) if varlen else None
+    if varlen:
+        lengths[0] = T
+    out_shape = (B, T, dirs * H) if batch_first else (T, B, dirs * H)
+    d_out = rng.standard_normal(out_shape).astype(dtype)
+    d_h_n = pack([rng.standard_normal(shape).astype(dtype) for _ in range(n_states)])
+    return layer, (x, h0, lengths, d_out, d_h_n)
+
+
+def max_relative_difference(a, b):
+    return max(np.abs(a[k] - b[k]).max() / (np.abs(b[k]).max() + 1e-30) for k in b)
+
+
+@pytest.mark.parametrize("kind", list(LAYERS))
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "L{}-bi{}-bf{}-var{}-h0{}-bias{}".format(*map(int, c)))
+def test_fast_path_matches_reference_float64(kind, config):
+    layer, args = make_case(kind, config, np.float64)
+    reference = run(layer, False, *args)
+    fast = run(layer, True, *args)
+    assert reference.keys() == fast.keys()
+    worst = {k: np.abs(fast[k] - reference[k]).max() for k in reference}
+    assert max(worst.values()) < 1e-12, worst
+
+
+@pytest.mark.parametrize("kind", list(LAYERS))
+def test_fast_path_matches_reference_float32(kind):
+    layer, args = make_case(kind, (2, True, False, True, True, True), np.float32, T=12, B=3, H=16)
+    reference = run(layer, False, *args)
+    fast = run(layer, True, *args)
+    for k in reference:
+        assert fast[k].dtype == np.float32, k
+    assert max_relative_difference(fast, reference) < 1e-5
+
+
+@pytest.mark.parametrize("kind", list(LAYERS))
+def test_fast_path_is_taken(kind, monkeypatch):
+    """Guards the comparisons above: the default path really is the compiled one."""
+    layer, (x, h0, lengths, d_out, d_h_n) = make_case(kind, CONFIGS[0], np.float64)
+    calls = []
+    forward = type(layer.kernel).forward_sequence
+    monkeypatch.setattr(type(layer.kernel), "forward_sequence",
+                        lambda self, *a: calls.append(1) or forward(self, *a))
+    layer.forward(x, h0, lengths)
+    assert calls == [1]
+    assert rnnkit.LSTM.fast_path is True
+
+
+@pytest.mark.parametrize("kind", list(LAYERS))
+def test_inference_matches_training_forward(kind):
+    """Under no_grad the fast path keeps no per-step workspaces; the results are the same."""
+    layer, (x, h0, lengths, _, _) = make_case(kind, CONFIGS[3], np.float64)
+    out, h_n = layer.forward(x, h0, lengths)
+    with rnnkit.no_grad():
+        out_ng, h_n_ng = layer.forward(x, h0, lengths)
+    np.testing.assert_array_equal(out, out_ng)
+    for a, b in zip(h_n if isinstance(h_n, tuple) else (h_n,),
+                    h_n_ng if isinstance(h_n_ng, tuple) else (h_n_ng,)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_output_is_not_a_view_of_the_cache():
+    """Writing into ``out`` after forward must not change the gradients."""
+    layer, (x, h0, lengths, d_out, d_h_n) = make_case("lstm", CONFIGS[0], np.float64)
+    clean = run(layer, True, x, h0, lengths, d_out, d_h_n)
+    layer.zero_grad()
+    out, _ = layer.forward(x, h0, lengths)
+    out[...] = 123.0
+    layer.backward(d_out, d_h_n)
+    for name, p in layer.named_parameters():
+        np.testing.assert_array_equal(p.grad, clean[name])
