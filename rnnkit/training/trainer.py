@@ -67,6 +67,26 @@ def _check_loader(data, name):
     return data
 
 
+class _Window:
+    """Train loss and throughput since the last logged record."""
+
+    def __init__(self):
+        self.loss, self.steps, self.tokens = 0.0, 0, 0
+        self.t0 = time.perf_counter()
+
+    def add(self, loss: float, tokens: int) -> None:
+        self.loss += loss
+        self.steps += 1
+        self.tokens += tokens
+
+    def mean_loss(self) -> float:
+        return self.loss / self.steps
+
+    def tokens_per_s(self):
+        seconds = time.perf_counter() - self.t0
+        return self.tokens / seconds if seconds > 0 else None
+
+
 class Trainer:
     """Runs training for a model, an optimizer and a loader.
 
@@ -206,27 +226,25 @@ class Trainer:
         start = time.perf_counter()
         elapsed_before = self.elapsed_s
         bar = ProgressBar(progress_enabled(self.progress), total=self._total_steps(), initial=self.step)
-        window = {"loss": 0.0, "steps": 0, "tokens": 0, "t0": time.perf_counter()}
+        window = _Window()
         try:
             while not self._stop_condition(start):
                 loss, norm, lr = self._train_step()
-                window["loss"] += loss
-                window["steps"] += 1
-                window["tokens"] += self._last_tokens
+                window.add(loss, self._last_tokens)
                 self.elapsed_s = elapsed_before + time.perf_counter() - start
-                epoch_end = self.batch_index == 0
+                tokens_per_s = window.tokens_per_s()        # before validation: training speed
                 stopping = self._stop_condition(start)
                 val = None
-                if self.val_data is not None and (stopping or (
-                        self.step % self.eval_every == 0 if self.eval_every else epoch_end)):
-                    val = self._validate()      # the last step is always validated
+                due = self.step % self.eval_every == 0 if self.eval_every else self.batch_index == 0
+                if self.val_data is not None and (due or stopping):
+                    val = self._validate()                  # the last step is always validated
                 if self.patience is not None and self.bad_evals >= self.patience:
                     self.stop_reason = self.stop_reason or "early_stopping"
-                record = self._record(window, lr, norm, val)
-                bar.update(loss, record.get("tokens_per_s"))
-                if record.get("logged"):
-                    window = {"loss": 0.0, "steps": 0, "tokens": 0, "t0": time.perf_counter()}
-                record.pop("logged", None)
+                record = self._record(window, tokens_per_s, lr, norm, val)
+                if val is not None or self.step % self.log_every == 0:
+                    self._log(record)
+                    window = _Window()
+                bar.update(loss, tokens_per_s)
                 if self.checkpoint_every and self.step % self.checkpoint_every == 0 and self.out_dir:
                     self.save_checkpoint()
                 if self.on_step is not None:
@@ -337,18 +355,14 @@ class Trainer:
         fields["best_step"] = self.best_step
         return fields
 
-    def _record(self, window, lr, norm, val) -> dict:
+    def _record(self, window, tokens_per_s, lr, norm, val) -> dict:
         record = self._base_record(lr)
-        seconds = time.perf_counter() - window["t0"]
-        record["train_loss"] = window["loss"] / window["steps"]
-        record["tokens_per_s"] = window["tokens"] / seconds if seconds > 0 else None
+        record["train_loss"] = window.mean_loss()
+        record["tokens_per_s"] = tokens_per_s
         if norm is not None:
             record["grad_norm"] = norm
         if val is not None:
             record.update(self._val_fields(val))
-        if val is not None or self.step % self.log_every == 0:
-            self._log(record)
-            record = dict(record, logged=True)
         return record
 
     def _log(self, record) -> None:
