@@ -8,6 +8,11 @@ import pytest
 import rnnkit
 from rnnkit import kernels
 
+if kernels.available():
+    from rnnkit.kernels import lstm as fast_lstm
+
+    FAST_MODULES = [fast_lstm]
+
 pytestmark = pytest.mark.skipif(not kernels.available(), reason="numba is not installed")
 
 LAYERS = {
@@ -63,9 +68,19 @@ def max_relative_difference(a, b):
     return max(np.abs(a[k] - b[k]).max() / (np.abs(b[k]).max() + 1e-30) for k in b)
 
 
+@pytest.fixture(params=["compiled_loop", "blas_loop"])
+def loop(request, monkeypatch):
+    """Tiny steps run the whole loop compiled; larger ones call BLAS per step.
+    Both are tested on small shapes by moving the threshold."""
+    if request.param == "blas_loop":
+        for module in FAST_MODULES:
+            monkeypatch.setattr(module, "SMALL_STEP", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("kind", list(LAYERS))
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "L{}-bi{}-bf{}-var{}-h0{}-bias{}".format(*map(int, c)))
-def test_fast_path_matches_reference_float64(kind, config):
+def test_fast_path_matches_reference_float64(kind, config, loop):
     layer, args = make_case(kind, config, np.float64)
     reference = run(layer, False, *args)
     fast = run(layer, True, *args)
@@ -75,7 +90,7 @@ def test_fast_path_matches_reference_float64(kind, config):
 
 
 @pytest.mark.parametrize("kind", list(LAYERS))
-def test_fast_path_matches_reference_float32(kind):
+def test_fast_path_matches_reference_float32(kind, loop):
     layer, args = make_case(kind, (2, True, False, True, True, True), np.float32, T=12, B=3, H=16)
     reference = run(layer, False, *args)
     fast = run(layer, True, *args)
@@ -98,7 +113,7 @@ def test_fast_path_is_taken(kind, monkeypatch):
 
 
 @pytest.mark.parametrize("kind", list(LAYERS))
-def test_inference_matches_training_forward(kind):
+def test_inference_matches_training_forward(kind, loop):
     """Under no_grad the fast path keeps no per-step workspaces; the results are the same."""
     layer, (x, h0, lengths, _, _) = make_case(kind, CONFIGS[3], np.float64)
     out, h_n = layer.forward(x, h0, lengths)

@@ -24,6 +24,8 @@ Padded steps (``lengths``) pass the state and its gradient through unchanged.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from rnnkit.kernels._jit import njit
@@ -79,6 +81,88 @@ def _gates_backward(dh, d_out, dc, A, tc, c_prev, DG):
             dc[b, k] = d_c * f
 
 
+# Below this many multiply-adds per step (B * 4H * H) the whole loop runs compiled:
+# a BLAS call and a NumPy ufunc each cost microseconds, more than the arithmetic.
+SMALL_STEP = 1 << 14
+
+
+@njit
+def _sigmoid(a):
+    return 1.0 / (1.0 + math.exp(-a))
+
+
+@njit
+def _tanh(a):
+    # 1 - 2 / (e^{2a} + 1): exact limits at +-inf, and far cheaper than a scalar libm tanh
+    return 1.0 - 2.0 / (math.exp(2.0 * a) + 1.0)
+
+
+@njit
+def _forward_loop_small(GI, W_hh_T, b_hh, HS, CS, A, TC, padded, reverse):
+    """The forward loop of ``forward_sequence`` in one compiled call (tiny B * H);
+    A and TC have T rows, or 1 row when nothing is kept for backward."""
+    T, B, G = GI.shape
+    H = G // 4
+    S = np.empty(G, GI.dtype)
+    for step in range(T):
+        t = T - 1 - step if reverse else step
+        new, prev = (t, t + 1) if reverse else (t + 1, t)
+        a, tc = A[min(t, A.shape[0] - 1)], TC[min(t, TC.shape[0] - 1)]
+        c, c_prev = CS[new % CS.shape[0]], CS[prev % CS.shape[0]]
+        for b in range(B):
+            if padded[t, b]:
+                HS[new, b] = HS[prev, b]
+                c[b] = c_prev[b]
+                continue
+            for j in range(G):
+                S[j] = GI[t, b, j] + b_hh[j]
+            for k in range(H):                                   # S += h_prev @ W_hh^T
+                h_k = HS[prev, b, k]
+                for j in range(G):
+                    S[j] += h_k * W_hh_T[k, j]
+            for k in range(H):
+                i = _sigmoid(S[k])
+                f = _sigmoid(S[H + k])
+                g = _tanh(S[2 * H + k])
+                o = _sigmoid(S[3 * H + k])
+                a[b, k], a[b, H + k], a[b, 2 * H + k], a[b, 3 * H + k] = i, f, g, o
+                c[b, k] = f * c_prev[b, k] + i * g
+                tc[b, k] = _tanh(c[b, k])
+                HS[new, b, k] = o * tc[b, k]
+
+
+@njit
+def _backward_loop_small(d_out, dh, dc, W_hh, CS, A, TC, DG, padded, reverse):
+    """The backward loop of ``backward_sequence`` in one compiled call (tiny B * H)."""
+    T, B, G = A.shape
+    H = G // 4
+    for step in range(T):
+        t = step if reverse else T - 1 - step
+        prev = t + 1 if reverse else t
+        for b in range(B):
+            if padded[t, b]:
+                DG[t, b] = 0.0                                   # dh, dc pass through
+                continue
+            for k in range(H):
+                i = A[t, b, k]
+                f = A[t, b, H + k]
+                g = A[t, b, 2 * H + k]
+                o = A[t, b, 3 * H + k]
+                tc = TC[t, b, k]
+                d_h = dh[b, k] + d_out[t, b, k]
+                d_c = dc[b, k] + d_h * o * (1 - tc * tc)
+                DG[t, b, k] = d_c * g * i * (1 - i)
+                DG[t, b, H + k] = d_c * CS[prev, b, k] * f * (1 - f)
+                DG[t, b, 2 * H + k] = d_c * i * (1 - g * g)
+                DG[t, b, 3 * H + k] = d_h * tc * o * (1 - o)
+                dc[b, k] = d_c * f
+                dh[b, k] = 0.0
+            for j in range(G):                                   # dh = DG[t] @ W_hh
+                d_j = DG[t, b, j]
+                for k in range(H):
+                    dh[b, k] += d_j * W_hh[j, k]
+
+
 def _steps(T, reverse):
     """Time indices in processing order, and (new, prev) rows of the (T+1, ...) state arrays."""
     if reverse:
@@ -99,12 +183,17 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep):
     TC = np.empty((T if keep else 1, B, H), dtype)               # tanh(c_t)
     S = np.empty((B, G), dtype)
     bias = np.zeros(G, dtype) if b_hh is None else b_hh
-    W_hh_T = W_hh.T                                              # (H, 4H) view; BLAS transposes
+    W_hh_T = np.ascontiguousarray(W_hh.T)                        # (H, 4H): fastest GEMM layout
     first = T if reverse else 0
     HS[first] = h0
     CS[first % len(CS)] = c0
     padded = None if mask is None else ~mask
-    for t, new, prev in _steps(T, reverse):
+    small = B * G * H <= SMALL_STEP
+    if small:
+        no_padding = np.zeros((T, B), bool)
+        _forward_loop_small(GI, W_hh_T, bias, HS, CS, A, TC,
+                            no_padding if mask is None else padded[:, :, 0], reverse)
+    for t, new, prev in [] if small else _steps(T, reverse):
         a, tc = A[t if keep else 0], TC[t if keep else 0]
         c, c_prev = CS[new % len(CS)], CS[prev % len(CS)]
         np.matmul(HS[prev], W_hh_T, out=S)                       # (B, 4H)
@@ -144,7 +233,11 @@ def backward_sequence(d_out, d_state, cache, W_hh, reverse, mask):
     zero_rows = np.zeros_like(dh)
     padded = None if mask is None else ~mask
     dh_next = np.empty_like(dh)
-    for t, new, prev in reversed(_steps(T, reverse)):
+    small = B * G * dh.shape[1] <= SMALL_STEP
+    if small:
+        _backward_loop_small(d_out, dh, dc, W_hh, CS, A, TC, DG,
+                             np.zeros((T, B), bool) if mask is None else padded[:, :, 0], reverse)
+    for t, new, prev in [] if small else reversed(_steps(T, reverse)):
         if padded is None:
             _gates_backward(dh, d_out[t], dc, A[t], TC[t], CS[prev], DG[t])
             np.matmul(DG[t], W_hh, out=dh)
