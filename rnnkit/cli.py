@@ -22,6 +22,7 @@ APPS: dict[str, tuple[str, str]] = {
     "sentiment": ("rnnkit.apps.sentiment", "sentence polarity (movie reviews or your CSV): train, eval, predict"),
     "vowels": ("rnnkit.apps.vowels", "speech-feature sequences (JapaneseVowels or your .ts/.csv): train, eval, predict"),
     "imageseq": ("rnnkit.apps.imageseq", "images as row sequences (digits, Fashion-MNIST, your .npz): train, eval, predict"),
+    "forecast": ("rnnkit.apps.forecast", "time-series forecasting (sunspots, co2, airpassengers, taylor or your CSV): train, eval, predict"),
 }
 
 
