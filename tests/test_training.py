@@ -326,3 +326,14 @@ def test_loss_curve_skipped_with_a_note_without_matplotlib(monkeypatch, tmp_path
     assert plot_loss_curve([{"step": 1, "train_loss": 1.0}], tmp_path / "curve.png") is None
     assert "matplotlib is not installed" in capsys.readouterr().err
     assert not (tmp_path / "curve.png").exists()
+
+
+def test_import_rnnkit_stays_free_of_tqdm_matplotlib_and_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, rnnkit, rnnkit.training, rnnkit.models\n"
+            "print(sorted(m for m in ('tqdm', 'matplotlib', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
