@@ -1,4 +1,4 @@
-"""The loss-curve PNG: train loss and validation loss against step.
+"""The loss-curve PNG: train loss and validation loss against step, the best one starred.
 
 matplotlib is imported lazily and drawn through the Agg canvas directly (no pyplot,
 no global backend switch). Without matplotlib the plot is skipped with a note.
@@ -28,6 +28,9 @@ def plot_loss_curve(records: list[dict], path) -> str | None:
         ax.plot(*zip(*train), label="train", linewidth=1)
     if val:
         ax.plot(*zip(*val), "o-", label="validation", markersize=3)
+        best_step, best_loss = min(val, key=lambda point: point[1])
+        ax.plot([best_step], [best_loss], "*", markersize=12, color="black",
+                label=f"best {best_loss:.4f} (step {best_step})")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.grid(alpha=0.3)
