@@ -31,33 +31,38 @@ import numpy as np
 from rnnkit.kernels._jit import njit
 
 
+# The fused loops index one batch row at a time through 1-D views, and their constants
+# carry the arrays' dtype (``half``): both let LLVM vectorise them (about 5x faster).
 @njit
-def _preactivation(S, gi, b_hh):
+def _preactivation(S, gi, b_hh, half):
     """S = (gi + S + b_hh), halved in the sigmoid gates' columns (i, f, o)."""
     B, G = S.shape
     H = G // 4
     for b in range(B):
+        s, g = S[b], gi[b]
         for j in range(2 * H):
-            S[b, j] = 0.5 * (S[b, j] + gi[b, j] + b_hh[j])
+            s[j] = half * (s[j] + g[j] + b_hh[j])
         for j in range(2 * H, 3 * H):
-            S[b, j] = S[b, j] + gi[b, j] + b_hh[j]
+            s[j] = s[j] + g[j] + b_hh[j]
         for j in range(3 * H, G):
-            S[b, j] = 0.5 * (S[b, j] + gi[b, j] + b_hh[j])
+            s[j] = half * (s[j] + g[j] + b_hh[j])
 
 
 @njit
-def _cell_update(A, c_prev, c):
+def _cell_update(A, c_prev, c, half):
     """Turns tanh(a/2) into sigmoid(a) for i, f, o in place; c = f * c_prev + i * g."""
     B, G = A.shape
     H = G // 4
     for b in range(B):
+        a, cp, cb = A[b], c_prev[b], c[b]
+        a_i, a_f, a_g, a_o = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
         for k in range(H):
-            i = 0.5 + 0.5 * A[b, k]
-            f = 0.5 + 0.5 * A[b, H + k]
-            A[b, k] = i
-            A[b, H + k] = f
-            A[b, 3 * H + k] = 0.5 + 0.5 * A[b, 3 * H + k]
-            c[b, k] = f * c_prev[b, k] + i * A[b, 2 * H + k]
+            i = half + half * a_i[k]
+            f = half + half * a_f[k]
+            a_i[k] = i
+            a_f[k] = f
+            a_o[k] = half + half * a_o[k]
+            cb[k] = f * cp[k] + i * a_g[k]
 
 
 @njit
@@ -66,19 +71,19 @@ def _gates_backward(dh, d_out, dc, A, tc, c_prev, DG):
     B, G = A.shape
     H = G // 4
     for b in range(B):
+        a, dg = A[b], DG[b]
+        a_i, a_f, a_g, a_o = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
+        dg_i, dg_f, dg_g, dg_o = dg[:H], dg[H:2 * H], dg[2 * H:3 * H], dg[3 * H:]
+        dhb, dob, dcb, tcb, cpb = dh[b], d_out[b], dc[b], tc[b], c_prev[b]
         for k in range(H):
-            i = A[b, k]
-            f = A[b, H + k]
-            g = A[b, 2 * H + k]
-            o = A[b, 3 * H + k]
-            t = tc[b, k]
-            d_h = dh[b, k] + d_out[b, k]
-            d_c = dc[b, k] + d_h * o * (1 - t * t)
-            DG[b, k] = d_c * g * i * (1 - i)
-            DG[b, H + k] = d_c * c_prev[b, k] * f * (1 - f)
-            DG[b, 2 * H + k] = d_c * i * (1 - g * g)
-            DG[b, 3 * H + k] = d_h * t * o * (1 - o)
-            dc[b, k] = d_c * f
+            i, f, g, o, t = a_i[k], a_f[k], a_g[k], a_o[k], tcb[k]
+            d_h = dhb[k] + dob[k]
+            d_c = dcb[k] + d_h * (o - o * t * t)                 # dc + dh o (1 - tc^2)
+            dg_i[k] = d_c * g * (i - i * i)
+            dg_f[k] = d_c * cpb[k] * (f - f * f)
+            dg_g[k] = d_c * (i - i * g * g)
+            dg_o[k] = d_h * t * (o - o * o)
+            dcb[k] = d_c * f
 
 
 # Below this many multiply-adds per step (B * 4H * H) the whole loop runs compiled:
@@ -182,6 +187,7 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep):
     A = np.empty((T if keep else 1, B, G), dtype)                # gate activations i, f, g, o
     TC = np.empty((T if keep else 1, B, H), dtype)               # tanh(c_t)
     S = np.empty((B, G), dtype)
+    half = dtype.type(0.5)
     bias = np.zeros(G, dtype) if b_hh is None else b_hh
     W_hh_T = np.ascontiguousarray(W_hh.T)                        # (H, 4H): fastest GEMM layout
     first = T if reverse else 0
@@ -197,9 +203,9 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep):
         a, tc = A[t if keep else 0], TC[t if keep else 0]
         c, c_prev = CS[new % len(CS)], CS[prev % len(CS)]
         np.matmul(HS[prev], W_hh_T, out=S)                       # (B, 4H)
-        _preactivation(S, GI[t], bias)
+        _preactivation(S, GI[t], bias, half)
         np.tanh(S, out=a)
-        _cell_update(a, c_prev, c)
+        _cell_update(a, c_prev, c, half)
         np.tanh(c, out=tc)
         np.multiply(a[:, 3 * H:], tc, out=HS[new])
         if padded is not None:
