@@ -337,3 +337,18 @@ def test_import_rnnkit_stays_free_of_tqdm_matplotlib_and_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_module_docstring_example_runs(tmp_path, monkeypatch):
+    import textwrap
+
+    import rnnkit.training
+
+    doc = rnnkit.training.__doc__
+    example = doc.split("tests/test_training.py runs it)::")[1].split("Classification uses")[0]
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(textwrap.dedent(example), namespace)
+    assert namespace["summary"]["step"] == 60
+    assert namespace["summary"]["best_val_loss"] < 1.0            # from ln(11) = 2.4 at the start
+    assert (tmp_path / "runs" / "hello" / "loss_curve.png").exists()

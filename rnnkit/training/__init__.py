@@ -14,24 +14,24 @@ tracking, a JSONL metrics log, a tqdm bar (quiet off a TTY or in CI), a loss-cur
 and checkpoints that resume bit for bit (:meth:`Trainer.fit(resume=True)
 <Trainer.fit>`). :func:`load_model` rebuilds a trained model from its checkpoint.
 
-Example (runs as is, in a few seconds)::
+Example (runs as is, in about a second; tests/test_training.py runs it)::
 
     import numpy as np
     from rnnkit.models import LanguageModel
     from rnnkit.optim import Adam, WarmupCosine
     from rnnkit.training import Trainer, TokenStream, load_model
 
-    text = "hello world, hello rnnkit. " * 200
+    text = "hello world, hello rnnkit. " * 100
     vocab = sorted(set(text))
     ids = np.array([vocab.index(ch) for ch in text])
     split = int(0.9 * len(ids))
-    train = TokenStream(ids[:split], batch_size=8, seq_len=32)
-    val = TokenStream(ids[split:], batch_size=2, seq_len=32)
+    train = TokenStream(ids[:split], batch_size=8, seq_len=16)
+    val = TokenStream(ids[split:], batch_size=2, seq_len=16)
 
-    model = LanguageModel(len(vocab), embed_size=16, hidden_size=64, cell="lstm", seed=0)
-    optimizer = Adam(model.parameters(), lr=3e-3)
+    model = LanguageModel(len(vocab), embed_size=16, hidden_size=32, cell="lstm", seed=0)
+    optimizer = Adam(model.parameters(), lr=1e-2)
     trainer = Trainer(model, optimizer, train, val, max_steps=60, eval_every=20,
-                      clip_grad_norm=5.0, schedule=WarmupCosine(3e-3, 10, 60),
+                      clip_grad_norm=5.0, schedule=WarmupCosine(1e-2, 10, 60),
                       out_dir="runs/hello", checkpoint_every=20, extra={"vocab": vocab})
     summary = trainer.fit()                  # trainer.fit(resume=True) continues a run
     print(summary["best_val_loss"])          # nats per character
