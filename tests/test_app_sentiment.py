@@ -149,3 +149,38 @@ def test_predict_without_a_model_says_how_to_train_one(tmp_path, capsys):
         main(["sentiment", "predict", "--model", str(tmp_path / "none"), "hello"])
     assert exit_info.value.code == 2
     assert "no model checkpoint" in capsys.readouterr().err
+
+
+# -- the word classifier ---------------------------------------------------------------------
+
+def test_word_classifier_gradients_match_finite_differences_in_float64():
+    from helpers import GRAD_TOL, check_module_gradients
+
+    model = sentiment.WordClassifier(3, vocab_size=7, embed_size=4, embed_dropout=0.0, hidden_size=3,
+                                     cell="lstm", bidirectional=True, dropout=0.0, pooling="max",
+                                     dtype=np.float64, seed=0)
+    ids = np.random.default_rng(1).integers(0, 7, size=(5, 2))             # (T, B)
+    lengths = np.array([5, 3])
+
+    def backward(weights):
+        assert model.backward(weights) is None                             # ids: no input gradient
+        return {}
+
+    worst, errors = check_module_gradients(lambda: model.forward(ids, lengths), backward, {},
+                                           model.parameters())
+    assert worst < GRAD_TOL, errors
+
+
+def test_word_classifier_config_rebuilds_it_and_dropout_is_off_in_eval_mode():
+    from rnnkit.models import build_model
+
+    model = sentiment.WordClassifier(2, vocab_size=9, embed_size=4, embed_dropout=0.5, hidden_size=3,
+                                     seed=3)
+    again = build_model("WordClassifier", model.config())
+    ids, lengths = np.array([[1, 2], [3, 0]]), np.array([2, 1])
+    model.eval()
+    again.eval()
+    np.testing.assert_array_equal(model.forward(ids, lengths), again.forward(ids, lengths))
+    assert np.abs(model.embedding.weight.data).std() < 0.2                 # N(0, 0.1^2) start
+    with pytest.raises(ValueError, match=r"embed_dropout must be a float in \[0, 1\)"):
+        sentiment.WordClassifier(2, vocab_size=9, embed_dropout=1.0)

@@ -166,6 +166,7 @@ class TrainConfig:
     pooling: str = "max"
     dropout: float = 0.3
     embed_size: int | None = None       # token inputs only
+    embed_dropout: float = 0.0          # token inputs only (sentiment's WordClassifier)
     epochs: int = 10
     batch_size: int = 32
     lr: float = 2e-3
@@ -181,14 +182,28 @@ class TrainConfig:
         return cls(**{name: getattr(args, name) for name in cls.__dataclass_fields__})
 
 
+def sequence_classifier(num_classes: int, model_inputs: dict, config: TrainConfig):
+    """The default model: :class:`~rnnkit.models.SequenceClassifier` with ``config``'s sizes."""
+    from rnnkit.models import SequenceClassifier
+
+    if "vocab_size" in model_inputs:
+        model_inputs = dict(model_inputs, embed_size=config.embed_size)
+    return SequenceClassifier(num_classes, **model_inputs, hidden_size=config.hidden_size,
+                              num_layers=config.num_layers, cell=config.cell,
+                              bidirectional=config.bidirectional, dropout=config.dropout,
+                              pooling=config.pooling, seed=config.seed)
+
+
 def train_classifier(app, encoder_cls, examples, labels, config: TrainConfig, out_dir,
-                     dataset: str, test=None, progress=None) -> tuple[Classifier, dict]:
+                     dataset: str, test=None, progress=None, make_model=None) -> tuple[Classifier, dict]:
     """Fit a classifier for ``app`` on raw ``examples``/``labels``; returns it and a summary.
 
     ``test``: optional ``(examples, labels)`` evaluated with the best weights at the end.
+    ``make_model(num_classes, encoder.model_inputs(), config)``: default
+    :func:`sequence_classifier`; the model class must be in ``rnnkit.models.MODELS``
+    (``register_model``) so that ``load_model`` can rebuild it.
     The summary has the trainer's summary fields and ``val``/``test`` metrics.
     """
-    from rnnkit.models import SequenceClassifier
     from rnnkit.optim import AdamW
     from rnnkit.training import SequenceBatches, Trainer
 
@@ -207,13 +222,7 @@ def train_classifier(app, encoder_cls, examples, labels, config: TrainConfig, ou
                             seed=config.seed)
     val = (SequenceBatches(take(inputs, val_idx), targets[val_idx], 256, shuffle=False)
            if len(val_idx) else None)
-    model_inputs = encoder.model_inputs()
-    if "vocab_size" in model_inputs:
-        model_inputs["embed_size"] = config.embed_size
-    model = SequenceClassifier(len(classes), **model_inputs, hidden_size=config.hidden_size,
-                               num_layers=config.num_layers, cell=config.cell,
-                               bidirectional=config.bidirectional, dropout=config.dropout,
-                               pooling=config.pooling, seed=config.seed)
+    model = (make_model or sequence_classifier)(len(classes), encoder.model_inputs(), config)
     optimizer = AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     extra = {"app": app, "classes": list(classes), "encoder": encoder.to_dict(),
              "dataset": dataset, "train_config": vars(config).copy(),
@@ -253,8 +262,10 @@ def add_train_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig, 
     model.add_argument("--dropout", type=float, default=defaults.dropout)
     if text:
         model.add_argument("--embed-size", type=int, default=defaults.embed_size)
+        model.add_argument("--embed-dropout", type=float, default=defaults.embed_dropout,
+                           help="dropout on the word embeddings (default: %(default)s)")
     else:
-        parser.set_defaults(embed_size=None)
+        parser.set_defaults(embed_size=None, embed_dropout=0.0)
     fit = parser.add_argument_group("training")
     fit.add_argument("--epochs", type=int, default=defaults.epochs)
     fit.add_argument("--batch-size", type=int, default=defaults.batch_size)
@@ -342,7 +353,8 @@ def benchmark(name: str, train_fn, config: TrainConfig, seeds, references: dict,
     accuracies = [r["test_accuracy"] for r in runs]
     model = (f"{'bi-' if config.bidirectional else ''}{config.cell.upper()} "
              f"{config.num_layers}x{config.hidden_size}, {config.pooling}-pool"
-             + (f", emb {config.embed_size}" if config.embed_size else ""))
+             + (f", emb {config.embed_size}" if config.embed_size else "")
+             + (f" (dropout {config.embed_dropout})" if config.embed_dropout else ""))
     print(f"\n### {name}: {model}\n")
     print("| seed | epochs | stopped by | train time (s) | val acc | test acc |")
     print("|---:|---:|---|---:|---:|---:|")

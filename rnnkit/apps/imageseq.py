@@ -34,7 +34,7 @@ DATASETS = ("digits", "fashion-mnist")
 SPLIT_SEED = 0               # the fixed 80/20 split of the digits; independent of the model seed
 DIGITS_TEST_FRACTION = 0.2
 DEFAULTS = TrainConfig(cell="gru", hidden_size=128, bidirectional=True, pooling="max",
-                       dropout=0.2, epochs=15, batch_size=64, lr=2e-3, weight_decay=0.0,
+                       dropout=0.2, epochs=15, batch_size=128, lr=2e-3, weight_decay=0.0,
                        clip=5.0, patience=3, val_fraction=0.1)
 
 

@@ -1,7 +1,8 @@
 """``rnnkit sentiment``: a sentence in, its polarity out (many-to-one text classification).
 
-Model: word embeddings -> bidirectional LSTM -> max over time -> dropout -> Linear,
-trained with cross-entropy (see :mod:`rnnkit.apps._classify`). Words come from
+Model (:class:`WordClassifier`): word embeddings -> dropout -> bidirectional LSTM ->
+max over time -> dropout -> Linear, trained with cross-entropy (see
+:mod:`rnnkit.apps._classify`). Words come from
 :func:`rnnkit.data.word_tokenize` (lower-cased); the vocabulary holds the training
 words seen at least ``min_count`` times, the rest map to ``<unk>``. Embeddings
 start random: pretrained vectors (word2vec, GloVe) are not available offline.
@@ -23,6 +24,10 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit.apps import _classify
+from rnnkit.layers import Dropout, Embedding
+from rnnkit.models import SequenceClassifier, register_model
+from rnnkit.models._common import child_seeds, seed_to_json
+from rnnkit.module import Module
 from rnnkit.apps._classify import TrainConfig
 from rnnkit.data.sentiment import MR_CLASSES, load_movie_reviews, read_labeled_texts
 
@@ -31,7 +36,7 @@ DATASET = "mr"
 SPLIT_SEED = 0            # the fixed 90/10 split of MR; independent of the model seed
 TEST_FRACTION = 0.1
 DEFAULTS = TrainConfig(cell="lstm", hidden_size=128, bidirectional=True, pooling="max",
-                       dropout=0.5, embed_size=128, epochs=8, batch_size=50, lr=1e-3,
+                       dropout=0.5, embed_size=128, embed_dropout=0.5, epochs=8, batch_size=50, lr=1e-3,
                        weight_decay=0.0, clip=5.0, patience=2, val_fraction=0.1)
 
 
@@ -75,6 +80,70 @@ class TextEncoder:
         return cls(Vocabulary.from_dict(data["vocab"]))
 
 
+@register_model
+class WordClassifier(Module):
+    """Token ids -> embedding -> dropout -> :class:`~rnnkit.models.SequenceClassifier`.
+
+    ``SequenceClassifier`` embeds token ids too, but without dropout on the
+    embeddings; on a small corpus (MR's 9.5k sentences) the embeddings are most of
+    the parameters and overfit first, so this model drops embedding entries
+    (``embed_dropout``) and starts them small (``N(0, embed_init_std^2)``, as
+    Keras' small uniform init, rather than ``N(0, 1)``)::
+
+        e  = E[ids]                                   # (T, B, embed_size)
+        e' = dropout(e)                               # training mode only
+        y  = SequenceClassifier(e', lengths)          # (B, num_classes)
+
+    Other arguments are :class:`~rnnkit.models.SequenceClassifier`'s.
+    """
+
+    def __init__(self, num_classes, vocab_size, embed_size=128, embed_dropout=0.5,
+                 embed_init_std=0.1, hidden_size=128, num_layers=1, cell="lstm",
+                 bidirectional=True, dropout=0.5, pooling="max", dtype=np.float32, seed=None):
+        if not 0.0 <= embed_dropout < 1.0:
+            raise ValueError(f"embed_dropout must be a float in [0, 1), got {embed_dropout!r}")
+        if not embed_init_std > 0:
+            raise ValueError(f"embed_init_std must be positive, got {embed_init_std!r}")
+        self.embed_dropout_p, self.embed_init_std = float(embed_dropout), float(embed_init_std)
+        self.seed = seed_to_json(seed)
+        seeds = child_seeds(seed, 3)
+        self.embedding = Embedding(vocab_size, embed_size, dtype=dtype, seed=seeds[0])
+        self.embedding.weight.data *= self.embed_init_std
+        self.embed_dropout = Dropout(self.embed_dropout_p, seed=seeds[1])
+        self.classifier = SequenceClassifier(num_classes, input_size=embed_size,
+                                             hidden_size=hidden_size, num_layers=num_layers,
+                                             cell=cell, bidirectional=bidirectional,
+                                             dropout=dropout, pooling=pooling, dtype=dtype,
+                                             seed=seeds[2])
+
+    def config(self) -> dict:
+        inner = self.classifier.config()
+        return {"num_classes": inner["num_classes"], "vocab_size": self.embedding.num_embeddings,
+                "embed_size": self.embedding.embedding_dim, "embed_dropout": self.embed_dropout_p,
+                "embed_init_std": self.embed_init_std,
+                **{k: inner[k] for k in ("hidden_size", "num_layers", "cell", "bidirectional",
+                                         "dropout", "pooling", "dtype")},
+                "seed": self.seed}
+
+    def forward(self, ids, lengths=None):
+        """ids (T, B) int, lengths (B,) -> logits (B, num_classes)."""
+        e = self.embed_dropout.forward(self.embedding.forward(ids))       # (T, B, E)
+        return self.classifier.forward(e, lengths)
+
+    def backward(self, dy):
+        de = self.classifier.backward(dy)                                 # (T, B, E)
+        self.embedding.backward(self.embed_dropout.backward(de))
+        return None
+
+
+def make_model(num_classes: int, model_inputs: dict, config: TrainConfig) -> WordClassifier:
+    return WordClassifier(num_classes, model_inputs["vocab_size"], embed_size=config.embed_size or 128,
+                          embed_dropout=config.embed_dropout, hidden_size=config.hidden_size,
+                          num_layers=config.num_layers, cell=config.cell,
+                          bidirectional=config.bidirectional, dropout=config.dropout,
+                          pooling=config.pooling, seed=config.seed)
+
+
 # -- data ------------------------------------------------------------------------------
 
 def load_mr_split(split: str):
@@ -111,7 +180,7 @@ def train(data=None, *, test_data=None, text_column="text", label_column="label"
         test = None
     return _classify.train_classifier(APP, TextEncoder, texts, labels, config, out_dir,
                                       dataset=DATASET if data is None else str(data),
-                                      test=test, progress=progress)
+                                      test=test, progress=progress, make_model=make_model)
 
 
 def load(model) -> _classify.Classifier:
