@@ -90,7 +90,7 @@ def sample_next(logits, rng: np.random.Generator, temperature: float = 1.0,
 
     Returns
     -------
-    int64 array (B,) (a 0-d array for 1-D ``logits``).
+    int64 array (B,) (one int64 scalar for 1-D ``logits``).
     """
     temperature, top_k = check_sampling_args(temperature, top_k)
     if not isinstance(rng, np.random.Generator):
@@ -102,26 +102,32 @@ def sample_next(logits, rng: np.random.Generator, temperature: float = 1.0,
         raise ValueError(f"logits must have shape (B, V) or (V,), got {np.shape(logits)}")
     if not np.isfinite(z).all():
         raise ValueError("logits contain NaN or inf values")
-    V = z.shape[1]
-    banned = [int(b) for b in banned]
-    if len(set(banned)) >= V:
+    banned = sorted({int(b) for b in banned})
+    if len(banned) >= z.shape[1]:
         raise ValueError("every token is banned; nothing can be sampled")
-    z[:, banned] = -np.inf
+    ids = _draw(z, rng, temperature, top_k, banned)
+    return ids[0] if single else ids
+
+
+def _draw(z, rng, temperature, top_k, banned) -> np.ndarray:
+    """The sampling itself, on a float64 (B, V) array it may overwrite; no checks."""
+    V = z.shape[1]
+    if banned:
+        z[:, banned] = -np.inf
     if top_k is not None and top_k < V:
         kth = np.partition(z, V - top_k, axis=1)[:, V - top_k:V - top_k + 1]   # (B, 1)
         z[z < kth] = -np.inf
     if temperature == 0.0:
-        ids = z.argmax(axis=1)
-    else:
-        z = (z - z.max(axis=1, keepdims=True)) / temperature  # max 0: exp cannot overflow
-        p = np.exp(z)                                          # (B, V), unnormalised
-        cdf = np.cumsum(p, axis=1)
-        u = rng.random((z.shape[0], 1)) * cdf[:, -1:]          # (B, 1) uniform in [0, total)
-        ids = np.minimum((cdf <= u).sum(axis=1), V - 1)
-        # A zero-probability token can only be hit at the edge of the cdf; step back.
-        ids = np.where(np.isfinite(z[np.arange(len(ids)), ids]), ids, z.argmax(axis=1))
-    ids = ids.astype(np.int64)
-    return ids[0] if single else ids
+        return z.argmax(axis=1)
+    z = (z - z.max(axis=1, keepdims=True)) / temperature      # max 0: exp cannot overflow
+    cdf = np.cumsum(np.exp(z), axis=1)                         # (B, V), unnormalised
+    u = rng.random((z.shape[0], 1)) * cdf[:, -1:]              # (B, 1) uniform in [0, total)
+    ids = np.minimum((cdf <= u).sum(axis=1), V - 1)
+    # A zero-probability token can only be hit at the edge of the cdf; step back.
+    bad = ~np.isfinite(z[np.arange(len(ids)), ids])
+    if bad.any():
+        ids[bad] = z[bad].argmax(axis=1)
+    return ids
 
 
 def generate(model, vocab, length: int = 300, prime: str = "", temperature: float = 1.0,
@@ -145,13 +151,13 @@ def generate(model, vocab, length: int = 300, prime: str = "", temperature: floa
         raise ValueError(f"length must be a positive integer, got {length!r}")
     if not isinstance(prime, str):
         raise TypeError(f"prime must be a str, got {type(prime).__name__}")
-    check_sampling_args(temperature, top_k)
     vocab_size = getattr(model, "vocab_size", len(vocab))
     if len(vocab) != vocab_size:
         raise ValueError(f"vocab has {len(vocab)} tokens but the model predicts {vocab_size}; "
                          f"use the vocabulary saved with the model")
+    temperature, top_k = check_sampling_args(temperature, top_k)
     rng = np.random.default_rng(seed)
-    banned = vocab.special_ids
+    banned = sorted(vocab.special_ids)
     skipped = tuple(vocab.unknown(prime))
     given_ids = vocab.encode(prime, on_unknown="auto")                   # (P,)
     start = time.perf_counter()
@@ -164,7 +170,8 @@ def generate(model, vocab, length: int = 300, prime: str = "", temperature: floa
         with no_grad():
             logits, state = model.forward(prime_ids.reshape(-1, 1))           # (P, 1, V)
             for t in range(int(length)):
-                out[t] = sample_next(logits[-1], rng, temperature, top_k, banned)[0]
+                z = logits[-1].astype(np.float64)                              # (1, V)
+                out[t] = _draw(z, rng, temperature, top_k, banned)[0]
                 logits, state = model.forward(out[t:t + 1].reshape(1, 1), state)  # (1, 1, V)
     finally:
         if hasattr(model, "train"):
