@@ -173,9 +173,10 @@ def train(out_dir, corpus=None, *, level=None, cell=None, hidden_size=None, num_
                       eval_batches=eval_batches, out_dir=out_dir,
                       checkpoint_every=checkpoint_every or 100, progress=progress, extra=extra)
     summary = trainer.fit(resume=resume)
-    best = summary.get("best_val_loss")
-    per_char = None if best is None or s["level"] == "char" else best * len(val_ids) / len(val_text)
-    per_char = best if s["level"] == "char" else per_char
+    best = summary.get("best_val_loss")                      # nats per token
+    per_char = best
+    if best is not None and s["level"] == "word":
+        per_char = best * len(val_ids) / len(val_text)
     summary.update(settings=s, val_nats_per_char=per_char,
                    val_bits_per_char=None if per_char is None else per_char / math.log(2))
     return summary
@@ -186,12 +187,11 @@ def _check_train_args(given, max_minutes, max_steps, eval_every, checkpoint_ever
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
-    for name in ("hidden_size", "num_layers", "seq_len", "batch_size", "seed"):
-        if name == "seed":
-            if given["seed"] is not None and (not isinstance(given["seed"], int) or given["seed"] < 0):
-                raise ValueError(f"seed must be an integer >= 0, got {given['seed']!r}")
-            continue
+    for name in ("hidden_size", "num_layers", "seq_len", "batch_size"):
         positive_int(name, given[name])
+    seed = given["seed"]
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     positive_int("max_steps", max_steps)
     positive_int("eval_every", eval_every)
     positive_int("checkpoint_every", checkpoint_every)

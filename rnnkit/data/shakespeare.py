@@ -25,8 +25,8 @@ archive's path order (comedies, histories, problems, roman, romances,
 tragedies), about 4.8 million characters.
 
 Train/validation split (fixed): :func:`rnnkit.data.corpus.split_text` -- the
-first 90% of the characters train, the last 10% (the end of the tragedies,
-cut at a line start) validate.
+first 90% of the characters train, the last 10% (cut at a line start: Macbeth
+from its second scene on, Othello, Romeo and Juliet, Timon of Athens) validate.
 """
 
 from __future__ import annotations
