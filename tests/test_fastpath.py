@@ -16,6 +16,7 @@ if kernels.available():
 pytestmark = pytest.mark.skipif(not kernels.available(), reason="numba is not installed")
 
 LAYERS = {
+    "gru": lambda **kw: rnnkit.GRU(**kw),
     "lstm": lambda **kw: rnnkit.LSTM(**kw),
 }
 
@@ -70,7 +71,7 @@ def max_relative_difference(a, b):
 
 @pytest.fixture(params=["compiled_loop", "blas_loop"])
 def loop(request, monkeypatch):
-    """Tiny steps run the whole loop compiled; larger ones call BLAS per step.
+    """Tiny LSTM steps run the whole loop compiled; larger ones call BLAS per step.
     Both are tested on small shapes by moving the threshold."""
     if request.param == "blas_loop":
         for module in FAST_MODULES:

@@ -119,6 +119,21 @@ class GRUKernel:
         return np.concatenate([dgh[:, : 2 * H].T @ h_prev, dgh[:, 2 * H :].T @ rh])
 
 
+    # -- fast path (reset_after=True only): a whole direction per call, same equations
+    #    (rnnkit/kernels/gru.py); the Cho et al. form runs the reference loop.
+    @property
+    def has_fast_path(self) -> bool:
+        return self.reset_after
+
+    def forward_sequence(self, GI, state, W_hh, b_hh, reverse, mask, keep):
+        from rnnkit.kernels import gru
+        return gru.forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep)
+
+    def backward_sequence(self, d_out, d_state, cache, W_hh, reverse, mask):
+        from rnnkit.kernels import gru
+        return gru.backward_sequence(d_out, d_state, cache, W_hh, reverse, mask)
+
+
 class GRUCell(RecurrentCell):
     """One GRU step; see the module docstring for the equations of both forms.
 

@@ -73,6 +73,8 @@ class LSTMKernel:
         return dgh.reshape(-1, dgh.shape[-1]).T @ h_prev
 
     # -- fast path: a whole direction per call, same equations (rnnkit/kernels/lstm.py) --
+    has_fast_path = True
+
     def forward_sequence(self, GI, state, W_hh, b_hh, reverse, mask, keep):
         from rnnkit.kernels import lstm
         return lstm.forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep)

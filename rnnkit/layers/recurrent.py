@@ -203,7 +203,7 @@ class RecurrentLayer(Module):
                 mask = (np.arange(T)[:, None] < lengths[None, :])[:, :, None]   # (T, B, 1)
 
         keep = is_grad_enabled()
-        fast = self.fast_path and hasattr(self.kernel, "forward_sequence") and kernels.available()
+        fast = self.fast_path and getattr(self.kernel, "has_fast_path", False) and kernels.available()
         layer_input, final_states, layer_caches = x, [], []
         for layer in range(self.num_layers):
             drop_mask = None
