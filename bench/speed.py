@@ -13,10 +13,15 @@ Achieved GFLOP/s counts only the GEMMs (``2 * rows * cols * inner`` each; the ba
 does twice the forward's GEMM work) and is given as a share of the sgemm peak of
 NumPy's BLAS, measured in the same run. Prints a markdown table, then one JSON line.
 
+Targets (issue 4), checked at the end: training >= 1.0x torch at every LSTM and GRU
+configuration and a geometric mean >= 1.2x over them; inference >= 1.0x; one-token
+generation latency <= 1/3 of torch's. The machine's load average is printed before and
+after, since the cores may be shared.
+
 Usage::
 
-    python bench/speed.py               # every configuration, 5 repeats
-    python bench/speed.py --quick       # three configurations, 3 repeats
+    python bench/speed.py               # every configuration, median of 5
+    python bench/speed.py --quick       # three configurations, median of 5
     python bench/speed.py --repeats 9 --only lstm
 """
 
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -214,12 +220,29 @@ def summary(rows):
             if sp:
                 out[f"{mode}_{kind}_geomean"] = round(geometric_mean(sp), 3)
                 out[f"{mode}_{kind}_min"] = round(min(sp), 3)
+        sp = [r["speedup"] for r in rows if r["mode"] == mode and not r["model"].startswith("rnn")]
+        if sp:
+            out[f"{mode}_lstm_gru_geomean"] = round(geometric_mean(sp), 3)
+            out[f"{mode}_lstm_gru_min"] = round(min(sp), 3)
     return out
+
+
+def targets(summ, gen):
+    """The issue's targets, each with the measured value and whether it is met."""
+    checks = {}
+    if "train_lstm_gru_min" in summ:
+        checks["train >= 1.0x at every LSTM/GRU config"] = (summ["train_lstm_gru_min"], summ["train_lstm_gru_min"] >= 1.0)
+        checks["train geomean >= 1.2x (LSTM/GRU)"] = (summ["train_lstm_gru_geomean"], summ["train_lstm_gru_geomean"] >= 1.2)
+    if "infer_lstm_gru_min" in summ:
+        checks["infer >= 1.0x at every LSTM/GRU config"] = (summ["infer_lstm_gru_min"], summ["infer_lstm_gru_min"] >= 1.0)
+    if gen:
+        checks["generation latency <= 1/3 of torch"] = (round(gen["latency_ratio"], 3), gen["latency_ratio"] <= 1 / 3)
+    return checks
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="three configurations, 3 repeats")
+    parser.add_argument("--quick", action="store_true", help="three configurations only")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per measurement (5)")
     parser.add_argument("--only", choices=sorted(LAYERS), action="append",
                         help="restrict to these cell types (repeatable)")
@@ -227,11 +250,12 @@ def main(argv=None):
     parser.add_argument("--no-gen", action="store_true", help="skip the generation latency")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (2)")
     args = parser.parse_args(argv)
-    repeats = args.repeats or (3 if args.quick else 5)
+    repeats = args.repeats or 5
     configs = QUICK_CONFIGS if args.quick else CONFIGS
     kinds = args.only or ["rnn", "gru", "lstm"]
     torch.set_num_threads(args.threads)
 
+    started, load_before = time.perf_counter(), os.getloadavg()[0]
     peak = sgemm_peak_gflops()
     print(f"NumPy {np.__version__} BLAS: {blas_name()}; torch {torch.__version__} "
           f"threads={torch.get_num_threads()}; sgemm peak {peak:.1f} GFLOP/s; "
@@ -245,12 +269,21 @@ def main(argv=None):
                              num_layers=BIDIR["num_layers"], bidirectional=True)
     gen = None if args.no_gen else bench_generation(repeats)
     print_table(rows, gen, peak)
+    summ = summary(rows)
+    checks = targets(summ, gen)
+    load_after, elapsed = os.getloadavg()[0], time.perf_counter() - started
+    print(f"\n| target | measured | met |\n|---|---:|---|")
+    for name, (value, met) in checks.items():
+        print(f"| {name} | {value:.2f} | {'yes' if met else 'NO'} |")
+    print(f"\nload average (1 min) {load_before:.1f} before, {load_after:.1f} after; {elapsed:.0f} s")
+    rounded = lambda d: {k: round(v, 4) if isinstance(v, float) else v for k, v in d.items()}  # noqa: E731
     result = dict(benchmark="rnnkit.speed", numpy=np.__version__, blas=blas_name(),
                   torch=torch.__version__, torch_threads=torch.get_num_threads(),
                   sgemm_peak_gflops=round(peak, 1), repeats=repeats,
-                  summary=summary(rows), generation=gen, rows=rows)
-    rows = [{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()} for r in rows]
-    result["rows"] = rows
+                  load_average=[round(load_before, 2), round(load_after, 2)],
+                  seconds=round(elapsed, 1), summary=summ,
+                  targets={k: dict(value=v, met=bool(m)) for k, (v, m) in checks.items()},
+                  generation=rounded(gen) if gen else None, rows=[rounded(r) for r in rows])
     print("\n" + json.dumps(result))
 
 
