@@ -153,7 +153,7 @@ def read_csv(path, time_col: str, value_cols, period: int | None = None,
     overlap = (set(value_cols) | set(exog_cols)) & {time_col}
     if overlap or set(value_cols) & set(exog_cols):
         raise ValueError("time_col, value_cols and exog_cols must name different columns")
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:   # -sig: tolerate a BOM
         rows = list(csv.reader(f))
     rows = [r for r in rows if any(cell.strip() for cell in r)]
     if not rows:
