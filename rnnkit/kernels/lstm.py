@@ -107,15 +107,19 @@ def _gates_backward(dh, d_out, dc, A, tc, c_prev, DG):
 SMALL_STEP = 1 << 14
 
 
+# float32 constants: exact, and they keep float32 arithmetic in float32 (float64 stays float64)
+ONE, TWO = np.float32(1.0), np.float32(2.0)
+
+
 @njit
 def _sigmoid(a):
-    return 1.0 / (1.0 + math.exp(-a))
+    return ONE / (ONE + math.exp(-a))
 
 
 @njit
 def _tanh(a):
     # 1 - 2 / (e^{2a} + 1): exact limits at +-inf, and far cheaper than a scalar libm tanh
-    return 1.0 - 2.0 / (math.exp(2.0 * a) + 1.0)
+    return ONE - TWO / (math.exp(a + a) + ONE)
 
 
 @njit
