@@ -282,3 +282,16 @@ def test_training_is_deterministic_given_the_seed():
     a = train(ts, None, config, test_size=10)[0].state_dict()
     b = train(ts, None, config, test_size=10)[0].state_dict()
     assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("strategy", ["direct", "recursive"])
+def test_a_zero_network_on_seasonal_differences_is_the_seasonal_naive_forecast(strategy):
+    ts = noisy_seasonal(n=120, period=10)
+    config = ForecastConfig(window=12, horizon=15, strategy=strategy, hidden_size=4, epochs=1,
+                            seasonal_diff=10, level=False, calendar=False)
+    model, data, _ = train(ts, None, config, test_size=30)
+    for p in model.head.parameters():
+        p.data[...] = 0                                          # the network predicts d = 0
+    origins = np.array([90, 105])
+    expected = baselines.seasonal_naive(ts.values, origins, 15, 10)        # H=15 > m=10
+    assert forecast(model, data, origins, config) == pytest.approx(expected, abs=1e-9)
