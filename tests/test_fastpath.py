@@ -16,6 +16,8 @@ if kernels.available():
 pytestmark = pytest.mark.skipif(not kernels.available(), reason="numba is not installed")
 
 LAYERS = {
+    "rnn_tanh": lambda **kw: rnnkit.RNN(nonlinearity="tanh", **kw),
+    "rnn_relu": lambda **kw: rnnkit.RNN(nonlinearity="relu", **kw),
     "gru": lambda **kw: rnnkit.GRU(**kw),
     "lstm": lambda **kw: rnnkit.LSTM(**kw),
 }

@@ -69,6 +69,21 @@ class RNNKernel:
         return dgh.reshape(-1, dgh.shape[-1]).T @ h_prev
 
 
+    # -- fast path: a whole direction per call, same equations (rnnkit/kernels/rnn.py) --
+    has_fast_path = True
+
+    def forward_sequence(self, GI, state, W_hh, b_hh, reverse, mask, keep):
+        from rnnkit.kernels import rnn
+        return rnn.forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep,
+                                    self.nonlinearity == "relu")
+
+    def backward_sequence(self, d_out, d_state, cache, W_hh, reverse, mask):
+        from rnnkit.kernels import rnn
+        DG, d_state0, dW_hh = rnn.backward_sequence(d_out, d_state, cache, W_hh, reverse, mask,
+                                                    self.nonlinearity == "relu")
+        return DG, DG, d_state0, dW_hh
+
+
 class RNNCell(RecurrentCell):
     """One step of an Elman RNN: ``h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)``.
 
