@@ -195,6 +195,11 @@ def _steps(T, reverse):
     return [(t, t + 1, t) for t in range(T)]
 
 
+def _padding(mask, T, B):
+    """(T, B) bool, True where a step lies past a sequence's end."""
+    return np.zeros((T, B), bool) if mask is None else ~mask[:, :, 0]
+
+
 def forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep):
     """One direction. GI (T, B, 4H) = X @ W_ih^T + b_ih; state (h0, c0) each (B, H);
     mask (T, B, 1) bool or None. Returns out (T, B, H), (h_T, c_T), cache (None unless keep)."""
@@ -206,36 +211,15 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep):
     CS = np.empty((T + 1 if keep else 2, B, H), dtype)           # c0 and every c_t
     A = np.empty((T if keep else 1, B, G), dtype)                # gate activations i, f, g, o
     TC = np.empty((T if keep else 1, B, H), dtype)               # tanh(c_t)
-    S = np.empty((B, G), dtype)
-    ST = np.empty((G, B), dtype)
-    hT = np.ascontiguousarray(h0.T)                              # (H, B) h_prev, transposed
-    half = dtype.type(0.5)
     bias = np.zeros(G, dtype) if b_hh is None else b_hh
-    W_hh = np.ascontiguousarray(W_hh)
     first = T if reverse else 0
     HS[first] = h0
     CS[first % len(CS)] = c0
-    padded = None if mask is None else ~mask
     if B * G * H <= SMALL_STEP:
-        no_padding = np.zeros((T, B), bool)
         _forward_loop_small(GI, np.ascontiguousarray(W_hh.T), bias, HS, CS, A, TC,
-                            no_padding if mask is None else padded[:, :, 0], reverse)
-        steps = []
+                            _padding(mask, T, B), reverse)
     else:
-        steps = _steps(T, reverse)
-    for t, new, prev in steps:
-        a, tc = A[t if keep else 0], TC[t if keep else 0]
-        c, c_prev = CS[new % len(CS)], CS[prev % len(CS)]
-        np.matmul(W_hh, hT, out=ST)                              # (4H, B)
-        _preactivation(S, ST, GI[t], bias, half)                 # (B, 4H)
-        np.tanh(S, out=a)
-        _cell_update(a, c_prev, c, half)
-        np.tanh(c, out=tc)
-        _hidden(a, tc, HS[new], hT)
-        if padded is not None:
-            np.copyto(HS[new], HS[prev], where=padded[t])
-            np.copyto(c, c_prev, where=padded[t])
-            np.copyto(hT, HS[new].T)
+        _forward_loop_blas(GI, np.ascontiguousarray(W_hh), bias, HS, CS, A, TC, mask, reverse)
     last = 0 if reverse else T
     final = (HS[last].copy(), CS[last % len(CS)].copy())
     out_rows = HS[:T] if reverse else HS[1:]
@@ -249,6 +233,29 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep):
     return out, final, cache
 
 
+def _forward_loop_blas(GI, W_hh, bias, HS, CS, A, TC, mask, reverse):
+    """The forward loop with one BLAS call per step; A, TC have T rows or 1 (not kept)."""
+    T, B, G = GI.shape
+    S = np.empty((B, G), GI.dtype)                               # pre-activations
+    ST = np.empty((G, B), GI.dtype)                              # W_hh @ h_prev^T
+    hT = np.ascontiguousarray(HS[T if reverse else 0].T)         # (H, B) h_prev, transposed
+    half = GI.dtype.type(0.5)
+    padded = None if mask is None else ~mask
+    for t, new, prev in _steps(T, reverse):
+        a, tc = A[min(t, len(A) - 1)], TC[min(t, len(TC) - 1)]
+        c, c_prev = CS[new % len(CS)], CS[prev % len(CS)]
+        np.matmul(W_hh, hT, out=ST)                              # (4H, B)
+        _preactivation(S, ST, GI[t], bias, half)                 # (B, 4H)
+        np.tanh(S, out=a)
+        _cell_update(a, c_prev, c, half)
+        np.tanh(c, out=tc)
+        _hidden(a, tc, HS[new], hT)
+        if padded is not None:
+            np.copyto(HS[new], HS[prev], where=padded[t])
+            np.copyto(c, c_prev, where=padded[t])
+            np.copyto(hT, HS[new].T)
+
+
 def backward_sequence(d_out, d_state, cache, W_hh, reverse, mask):
     """BPTT through one direction. d_out (T, B, H); d_state (dh_T, dc_T).
 
@@ -257,20 +264,27 @@ def backward_sequence(d_out, d_state, cache, W_hh, reverse, mask):
     """
     HS, CS, A, TC = cache
     T, B, G = A.shape
+    H = G // 4
     d_out = np.ascontiguousarray(d_out)
     dh = d_state[0].copy()
     dc = d_state[1].copy()
     DG = np.empty((T, B, G), A.dtype)
-    padded = None if mask is None else ~mask
-    if B * G * dh.shape[1] <= SMALL_STEP:
-        _backward_loop_small(d_out, dh, dc, W_hh, CS, A, TC, DG,
-                             np.zeros((T, B), bool) if mask is None else padded[:, :, 0], reverse)
-        steps = []
+    if B * G * H <= SMALL_STEP:
+        _backward_loop_small(d_out, dh, dc, W_hh, CS, A, TC, DG, _padding(mask, T, B), reverse)
     else:
-        steps = reversed(_steps(T, reverse))
+        dh = _backward_loop_blas(d_out, dh, dc, W_hh, CS, A, TC, DG, mask, reverse)
+    H_prev = HS[1:] if reverse else HS[:T]                       # (T, B, H)
+    dW_hh = DG.reshape(T * B, G).T @ H_prev.reshape(T * B, H)    # (4H, H)
+    return DG, (dh, dc), dW_hh
+
+
+def _backward_loop_blas(d_out, dh, dc, W_hh, CS, A, TC, DG, mask, reverse):
+    """The backward loop with one BLAS call per step; updates dc, returns dh0."""
+    T = A.shape[0]
+    padded = None if mask is None else ~mask
     dh_next = np.empty_like(dh)
     zero_rows = np.zeros_like(dh)
-    for t, new, prev in steps:
+    for t, new, prev in reversed(_steps(T, reverse)):
         if padded is None:
             _gates_backward(dh, d_out[t], dc, A[t], TC[t], CS[prev], DG[t])
             np.matmul(DG[t], W_hh, out=dh)                       # (B, H)
@@ -285,6 +299,4 @@ def backward_sequence(d_out, d_state, cache, W_hh, reverse, mask):
             np.copyto(dh_next, dh_keep, where=padded[t])
             np.copyto(dc, dc_keep, where=padded[t])
             dh, dh_next = dh_next, dh
-    H_prev = HS[1:] if reverse else HS[:T]                       # (T, B, H)
-    dW_hh = DG.reshape(T * B, G).T @ H_prev.reshape(T * B, -1)   # (4H, H)
-    return DG, (dh, dc), dW_hh
+    return dh

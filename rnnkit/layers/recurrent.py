@@ -275,8 +275,9 @@ class RecurrentLayer(Module):
                 W_ih.grad += dgi.T @ X                                  # (G, D_in)
                 W_hh.grad += dW_hh                                      # (G, H)
                 if b_ih is not None:
-                    b_ih.grad += dgi.sum(0)
-                    b_hh.grad += DGH.reshape(T * B, G).sum(0)
+                    db_ih = dgi.sum(0)
+                    b_ih.grad += db_ih
+                    b_hh.grad += db_ih if DGH is DGI else DGH.reshape(T * B, G).sum(0)
                 d_dir = (dgi @ W_ih.data).reshape(T, B, D_in)
                 d_input = d_dir if d_input is None else d_input + d_dir
             if drop_mask is not None:
