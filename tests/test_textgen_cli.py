@@ -130,6 +130,7 @@ def bad_inputs(tmp_path, corpus):
         (["train", "--out", model, "--corpus", str(tmp_path)], "is a directory"),
         (["train", "--out", str(corpus), "--corpus", str(corpus)], "is a file; give a directory"),
         (["train", "--out", str(not_model), "--resume"], "holds no checkpoint.npz"),
+        (["train", "--out", model, "--threads", "0"], "argument --threads: expected a positive integer"),
         (["sample", "--model", model, "--temperature", "-1"], "argument --temperature: expected a number >= 0"),
         (["sample", "--model", model, "--top-k", "0"], "argument --top-k: expected a positive integer"),
         (["sample", "--model", model, "--length", "-5"], "argument --length: expected a positive integer"),
@@ -172,3 +173,10 @@ def test_trained_model_refuses_other_setups_and_corpora(corpus, tmp_path, capsys
     status, stdout, stderr = run(["textgen", "eval", "--model", str(out), "--corpus", str(other),
                                   "--split", "all"], capsys)
     assert status == 0 and "were skipped" in stderr and "bits/char" in stdout
+
+
+def test_blas_threads_limits_numpy_blas():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with textgen.blas_threads(1):
+        blas = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+        assert blas and all(i["num_threads"] == 1 for i in blas)
