@@ -140,3 +140,20 @@ def test_eval_of_labels_the_model_never_saw_is_refused(tmp_path):
                                                config, tmp_path, dataset="x", progress=False)
     with pytest.raises(ValueError, match="label 'c' .* is not one of the model's classes"):
         classifier.evaluate(images[:1], ["c"])
+
+
+def test_resumed_training_ends_where_an_uninterrupted_run_ends(tmp_path):
+    import dataclasses
+
+    config = _classify.TrainConfig(cell="gru", hidden_size=8, bidirectional=False, pooling="last",
+                                   dropout=0.1, epochs=2, batch_size=50, lr=1e-2, patience=None,
+                                   val_fraction=0.2, seed=0)
+    straight, _ = imageseq.train("digits", out_dir=tmp_path / "a", config=config, limit=200,
+                                 progress=False)
+    imageseq.train("digits", out_dir=tmp_path / "b", config=dataclasses.replace(config, epochs=1),
+                   limit=200, progress=False)
+    resumed, summary = imageseq.train("digits", out_dir=tmp_path / "b", config=config, limit=200,
+                                      progress=False, resume=True)
+    assert summary["step"] == 2 * 4
+    for name, value in straight.model.state_dict().items():
+        np.testing.assert_array_equal(resumed.model.state_dict()[name], value, err_msg=name)

@@ -195,13 +195,16 @@ def sequence_classifier(num_classes: int, model_inputs: dict, config: TrainConfi
 
 
 def train_classifier(app, encoder_cls, examples, labels, config: TrainConfig, out_dir,
-                     dataset: str, test=None, progress=None, make_model=None) -> tuple[Classifier, dict]:
+                     dataset: str, test=None, progress=None, make_model=None,
+                     resume: bool = False) -> tuple[Classifier, dict]:
     """Fit a classifier for ``app`` on raw ``examples``/``labels``; returns it and a summary.
 
     ``test``: optional ``(examples, labels)`` evaluated with the best weights at the end.
     ``make_model(num_classes, encoder.model_inputs(), config)``: default
     :func:`sequence_classifier`; the model class must be in ``rnnkit.models.MODELS``
     (``register_model``) so that ``load_model`` can rebuild it.
+    ``resume=True`` continues the run in ``out_dir`` exactly where its checkpoint left it
+    (same data and settings; ``config.epochs`` counts the whole run, ``max_minutes`` this call).
     The summary has the trainer's summary fields and ``val``/``test`` metrics.
     """
     from rnnkit.optim import AdamW
@@ -231,7 +234,7 @@ def train_classifier(app, encoder_cls, examples, labels, config: TrainConfig, ou
                       max_minutes=config.max_minutes, clip_grad_norm=config.clip,
                       patience=config.patience if val is not None else None,
                       out_dir=out_dir, progress=progress, extra=extra)
-    summary = trainer.fit()
+    summary = trainer.fit(resume=resume)
     model.load_state_dict(trainer.best_state_dict())
     model.eval()
     classifier = Classifier(model, encoder, classes, extra)
@@ -284,6 +287,8 @@ def add_train_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig, 
         fit.add_argument("--limit", type=int, default=None,
                          help="train on the first N training examples only (a quick try)")
         fit.add_argument("--quiet", action="store_true", help="no progress bar")
+        fit.add_argument("--resume", action="store_true",
+                         help="continue the run in --out from its checkpoint (same data and flags)")
 
 
 def limit(examples, labels, n):

@@ -99,7 +99,8 @@ def load_images(dataset="digits", split="train", data=None, fashion_dir=FASHION_
 # -- the three actions --------------------------------------------------------------------
 
 def train(dataset="digits", *, data=None, test_data=None, out_dir="runs/imageseq",
-          config: TrainConfig = DEFAULTS, limit=None, progress=None, fashion_dir=FASHION_DIR):
+          config: TrainConfig = DEFAULTS, limit=None, progress=None,
+          resume=False, fashion_dir=FASHION_DIR):
     """Train on a built-in data set's training split (or the user's file) and test on its
     test split (or ``test_data``). Returns ``(classifier, summary)``."""
     images, labels = _classify.limit(*load_images(dataset, "train", data, fashion_dir), limit)
@@ -111,7 +112,7 @@ def train(dataset="digits", *, data=None, test_data=None, out_dir="runs/imageseq
         test = None
     return _classify.train_classifier(APP, RowScaler, images, labels, config, out_dir,
                                       dataset=dataset if data is None else str(data),
-                                      test=test, progress=progress)
+                                      test=test, progress=progress, resume=resume)
 
 
 def load(model) -> _classify.Classifier:
@@ -169,7 +170,8 @@ def _run_train(args):
     out = args.out or "runs/imageseq"
     _, summary = train(args.dataset, data=args.data, test_data=args.test_data, out_dir=out,
                        config=TrainConfig.from_args(args), limit=args.limit,
-                       progress=False if args.quiet else None, fashion_dir=args.fashion_dir)
+                       progress=False if args.quiet else None,
+                       resume=args.resume, fashion_dir=args.fashion_dir)
     _classify.report_training(APP, summary, out)
 
 

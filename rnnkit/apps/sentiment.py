@@ -166,7 +166,8 @@ def load_texts(data=None, split="train", text_column="text", label_column="label
 # -- the three actions ----------------------------------------------------------------------
 
 def train(data=None, *, test_data=None, text_column="text", label_column="label",
-          out_dir="runs/sentiment", config: TrainConfig = DEFAULTS, limit=None, progress=None):
+          out_dir="runs/sentiment", config: TrainConfig = DEFAULTS, limit=None, progress=None,
+          resume=False):
     """Train on MR's 90% (or the user's file) and test on MR's 10% (or ``test_data``).
 
     Returns ``(classifier, summary)``; the model is saved to ``out_dir/checkpoint.npz``.
@@ -180,7 +181,7 @@ def train(data=None, *, test_data=None, text_column="text", label_column="label"
         test = None
     return _classify.train_classifier(APP, TextEncoder, texts, labels, config, out_dir,
                                       dataset=DATASET if data is None else str(data),
-                                      test=test, progress=progress, make_model=make_model)
+                                      test=test, progress=progress, make_model=make_model, resume=resume)
 
 
 def load(model) -> _classify.Classifier:
@@ -236,7 +237,8 @@ def _run_train(args):
     _, summary = train(args.data, test_data=args.test_data, text_column=args.text_column,
                        label_column=args.label_column, out_dir=out,
                        config=TrainConfig.from_args(args), limit=args.limit,
-                       progress=False if args.quiet else None)
+                       progress=False if args.quiet else None,
+                       resume=args.resume)
     _classify.report_training(APP, summary, out)
 
 

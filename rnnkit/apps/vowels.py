@@ -89,7 +89,8 @@ def load_sequences(data=None, split="train", id_column="id", label_column="label
 # -- the three actions --------------------------------------------------------------------
 
 def train(data=None, *, test_data=None, id_column="id", label_column="label",
-          out_dir="runs/vowels", config: TrainConfig = DEFAULTS, limit=None, progress=None):
+          out_dir="runs/vowels", config: TrainConfig = DEFAULTS, limit=None, progress=None,
+          resume=False):
     """Train on JapaneseVowels' training set (or the user's file), test on its test set
     (or ``test_data``). Returns ``(classifier, summary)``."""
     sequences, labels = _classify.limit(*load_sequences(data, "train", id_column, label_column), limit)
@@ -101,7 +102,7 @@ def train(data=None, *, test_data=None, id_column="id", label_column="label",
         test = None
     return _classify.train_classifier(APP, StandardScaler, sequences, labels, config, out_dir,
                                       dataset=DATASET if data is None else str(data),
-                                      test=test, progress=progress)
+                                      test=test, progress=progress, resume=resume)
 
 
 def load(model) -> _classify.Classifier:
@@ -162,7 +163,8 @@ def _run_train(args):
     _, summary = train(args.data, test_data=args.test_data, id_column=args.id_column,
                        label_column=args.label_column, out_dir=out,
                        config=TrainConfig.from_args(args), limit=args.limit,
-                       progress=False if args.quiet else None)
+                       progress=False if args.quiet else None,
+                       resume=args.resume)
     _classify.report_training(APP, summary, out)
 
 
