@@ -32,6 +32,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -148,6 +149,8 @@ def bench_config(kind, B, T, H, repeats, num_layers=1, bidirectional=False):
             ours_fn, torch_fn = inference_steps(ours, theirs, x)
             flops = fwd_flops
         t = interleaved({"rnnkit": ours_fn, "torch": torch_fn}, repeats)
+        print(f"  {name} {mode} B={B} T={T} H={H}: rnnkit/torch {t['torch'] / t['rnnkit']:.2f}x",
+              file=sys.stderr, flush=True)
         rows.append(dict(
             model=name, mode=mode, B=B, T=T, H=H,
             rnnkit_ms=1e3 * t["rnnkit"], torch_ms=1e3 * t["torch"],
