@@ -49,3 +49,24 @@ def test_limit_takes_the_first_examples_and_refuses_fewer_than_two():
     assert _classify.limit([1, 2, 3], ["a", "b", "c"], None) == ([1, 2, 3], ["a", "b", "c"])
     with pytest.raises(ValueError, match="--limit must be at least 2"):
         _classify.limit([1, 2], ["a", "b"], 1)
+
+
+class _Fixed(_classify._Predictions):
+    def __init__(self, classes, proba):
+        self.classes, self.proba, self.extra = classes, np.array(proba), {}
+
+    def predict_proba(self, examples):
+        return self.proba
+
+
+def test_ensemble_averages_probabilities_and_needs_the_same_classes():
+    a = _Fixed(("x", "y"), [[0.9, 0.1], [0.4, 0.6]])
+    b = _Fixed(("x", "y"), [[0.3, 0.7], [0.2, 0.8]])
+    ensemble = _classify.Ensemble([a, b])
+    np.testing.assert_allclose(ensemble.predict_proba(None), [[0.6, 0.4], [0.3, 0.7]])
+    assert ensemble.predict(None) == [("x", pytest.approx(0.6)), ("y", pytest.approx(0.7))]
+    metrics = ensemble.evaluate(None, ["x", "x"])
+    assert metrics["accuracy"] == 0.5 and metrics["confusion"] == [[1, 1], [0, 0]]
+    assert metrics["loss"] == pytest.approx(-(np.log(0.6) + np.log(0.3)) / 2)
+    with pytest.raises(ValueError, match="an ensemble needs the same classes"):
+        _classify.Ensemble([a, _Fixed(("x", "z"), [[1.0, 0.0]])])

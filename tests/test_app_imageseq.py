@@ -125,6 +125,10 @@ def test_small_training_run_on_the_digits_then_eval_and_predict(tmp_path, capsys
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split("\t")[1] for line in lines] == [label for label, _ in classifier.predict(test[:3])]
 
+    # the same model twice is an ensemble that predicts exactly what the model predicts
+    assert main(["imageseq", "eval", "--model", str(out), "--model", str(out), "--json"]) == 0
+    assert f'"accuracy": {summary["test"]["accuracy"]}' in capsys.readouterr().out
+
     np.savez(tmp_path / "other.npz", images=np.zeros((2, 28, 28)), labels=np.array([0, 1]))
     with pytest.raises(SystemExit) as exit_info:
         main(["imageseq", "eval", "--model", str(out), "--data", str(tmp_path / "other.npz")])

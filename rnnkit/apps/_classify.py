@@ -14,7 +14,8 @@ how raw examples are read and how an *encoder* turns them into model inputs
                              {"app", "classes", "encoder", "dataset", "test": metrics}
 
 ``load_classifier(path)`` rebuilds a :class:`Classifier` (model + encoder +
-class names) from that file alone, for ``eval`` and ``predict``.
+class names) from that file alone, for ``eval`` and ``predict``; several paths
+give an :class:`Ensemble` that averages the models' class probabilities.
 
 An encoder is any class with ``fit(examples)`` (classmethod), ``transform(examples)
 -> list of arrays``, ``model_inputs() -> dict`` (``vocab_size``/``embed_size`` or
@@ -79,8 +80,34 @@ def take(items, indices):
 
 # -- the trained classifier ---------------------------------------------------------------
 
+class _Predictions:
+    """``predict`` and ``evaluate`` from a subclass's ``predict_proba`` and ``classes``."""
+
+    def predict(self, examples) -> list[tuple[str, float]]:
+        """``(label, probability)`` of the most probable class of each example."""
+        proba = self.predict_proba(examples)
+        best = proba.argmax(1)
+        return [(self.classes[k], float(proba[n, k])) for n, k in enumerate(best)]
+
+    def evaluate(self, examples, labels) -> dict:
+        """Accuracy, mean cross-entropy, count and confusion matrix on labelled examples."""
+        targets = encode_labels(labels, self.classes)
+        return score(self.predict_proba(examples), targets)
+
+
+def score(proba: np.ndarray, targets: np.ndarray) -> dict:
+    """Metrics of class probabilities ``(N, C)`` against class ids ``(N,)``."""
+    predicted = proba.argmax(1)
+    C = proba.shape[1]
+    confusion = np.zeros((C, C), np.int64)                # rows: true class, columns: predicted
+    np.add.at(confusion, (targets, predicted), 1)
+    loss = -np.log(np.maximum(proba[np.arange(len(targets)), targets], 1e-12)).mean()
+    return {"accuracy": float((predicted == targets).mean()), "loss": float(loss),
+            "n": int(len(targets)), "confusion": confusion.tolist()}
+
+
 @dataclass
-class Classifier:
+class Classifier(_Predictions):
     """A trained model with what it needs to read raw examples and name its outputs."""
 
     model: object            # rnnkit.models.SequenceClassifier, in eval mode
@@ -105,23 +132,25 @@ class Classifier:
                 rows.append(softmax(logits.astype(np.float64)))
         return np.concatenate(rows)
 
-    def predict(self, examples) -> list[tuple[str, float]]:
-        """``(label, probability)`` of the most probable class of each example."""
-        proba = self.predict_proba(examples)
-        best = proba.argmax(1)
-        return [(self.classes[k], float(proba[n, k])) for n, k in enumerate(best)]
 
-    def evaluate(self, examples, labels) -> dict:
-        """Accuracy, mean cross-entropy, count and confusion matrix on labelled examples."""
-        targets = encode_labels(labels, self.classes)
-        proba = self.predict_proba(examples)
-        predicted = proba.argmax(1)
-        C = len(self.classes)
-        confusion = np.zeros((C, C), np.int64)            # rows: true class, columns: predicted
-        np.add.at(confusion, (targets, predicted), 1)
-        loss = -np.log(np.maximum(proba[np.arange(len(targets)), targets], 1e-12)).mean()
-        return {"accuracy": float((predicted == targets).mean()), "loss": float(loss),
-                "n": int(len(targets)), "confusion": confusion.tolist()}
+class Ensemble(_Predictions):
+    """Several classifiers of the same classes (e.g. trained with different seeds);
+    the class probabilities are the mean of theirs."""
+
+    def __init__(self, members):
+        members = list(members)
+        if not members:
+            raise ValueError("an ensemble needs at least one classifier")
+        for n, member in enumerate(members[1:], start=1):
+            if member.classes != members[0].classes:
+                raise ValueError(f"model {n} has classes {list(member.classes)}, model 0 has "
+                                 f"{list(members[0].classes)}; an ensemble needs the same classes")
+        self.members = members
+        self.classes = members[0].classes
+        self.extra = members[0].extra
+
+    def predict_proba(self, examples) -> np.ndarray:
+        return np.mean([m.predict_proba(examples) for m in self.members], axis=0)    # (N, C)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -141,10 +170,15 @@ def checkpoint_file(path) -> Path:
     return path
 
 
-def load_classifier(path, app: str, encoder_cls) -> Classifier:
-    """Rebuild the classifier that ``train_classifier`` saved for ``app``."""
+def load_classifier(path, app: str, encoder_cls):
+    """Rebuild the classifier that ``train_classifier`` saved for ``app``; a list of
+    several paths gives their :class:`Ensemble`."""
     from rnnkit.training import load_model
 
+    if isinstance(path, (list, tuple)):
+        if len(path) == 1:
+            return load_classifier(path[0], app, encoder_cls)
+        return Ensemble(load_classifier(p, app, encoder_cls) for p in path)
     path = checkpoint_file(path)
     model, meta = load_model(path)
     extra = meta.get("extra") or {}
@@ -241,7 +275,10 @@ def train_classifier(app, encoder_cls, examples, labels, config: TrainConfig, ou
     if val is not None:
         summary["val"] = classifier.evaluate(take(examples, val_idx), take(labels, val_idx))
     if test is not None:
-        summary["test"] = classifier.evaluate(*test)
+        targets_test = encode_labels(test[1], classes)
+        summary["test_proba"] = classifier.predict_proba(test[0])          # (N_test, C)
+        summary["test"] = score(summary["test_proba"], targets_test)
+        summary["test_targets"] = targets_test
         extra["test"] = {k: summary["test"][k] for k in ("accuracy", "loss", "n")}
         trainer.extra = extra
         trainer.save_checkpoint()          # the checkpoint now records the test result too
@@ -291,6 +328,18 @@ def add_train_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig, 
                          help="continue the run in --out from its checkpoint (same data and flags)")
 
 
+def add_model_argument(parser, default: str) -> None:
+    """``--model PATH`` (repeatable: several models predict as their :class:`Ensemble`)."""
+    parser.add_argument("--model", action="append", default=None, metavar="PATH",
+                        help=f"checkpoint or training directory (default: {default}); give it "
+                             f"several times to average the predictions of several models")
+    parser.set_defaults(model_default=default)
+
+
+def model_paths(args) -> list:
+    return args.model or [args.model_default]
+
+
 def limit(examples, labels, n):
     if n is None:
         return examples, labels
@@ -334,7 +383,8 @@ def report_predictions(predictions, names=None) -> None:
 def benchmark(name: str, train_fn, config: TrainConfig, seeds, references: dict, goal: float,
               out_root: str) -> dict:
     """Train once per seed with ``train_fn(config=..., out_dir=...)``; print a markdown
-    table and one JSON line; return the JSON record.
+    table and one JSON line; return the JSON record. With several seeds the table also
+    gives the accuracy of their :class:`Ensemble` (mean of the seed models' probabilities).
 
     ``references``: published accuracies by name, printed beside the result.
     """
@@ -342,7 +392,7 @@ def benchmark(name: str, train_fn, config: TrainConfig, seeds, references: dict,
     import platform
     import time
 
-    runs = []
+    runs, probas = [], []
     for seed in seeds:
         cfg = dataclasses.replace(config, seed=seed)
         start = time.perf_counter()
@@ -355,6 +405,9 @@ def benchmark(name: str, train_fn, config: TrainConfig, seeds, references: dict,
                      "best_step": summary["best_step"],
                      "train_s": round(summary["elapsed_s"], 1),
                      "wall_s": round(time.perf_counter() - start, 1)})
+        probas.append(summary["test_proba"])
+        targets = summary["test_targets"]
+    ensemble = score(np.mean(probas, axis=0), targets)["accuracy"] if len(probas) > 1 else None
     accuracies = [r["test_accuracy"] for r in runs]
     model = (f"{'bi-' if config.bidirectional else ''}{config.cell.upper()} "
              f"{config.num_layers}x{config.hidden_size}, {config.pooling}-pool"
@@ -367,15 +420,20 @@ def benchmark(name: str, train_fn, config: TrainConfig, seeds, references: dict,
         val = "—" if r["val_accuracy"] is None else f"{r['val_accuracy']:.4f}"
         print(f"| {r['seed']} | {r['epochs']} | {r['stop_reason']} | {r['train_s']:.0f} | "
               f"{val} | **{r['test_accuracy']:.4f}** |")
+    if ensemble is not None:
+        print(f"| ensemble of the {len(runs)} | | | | | **{ensemble:.4f}** |")
     mean = float(np.mean(accuracies))
-    print(f"\ntest accuracy: mean {mean:.4f}, min {min(accuracies):.4f}, max {max(accuracies):.4f} "
-          f"over {len(runs)} seed(s); goal >= {goal:.3f}: {'met' if mean >= goal else 'MISSED'}")
+    print(f"\nsingle-model test accuracy: mean {mean:.4f}, min {min(accuracies):.4f}, "
+          f"max {max(accuracies):.4f} over {len(runs)} seed(s); goal >= {goal:.3f}: "
+          f"{'met' if mean >= goal else 'MISSED'}")
+    if ensemble is not None:
+        print(f"ensemble test accuracy: {ensemble:.4f}; goal {'met' if ensemble >= goal else 'MISSED'}")
     for ref, value in references.items():
         print(f"  reference {ref}: {value:.3f}")
     record = {"bench": name, "model": model, "config": vars(config).copy(),
               "test_accuracy_mean": mean, "test_accuracy_min": min(accuracies),
               "test_accuracy_max": max(accuracies), "goal": goal, "goal_met": mean >= goal,
-              "references": references, "runs": runs,
+              "ensemble_test_accuracy": ensemble, "references": references, "runs": runs,
               "machine": f"{platform.machine()} {os.cpu_count()} cpu",
               "threads": os.environ.get("OMP_NUM_THREADS") or os.environ.get("OPENBLAS_NUM_THREADS")}
     print(json.dumps(record))

@@ -154,7 +154,7 @@ def build_parser(parser):
     p.set_defaults(run=_run_train)
 
     p = actions.add_parser("eval", help="accuracy of a trained model (default: its data set's test split)")
-    p.add_argument("--model", default="runs/imageseq", help="checkpoint or training directory")
+    _classify.add_model_argument(p, "runs/imageseq")
     p.add_argument("--data", default=None, help="your images: .npz (images, labels) or IDX file")
     p.add_argument("--fashion-dir", default=str(FASHION_DIR))
     p.add_argument("--json", action="store_true", help="print one JSON line")
@@ -162,7 +162,7 @@ def build_parser(parser):
 
     p = actions.add_parser("predict", help="the class of each image in a file")
     p.add_argument("data", metavar="FILE", help=".npz (images[, labels]) or IDX images file")
-    p.add_argument("--model", default="runs/imageseq", help="checkpoint or training directory")
+    _classify.add_model_argument(p, "runs/imageseq")
     p.set_defaults(run=_run_predict)
 
 
@@ -176,13 +176,13 @@ def _run_train(args):
 
 
 def _run_eval(args):
-    classifier = load(args.model)
+    classifier = load(_classify.model_paths(args))
     metrics = classifier.evaluate(*_eval_images(classifier, args.data, args.fashion_dir))
     _classify.report_evaluation(metrics, classifier.classes, args.json)
 
 
 def _run_predict(args):
-    predictions = predict(args.model, args.data)
+    predictions = predict(_classify.model_paths(args), args.data)
     _classify.report_predictions(predictions, names=[str(n) for n in range(len(predictions))])
 
 

@@ -185,7 +185,8 @@ def train(data=None, *, test_data=None, text_column="text", label_column="label"
 
 
 def load(model) -> _classify.Classifier:
-    """The classifier saved by :func:`train` (a checkpoint file or its directory)."""
+    """The classifier saved by :func:`train` (a checkpoint file or its directory; a list of
+    several gives their :class:`~rnnkit.apps._classify.Ensemble`)."""
     return _classify.load_classifier(model, APP, TextEncoder)
 
 
@@ -212,14 +213,14 @@ def build_parser(parser):
     p.set_defaults(run=_run_train)
 
     p = actions.add_parser("eval", help="accuracy of a trained model (default: MR's test split)")
-    p.add_argument("--model", default="runs/sentiment", help="checkpoint or training directory")
+    _classify.add_model_argument(p, "runs/sentiment")
     _data_arguments(p)
     p.add_argument("--json", action="store_true", help="print one JSON line")
     p.set_defaults(run=_run_eval)
 
     p = actions.add_parser("predict", help="label and probability of each text")
     p.add_argument("texts", nargs="+", metavar="TEXT")
-    p.add_argument("--model", default="runs/sentiment", help="checkpoint or training directory")
+    _classify.add_model_argument(p, "runs/sentiment")
     p.set_defaults(run=_run_predict)
 
 
@@ -243,7 +244,7 @@ def _run_train(args):
 
 
 def _run_eval(args):
-    classifier = load(args.model)
+    classifier = load(_classify.model_paths(args))
     if args.data is None and classifier.extra.get("dataset") != DATASET:
         raise ValueError("this model was not trained on the default data; pass --data FILE")
     metrics = classifier.evaluate(*load_texts(args.data, "test", args.text_column, args.label_column))
@@ -253,7 +254,7 @@ def _run_eval(args):
 def _run_predict(args):
     # one text: "label<TAB>probability"; several: each line starts with its text
     names = args.texts if len(args.texts) > 1 else None
-    _classify.report_predictions(predict(args.model, args.texts), names=names)
+    _classify.report_predictions(predict(_classify.model_paths(args), args.texts), names=names)
 
 
 __all__ = ["train", "evaluate", "predict", "load", "load_mr_split", "TextEncoder", "DEFAULTS",

@@ -28,7 +28,7 @@ from rnnkit.data.speech import load_japanese_vowels, read_sequence_file
 APP = "vowels"
 DATASET = "japanese-vowels"
 DEFAULTS = TrainConfig(cell="lstm", hidden_size=64, bidirectional=True, pooling="mean",
-                       dropout=0.2, epochs=60, batch_size=16, lr=3e-3, weight_decay=0.0,
+                       dropout=0.4, epochs=60, batch_size=16, lr=3e-3, weight_decay=0.05,
                        clip=5.0, patience=10, val_fraction=0.1)
 
 
@@ -136,14 +136,14 @@ def build_parser(parser):
     p.set_defaults(run=_run_train)
 
     p = actions.add_parser("eval", help="accuracy of a trained model (default: the 370 test sequences)")
-    p.add_argument("--model", default="runs/vowels", help="checkpoint or training directory")
+    _classify.add_model_argument(p, "runs/vowels")
     _data_arguments(p)
     p.add_argument("--json", action="store_true", help="print one JSON line")
     p.set_defaults(run=_run_eval)
 
     p = actions.add_parser("predict", help="the class of each sequence in a file")
     p.add_argument("data", metavar="FILE", help=".ts or long-format .csv/.tsv (labels may be any placeholder)")
-    p.add_argument("--model", default="runs/vowels", help="checkpoint or training directory")
+    _classify.add_model_argument(p, "runs/vowels")
     p.add_argument("--id-column", default="id")
     p.add_argument("--label-column", default="label")
     p.set_defaults(run=_run_predict)
@@ -169,14 +169,14 @@ def _run_train(args):
 
 
 def _run_eval(args):
-    classifier = load(args.model)
+    classifier = load(_classify.model_paths(args))
     _check_default_data(classifier, args.data)
     metrics = classifier.evaluate(*load_sequences(args.data, "test", args.id_column, args.label_column))
     _classify.report_evaluation(metrics, classifier.classes, args.json)
 
 
 def _run_predict(args):
-    predictions = predict(args.model, args.data, args.id_column, args.label_column)
+    predictions = predict(_classify.model_paths(args), args.data, args.id_column, args.label_column)
     _classify.report_predictions(predictions, names=[str(n) for n in range(len(predictions))])
 
 
