@@ -15,7 +15,8 @@ Both sides, one after the other in this process, get the same:
                at 5; no dropout; --minutes of wall time each, counted per side
     threads    --threads (default 2) for both: torch.set_num_threads and NumPy's BLAS
                (threadpoolctl). On a machine whose cores other jobs share, use
-               --threads 1: two threads then cost both libraries up to 10-30x (measured)
+               --threads 1: there two threads made a step up to 15x slower in torch and
+               25-35x slower in NumPy (measured)
     score      cross-entropy in nats/char of the final weights on the whole validation
                text, read as 16 streams in 256-character chunks with the state carried
                (not counted in the training time)
