@@ -22,6 +22,8 @@ Python::
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from rnnkit.apps import _classify
@@ -36,6 +38,21 @@ DIGITS_TEST_FRACTION = 0.2
 DEFAULTS = TrainConfig(cell="gru", hidden_size=128, bidirectional=True, pooling="max",
                        dropout=0.2, epochs=15, batch_size=128, lr=2e-3, weight_decay=0.0,
                        clip=5.0, patience=3, val_fraction=0.1)
+# The 1,438 digits need smaller batches and more epochs than Fashion-MNIST's 60,000 images.
+DATASET_DEFAULTS = {"digits": dict(batch_size=32, epochs=40, patience=5),
+                    "fashion-mnist": dict(batch_size=128, epochs=15, patience=3)}
+
+
+def defaults_for(dataset: str) -> TrainConfig:
+    """The training settings used for ``dataset`` (DEFAULTS, adjusted per data set)."""
+    return dataclasses.replace(DEFAULTS, **DATASET_DEFAULTS.get(dataset, {}))
+
+
+def resolve(config: TrainConfig, dataset: str) -> TrainConfig:
+    """Fill the settings the command line left unset (None) from :func:`defaults_for`."""
+    base = defaults_for(dataset)
+    return dataclasses.replace(config, **{k: getattr(base, k) for k in DATASET_DEFAULTS["digits"]
+                                          if getattr(config, k) is None})
 
 
 class RowScaler:
@@ -76,6 +93,10 @@ def _check_images(images) -> np.ndarray:
     return images
 
 
+# command-line defaults: the per-data-set settings stay None until --dataset is known
+UNSET_PER_DATASET = dataclasses.replace(DEFAULTS, **{k: None for k in DATASET_DEFAULTS["digits"]})
+
+
 # -- data -------------------------------------------------------------------------------
 
 def load_images(dataset="digits", split="train", data=None, fashion_dir=FASHION_DIR):
@@ -99,10 +120,12 @@ def load_images(dataset="digits", split="train", data=None, fashion_dir=FASHION_
 # -- the three actions --------------------------------------------------------------------
 
 def train(dataset="digits", *, data=None, test_data=None, out_dir="runs/imageseq",
-          config: TrainConfig = DEFAULTS, limit=None, progress=None,
+          config: TrainConfig | None = None, limit=None, progress=None,
           resume=False, fashion_dir=FASHION_DIR):
     """Train on a built-in data set's training split (or the user's file) and test on its
-    test split (or ``test_data``). Returns ``(classifier, summary)``."""
+    test split (or ``test_data``). ``config`` defaults to ``defaults_for(dataset)``.
+    Returns ``(classifier, summary)``."""
+    config = defaults_for(dataset) if config is None else config
     images, labels = _classify.limit(*load_images(dataset, "train", data, fashion_dir), limit)
     if data is None:
         test = load_images(dataset, "test", None, fashion_dir)
@@ -150,7 +173,7 @@ def build_parser(parser):
     p.add_argument("--data", default=None, help="your images: .npz (images, labels) or IDX file")
     p.add_argument("--test-data", default=None, help="a second file to test on after training")
     p.add_argument("--fashion-dir", default=str(FASHION_DIR), help="where the Fashion-MNIST .gz files are")
-    _classify.add_train_arguments(p, DEFAULTS)
+    _classify.add_train_arguments(p, UNSET_PER_DATASET)
     p.set_defaults(run=_run_train)
 
     p = actions.add_parser("eval", help="accuracy of a trained model (default: its data set's test split)")
@@ -169,7 +192,7 @@ def build_parser(parser):
 def _run_train(args):
     out = args.out or "runs/imageseq"
     _, summary = train(args.dataset, data=args.data, test_data=args.test_data, out_dir=out,
-                       config=TrainConfig.from_args(args), limit=args.limit,
+                       config=resolve(TrainConfig.from_args(args), args.dataset), limit=args.limit,
                        progress=False if args.quiet else None,
                        resume=args.resume, fashion_dir=args.fashion_dir)
     _classify.report_training(APP, summary, out)
@@ -186,4 +209,5 @@ def _run_predict(args):
     _classify.report_predictions(predictions, names=[str(n) for n in range(len(predictions))])
 
 
-__all__ = ["train", "evaluate", "predict", "load", "load_images", "RowScaler", "DEFAULTS"]
+__all__ = ["train", "evaluate", "predict", "load", "load_images", "RowScaler", "DEFAULTS",
+           "defaults_for"]
