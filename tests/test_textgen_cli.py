@@ -56,12 +56,16 @@ def test_train_sample_eval_on_a_tiny_corpus(corpus, tmp_path, capsys):
     assert vocab.tokens == tuple(sorted(set(CORPUS)))
     assert meta["extra"]["settings"]["hidden_size"] == 12 and model.hidden_size == 12
 
-    argv = ["textgen", "sample", "--model", str(out), "--prime", "ROMEO:", "--length", "40",
-            "--seed", "3", "--top-k", "5", "--temperature", "0.7"]
+    unseeded = ["textgen", "sample", "--model", str(out), "--prime", "ROMEO:", "--length", "40",
+                "--top-k", "5", "--temperature", "0.7"]
+    argv = unseeded + ["--seed", "3"]
     status, first, stderr = run(argv, capsys)
     assert status == 0 and "characters/s" in stderr
     assert first.startswith("ROMEO:") and len(first) == len("ROMEO:") + 40 + 1   # + print's \n
     assert run(argv, capsys)[1] == first                                         # same seed
+    status, text, stderr = run(unseeded, capsys)           # a random seed, printed on stderr
+    seed = stderr.split("--seed ")[1].split()[0]
+    assert status == 0 and run(unseeded + ["--seed", seed], capsys)[1] == text
 
     status, stdout, _ = run(["textgen", "eval", "--model", str(out)], capsys)
     expected = textgen.evaluate(out)

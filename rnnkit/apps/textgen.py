@@ -417,7 +417,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--top-k", type=_positive_int, metavar="K",
                    help="sample only among the K most likely tokens")
     p.add_argument("--seed", type=_non_negative_int, default=None, metavar="S",
-                   help="seed for reproducible samples (default: random)")
+                   help="seed for reproducible samples (default: a random one, printed)")
     _threads_option(p)
     p.set_defaults(run=_run_sample)
 
@@ -465,16 +465,18 @@ def _train_and_report(args) -> int:
 def _run_sample(args) -> int:
     from rnnkit.generate import generate
     model, vocab, _ = load(args.model)
+    # Without --seed, draw one and print it, so any sample can be reproduced.
+    seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
     with blas_threads(args.threads):
         result = generate(model, vocab, length=args.length, prime=args.prime,
-                          temperature=args.temperature, top_k=args.top_k, seed=args.seed)
+                          temperature=args.temperature, top_k=args.top_k, seed=seed)
     if result.skipped:
         print(f"note: skipped prime characters not in the vocabulary: "
               f"{' '.join(repr(t) for t in result.skipped)}", file=sys.stderr)
     sep = " " if vocab.level == "word" and result.prime and not result.text.startswith((" ", "\n")) else ""
     print(result.prime + sep + result.text)
     print(f"{result.num_tokens} tokens in {result.seconds:.2f} s "
-          f"({result.chars_per_second:,.0f} characters/s)", file=sys.stderr)
+          f"({result.chars_per_second:,.0f} characters/s), --seed {seed}", file=sys.stderr)
     return 0
 
 
