@@ -20,15 +20,16 @@ twice, the rest read as ``<unk>``. The vocabulary is saved in the checkpoint.
 
 ``--resume`` continues the run in ``--out`` exactly where its last checkpoint
 stopped (same weights, optimizer moments, RNG state and data position). Options
-not given on the command line are taken from the checkpoint; given ones must
-match it (a different architecture is refused).
+not given on the command line are taken from the checkpoint; a different
+architecture, level, window, batch or corpus is refused.
 
 Python::
 
     from rnnkit.apps import textgen
+    from rnnkit.generate import generate
     summary = textgen.train("runs/tiny", corpus="my.txt", hidden_size=128, max_minutes=2)
     model, vocab, meta = textgen.load("runs/tiny")
-    print(rnnkit.generate.generate(model, vocab, prime="ROMEO:", seed=0).text)
+    print(generate(model, vocab, prime="ROMEO:", seed=0).text)
     print(textgen.evaluate("runs/tiny")["bits_per_char"])
 """
 
