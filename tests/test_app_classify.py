@@ -70,3 +70,14 @@ def test_ensemble_averages_probabilities_and_needs_the_same_classes():
     assert metrics["loss"] == pytest.approx(-(np.log(0.6) + np.log(0.3)) / 2)
     with pytest.raises(ValueError, match="an ensemble needs the same classes"):
         _classify.Ensemble([a, _Fixed(("x", "z"), [[1.0, 0.0]])])
+
+
+def test_a_test_label_unseen_in_training_is_refused_before_training(tmp_path):
+    from rnnkit.apps import imageseq
+
+    images = np.zeros((4, 2, 2))
+    config = _classify.TrainConfig(hidden_size=2, epochs=1, patience=None, val_fraction=0.0)
+    with pytest.raises(ValueError, match="label 'c' .* not one of the model's classes"):
+        _classify.train_classifier("imageseq", imageseq.RowScaler, images, ["a", "b"] * 2, config,
+                                   tmp_path, dataset="x", test=(images[:1], ["c"]), progress=False)
+    assert not (tmp_path / "checkpoint.npz").exists()

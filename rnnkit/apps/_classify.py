@@ -251,6 +251,8 @@ def train_classifier(app, encoder_cls, examples, labels, config: TrainConfig, ou
     classes = class_names(labels)
     if len(classes) < 2:
         raise ValueError(f"need at least 2 classes to train a classifier, found only {list(classes)}")
+    # check the test labels before training, not after
+    targets_test = None if test is None else encode_labels(test[1], classes)
     train_idx, val_idx = split_indices(len(examples), config.val_fraction, config.seed)
     encoder = encoder_cls.fit(take(examples, train_idx))
     inputs = encoder.transform(examples)
@@ -275,7 +277,6 @@ def train_classifier(app, encoder_cls, examples, labels, config: TrainConfig, ou
     if val is not None:
         summary["val"] = classifier.evaluate(take(examples, val_idx), take(labels, val_idx))
     if test is not None:
-        targets_test = encode_labels(test[1], classes)
         summary["test_proba"] = classifier.predict_proba(test[0])          # (N_test, C)
         summary["test"] = score(summary["test_proba"], targets_test)
         summary["test_targets"] = targets_test
