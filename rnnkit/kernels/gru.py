@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnkit.kernels._blas import loop_blas_threads
 from rnnkit.kernels._jit import njit
 
 @njit
@@ -130,15 +129,14 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep):
     W_hh = np.ascontiguousarray(W_hh)
     padded = _padding(mask, T, B)
     HS[T if reverse else 0] = h0
-    with loop_blas_threads(T, B):
-        for t, new, prev in _steps(T, reverse):
-            a, ghn = A[t if keep else 0], GHN[t if keep else 0]
-            np.matmul(W_hh, hT, out=ST)                          # (3H, B)
-            _reset_update_gates(S, ghn, ST, GI[t], bias, half)
-            np.tanh(S[:, :2 * H], out=a[:, :2 * H])
-            _candidate_preactivation(a, S, ghn, GI[t], half)
-            np.tanh(S[:, 2 * H:], out=a[:, 2 * H:])
-            _hidden(a, HS[prev], HS[new], hT, padded[t])
+    for t, new, prev in _steps(T, reverse):
+        a, ghn = A[t if keep else 0], GHN[t if keep else 0]
+        np.matmul(W_hh, hT, out=ST)                              # (3H, B)
+        _reset_update_gates(S, ghn, ST, GI[t], bias, half)
+        np.tanh(S[:, :2 * H], out=a[:, :2 * H])
+        _candidate_preactivation(a, S, ghn, GI[t], half)
+        np.tanh(S[:, 2 * H:], out=a[:, 2 * H:])
+        _hidden(a, HS[prev], HS[new], hT, padded[t])
     final = (HS[0 if reverse else T].copy(),)
     out_rows = HS[:T] if reverse else HS[1:]
     if mask is not None:
@@ -164,11 +162,9 @@ def backward_sequence(d_out, d_state, cache, W_hh, reverse, mask):
     DGH = np.empty((T, B, G), A.dtype)
     carry = d_state[0].copy()                                    # dh not yet through W_hh
     dh_mm = np.zeros_like(carry)                                 # DGH[t+1] @ W_hh
-    with loop_blas_threads(T, B):
-        for t, new, prev in reversed(_steps(T, reverse)):
-            _gates_backward(dh_mm, carry, d_out[t], A[t], GHN[t], HS[prev],
-                            DGI[t], DGH[t], padded[t])
-            np.matmul(DGH[t], W_hh, out=dh_mm)                   # (B, H)
+    for t, new, prev in reversed(_steps(T, reverse)):
+        _gates_backward(dh_mm, carry, d_out[t], A[t], GHN[t], HS[prev], DGI[t], DGH[t], padded[t])
+        np.matmul(DGH[t], W_hh, out=dh_mm)                       # (B, H)
     H_prev = HS[1:] if reverse else HS[:T]                       # (T, B, H)
     dW_hh = DGH.reshape(T * B, G).T @ H_prev.reshape(T * B, -1)  # (3H, H)
     return DGI, DGH, (dh_mm + carry,), dW_hh

@@ -31,7 +31,6 @@ import math
 
 import numpy as np
 
-from rnnkit.kernels._blas import loop_blas_threads
 from rnnkit.kernels._jit import njit
 
 
@@ -220,8 +219,7 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep):
         _forward_loop_small(GI, np.ascontiguousarray(W_hh.T), bias, HS, CS, A, TC,
                             _padding(mask, T, B), reverse)
     else:
-        with loop_blas_threads(T, B):
-            _forward_loop_blas(GI, np.ascontiguousarray(W_hh), bias, HS, CS, A, TC, mask, reverse)
+        _forward_loop_blas(GI, np.ascontiguousarray(W_hh), bias, HS, CS, A, TC, mask, reverse)
     last = 0 if reverse else T
     final = (HS[last].copy(), CS[last % len(CS)].copy())
     out_rows = HS[:T] if reverse else HS[1:]
@@ -274,8 +272,7 @@ def backward_sequence(d_out, d_state, cache, W_hh, reverse, mask):
     if B * G * H <= SMALL_STEP:
         _backward_loop_small(d_out, dh, dc, W_hh, CS, A, TC, DG, _padding(mask, T, B), reverse)
     else:
-        with loop_blas_threads(T, B):
-            dh = _backward_loop_blas(d_out, dh, dc, W_hh, CS, A, TC, DG, mask, reverse)
+        dh = _backward_loop_blas(d_out, dh, dc, W_hh, CS, A, TC, DG, mask, reverse)
     H_prev = HS[1:] if reverse else HS[:T]                       # (T, B, H)
     dW_hh = DG.reshape(T * B, G).T @ H_prev.reshape(T * B, H)    # (4H, H)
     return DG, (dh, dc), dW_hh

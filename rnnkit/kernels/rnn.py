@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnkit.kernels._blas import loop_blas_threads
 from rnnkit.kernels._jit import njit
 
 
@@ -75,16 +74,15 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep, relu):
     bias = np.zeros(H, dtype) if b_hh is None else b_hh
     W_hh_T = np.ascontiguousarray(W_hh.T)                        # (H, H)
     HS[T if reverse else 0] = h0
-    with loop_blas_threads(T, B):
-        for t, new, prev in _steps(T, reverse):
-            np.matmul(HS[prev], W_hh_T, out=S)                   # (B, H)
-            _preactivation(S, GI[t], bias)
-            if relu:
-                np.maximum(S, 0, out=HS[new])
-            else:
-                np.tanh(S, out=HS[new])
-            if mask is not None:
-                np.copyto(HS[new], HS[prev], where=~mask[t])
+    for t, new, prev in _steps(T, reverse):
+        np.matmul(HS[prev], W_hh_T, out=S)                       # (B, H)
+        _preactivation(S, GI[t], bias)
+        if relu:
+            np.maximum(S, 0, out=HS[new])
+        else:
+            np.tanh(S, out=HS[new])
+        if mask is not None:
+            np.copyto(HS[new], HS[prev], where=~mask[t])
     final = (HS[0 if reverse else T].copy(),)
     out_rows = HS[:T] if reverse else HS[1:]
     if mask is not None:
@@ -109,10 +107,9 @@ def backward_sequence(d_out, d_state, HS, W_hh, reverse, mask, relu):
     DG = np.empty((T, B, H), HS.dtype)
     carry = d_state[0].copy()                                    # dh not yet through W_hh
     dh_mm = np.zeros_like(carry)                                 # DG[t+1] @ W_hh
-    with loop_blas_threads(T, B):
-        for t, new, prev in reversed(_steps(T, reverse)):
-            _activation_backward(dh_mm, carry, d_out[t], HS[new], DG[t], padded[t], relu)
-            np.matmul(DG[t], W_hh, out=dh_mm)                    # (B, H)
+    for t, new, prev in reversed(_steps(T, reverse)):
+        _activation_backward(dh_mm, carry, d_out[t], HS[new], DG[t], padded[t], relu)
+        np.matmul(DG[t], W_hh, out=dh_mm)                        # (B, H)
     H_prev = HS[1:] if reverse else HS[:T]                       # (T, B, H)
     dW_hh = DG.reshape(T * B, H).T @ H_prev.reshape(T * B, H)    # (H, H)
     return DG, (dh_mm + carry,), dW_hh
