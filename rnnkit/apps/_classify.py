@@ -32,6 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnkit.apps._args import (
+    non_negative_float, non_negative_int, positive_float, positive_int, probability,
+)
+
 CHECKPOINT = "checkpoint.npz"
 
 
@@ -294,35 +298,35 @@ def add_train_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig, 
     (``command=False``: without ``--limit`` and ``--quiet``, for the benchmark scripts)."""
     model = parser.add_argument_group("model")
     model.add_argument("--cell", choices=("lstm", "gru", "rnn"), default=defaults.cell)
-    model.add_argument("--hidden-size", type=int, default=defaults.hidden_size)
-    model.add_argument("--num-layers", type=int, default=defaults.num_layers)
+    model.add_argument("--hidden-size", type=positive_int, default=defaults.hidden_size)
+    model.add_argument("--num-layers", type=positive_int, default=defaults.num_layers)
     model.add_argument("--bidirectional", action=argparse.BooleanOptionalAction,
                        default=defaults.bidirectional)
     model.add_argument("--pooling", choices=("last", "mean", "max"), default=defaults.pooling,
                        help="how the per-step outputs become one vector (default: %(default)s)")
-    model.add_argument("--dropout", type=float, default=defaults.dropout)
+    model.add_argument("--dropout", type=probability, default=defaults.dropout)
     if text:
-        model.add_argument("--embed-size", type=int, default=defaults.embed_size)
-        model.add_argument("--embed-dropout", type=float, default=defaults.embed_dropout,
+        model.add_argument("--embed-size", type=positive_int, default=defaults.embed_size)
+        model.add_argument("--embed-dropout", type=probability, default=defaults.embed_dropout,
                            help="dropout on the word embeddings (default: %(default)s)")
     else:
         parser.set_defaults(embed_size=None, embed_dropout=0.0)
     fit = parser.add_argument_group("training")
-    fit.add_argument("--epochs", type=int, default=defaults.epochs)
-    fit.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    fit.add_argument("--lr", type=float, default=defaults.lr, help="AdamW learning rate")
-    fit.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
-    fit.add_argument("--clip", type=float, default=defaults.clip, help="clip the gradient norm")
-    fit.add_argument("--patience", type=int, default=defaults.patience,
+    fit.add_argument("--epochs", type=positive_int, default=defaults.epochs)
+    fit.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
+    fit.add_argument("--lr", type=positive_float, default=defaults.lr, help="AdamW learning rate")
+    fit.add_argument("--weight-decay", type=non_negative_float, default=defaults.weight_decay)
+    fit.add_argument("--clip", type=positive_float, default=defaults.clip, help="clip the gradient norm")
+    fit.add_argument("--patience", type=positive_int, default=defaults.patience,
                      help="stop after this many epochs without a better validation loss")
-    fit.add_argument("--val-fraction", type=float, default=defaults.val_fraction,
+    fit.add_argument("--val-fraction", type=probability, default=defaults.val_fraction,
                      help="share of the training examples held out for validation")
-    fit.add_argument("--max-minutes", type=float, default=defaults.max_minutes,
+    fit.add_argument("--max-minutes", type=positive_float, default=defaults.max_minutes,
                      help="wall-time budget for training")
-    fit.add_argument("--seed", type=int, default=defaults.seed)
+    fit.add_argument("--seed", type=non_negative_int, default=defaults.seed)
     fit.add_argument("--out", default=None, help="output directory (default: runs/<app>)")
     if command:
-        fit.add_argument("--limit", type=int, default=None,
+        fit.add_argument("--limit", type=positive_int, default=None,
                          help="train on the first N training examples only (a quick try)")
         fit.add_argument("--quiet", action="store_true", help="no progress bar")
         fit.add_argument("--resume", action="store_true",

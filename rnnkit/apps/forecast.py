@@ -31,13 +31,14 @@ import argparse
 import csv
 import io
 import json
-import math
 import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+
+from rnnkit.apps._args import one_line_subparsers, positive_float, positive_int
 
 APP = "forecast"
 CHECKPOINT = "checkpoint.npz"
@@ -307,16 +308,6 @@ def format_table(methods: dict) -> str:
 # --------------------------------------------------------------------------- command line
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def _seasonal_diff(text: str):
     if text == "period":
         return "period"
@@ -327,23 +318,6 @@ def _seasonal_diff(text: str):
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0 or 'period', got {text!r}")
     return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-class _OneLineErrors(argparse.ArgumentParser):
-    """Argument errors in one line: ``rnnkit forecast train: error: ... (see --help)``."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def _add_data_options(p, required_source: bool) -> None:
@@ -357,13 +331,12 @@ def _add_data_options(p, required_source: bool) -> None:
     p.add_argument("--value-cols", metavar="A,B", help="the CSV's column(s) to forecast")
     p.add_argument("--exog-cols", metavar="X,Y",
                    help="extra CSV input columns, not forecast (direct strategy only)")
-    p.add_argument("--period", type=_positive_int, metavar="M",
+    p.add_argument("--period", type=positive_int, metavar="M",
                    help="seasonal period (default: from the time step, e.g. monthly -> 12)")
 
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
-    parser.error = lambda message: _OneLineErrors.error(parser, message)
-    actions = parser.add_subparsers(dest="action", metavar="<action>", parser_class=_OneLineErrors)
+    actions = one_line_subparsers(parser)
 
     p = actions.add_parser(
         "train", help="train a forecaster, then score it and the baselines on the holdout",
@@ -374,21 +347,21 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
                     "Options not given take the series' benchmark settings.")
     _add_data_options(p, required_source=True)
     p.add_argument("--out", metavar="DIR", required=True, help="directory for the model (required)")
-    p.add_argument("--horizon", type=_positive_int, metavar="H", help="steps to forecast")
-    p.add_argument("--window", type=_positive_int, metavar="W", help="input steps per forecast")
+    p.add_argument("--horizon", type=positive_int, metavar="H", help="steps to forecast")
+    p.add_argument("--window", type=positive_int, metavar="W", help="input steps per forecast")
     p.add_argument("--strategy", choices=("direct", "recursive"),
                    help="direct: all H steps at once (default; sunspots: recursive); "
                         "recursive: one step, fed back")
-    p.add_argument("--test-size", type=_positive_int, metavar="N", help="holdout points")
+    p.add_argument("--test-size", type=positive_int, metavar="N", help="holdout points")
     p.add_argument("--cell", choices=("lstm", "gru"), help="default lstm")
-    p.add_argument("--hidden", type=_positive_int, metavar="N", dest="hidden_size",
+    p.add_argument("--hidden", type=positive_int, metavar="N", dest="hidden_size",
                    help="hidden units (default 32)")
-    p.add_argument("--layers", type=_positive_int, metavar="N", dest="num_layers",
+    p.add_argument("--layers", type=positive_int, metavar="N", dest="num_layers",
                    help="stacked layers (default 1)")
-    p.add_argument("--epochs", type=_positive_int, metavar="N", help="at most N epochs (default 150)")
-    p.add_argument("--batch", type=_positive_int, metavar="N", dest="batch_size")
-    p.add_argument("--lr", type=_positive_float, metavar="X", help="Adam learning rate (default 0.003)")
-    p.add_argument("--patience", type=_positive_int, metavar="N",
+    p.add_argument("--epochs", type=positive_int, metavar="N", help="at most N epochs (default 150)")
+    p.add_argument("--batch", type=positive_int, metavar="N", dest="batch_size")
+    p.add_argument("--lr", type=positive_float, metavar="X", help="Adam learning rate (default 0.003)")
+    p.add_argument("--patience", type=positive_int, metavar="N",
                    help="stop after N epochs without a better validation loss")
     p.add_argument("--log", action=argparse.BooleanOptionalAction, dest="log_scale",
                    help="forecast log(y) (multiplicative seasonality; default on for airpassengers)")
@@ -399,7 +372,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--seasonal-diff", type=_seasonal_diff, metavar="M",
                    help="learn y_t - y_{t-M}; 'period' for the seasonal period (default 0; taylor 336)")
     p.add_argument("--seed", type=int, metavar="S", help="weights and shuffling seed (default 0)")
-    p.add_argument("--max-minutes", type=_positive_float, metavar="X", help="stop training after X minutes")
+    p.add_argument("--max-minutes", type=positive_float, metavar="X", help="stop training after X minutes")
     p.add_argument("--no-baselines", action="store_false", dest="baselines",
                    help="score the network only")
     p.set_defaults(run=_run_train)
@@ -410,7 +383,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
                                        "and forecast.png.")
     p.add_argument("--model", metavar="DIR", required=True, help="the --out directory of train")
     _add_data_options(p, required_source=False)
-    p.add_argument("--test-size", type=_positive_int, metavar="N",
+    p.add_argument("--test-size", type=positive_int, metavar="N",
                    help="holdout points (default: as in training)")
     p.add_argument("--no-baselines", action="store_false", dest="baselines",
                    help="score the network only")

@@ -27,6 +27,7 @@ import dataclasses
 import numpy as np
 
 from rnnkit.apps import _classify
+from rnnkit.apps._args import one_line_subparsers
 from rnnkit.apps._classify import TrainConfig
 from rnnkit.data.images import (FASHION_CLASSES, FASHION_DIR, load_digits_images,
                                 load_fashion_mnist, read_image_file)
@@ -167,7 +168,7 @@ def _eval_images(classifier, data, fashion_dir):
 # -- command line -------------------------------------------------------------------------
 
 def build_parser(parser):
-    actions = parser.add_subparsers(dest="action", metavar="<action>")
+    actions = one_line_subparsers(parser)
     p = actions.add_parser("train", help="train a classifier (default: the 8x8 digits)")
     p.add_argument("--dataset", choices=DATASETS, default="digits")
     p.add_argument("--data", default=None, help="your images: .npz (images, labels) or IDX file")

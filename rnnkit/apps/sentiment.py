@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit.apps import _classify
+from rnnkit.apps._args import one_line_subparsers
 from rnnkit.layers import Dropout, Embedding
 from rnnkit.models import SequenceClassifier, register_model
 from rnnkit.models._common import child_seeds, seed_to_json
@@ -206,7 +207,7 @@ def predict(model, texts) -> list[tuple[str, float]]:
 # -- command line ---------------------------------------------------------------------------
 
 def build_parser(parser):
-    actions = parser.add_subparsers(dest="action", metavar="<action>")
+    actions = one_line_subparsers(parser)
     p = actions.add_parser("train", help="train a classifier (default: movie-review polarity, MR)")
     _data_arguments(p, test=True)
     _classify.add_train_arguments(p, DEFAULTS, text=True)

@@ -44,6 +44,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnkit.apps._args import non_negative_int, number, one_line_subparsers, positive_int
+
 APP = "textgen"
 CHECKPOINT = "checkpoint.npz"
 WORD_MIN_COUNT = 2
@@ -324,52 +326,8 @@ def evaluate(model_dir, corpus=None, split: str = "val", max_tokens: int | None 
 # --------------------------------------------------------------------------- command line
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
-
-
-def _number(low: float, low_inclusive: bool, high: float | None = None):
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        ok = math.isfinite(value) and (value >= low if low_inclusive else value > low) and (
-            high is None or value < high)
-        if not ok:
-            bound = f">= {low:g}" if low_inclusive else f"> {low:g}"
-            upper = f" and < {high:g}" if high is not None else ""
-            raise argparse.ArgumentTypeError(f"expected a number {bound}{upper}, got {text!r}")
-        return value
-    return parse
-
-
-class _OneLineErrors(argparse.ArgumentParser):
-    """Argument errors in one line (no usage block): ``rnnkit textgen train: error: ...``."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def build_parser(parser: argparse.ArgumentParser) -> None:
-    parser.error = lambda message: _OneLineErrors.error(parser, message)   # e.g. unknown options
-    actions = parser.add_subparsers(dest="action", metavar="<action>", parser_class=_OneLineErrors)
+    actions = one_line_subparsers(parser)
 
     p = actions.add_parser(
         "train", help="train a language model (default corpus: the embedded Shakespeare)",
@@ -382,26 +340,26 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
                    help="continue the run in --out from its checkpoint, exactly")
     p.add_argument("--level", choices=("char", "word"), help="tokens: characters (default) or words")
     p.add_argument("--cell", choices=CELLS, help="recurrent cell (default lstm)")
-    p.add_argument("--hidden", type=_positive_int, metavar="N", help="units per layer (default 256)")
-    p.add_argument("--layers", type=_positive_int, metavar="N", help="stacked layers (default 2)")
-    p.add_argument("--embed", type=_non_negative_int, metavar="N",
+    p.add_argument("--hidden", type=positive_int, metavar="N", help="units per layer (default 256)")
+    p.add_argument("--layers", type=positive_int, metavar="N", help="stacked layers (default 2)")
+    p.add_argument("--embed", type=non_negative_int, metavar="N",
                    help="embedding size; 0 = one-hot (default: one-hot for char, 128 for word)")
-    p.add_argument("--dropout", type=_number(0, True, 1), metavar="P", help="dropout in [0, 1) (default 0)")
-    p.add_argument("--seq-len", type=_positive_int, metavar="N",
+    p.add_argument("--dropout", type=number(0, True, 1), metavar="P", help="dropout in [0, 1) (default 0)")
+    p.add_argument("--seq-len", type=positive_int, metavar="N",
                    help="truncated-BPTT window in tokens (default 64)")
-    p.add_argument("--batch", type=_positive_int, metavar="N", help="parallel streams (default 32)")
-    p.add_argument("--lr", type=_number(0, False), metavar="X", help="learning rate (default 0.002)")
+    p.add_argument("--batch", type=positive_int, metavar="N", help="parallel streams (default 32)")
+    p.add_argument("--lr", type=number(0, False), metavar="X", help="learning rate (default 0.002)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, help="default adam")
-    p.add_argument("--clip", type=_number(0, False), metavar="X",
+    p.add_argument("--clip", type=number(0, False), metavar="X",
                    help="clip the global gradient norm (default 5)")
-    p.add_argument("--seed", type=_non_negative_int, metavar="S", help="weights seed (default 0)")
-    p.add_argument("--max-minutes", type=_number(0, False), metavar="X",
+    p.add_argument("--seed", type=non_negative_int, metavar="S", help="weights seed (default 0)")
+    p.add_argument("--max-minutes", type=number(0, False), metavar="X",
                    help="stop after X minutes of this session (default 10 if no --max-steps)")
-    p.add_argument("--max-steps", type=_positive_int, metavar="N",
+    p.add_argument("--max-steps", type=positive_int, metavar="N",
                    help="stop at step N, counted over the whole run")
-    p.add_argument("--eval-every", type=_positive_int, metavar="N",
+    p.add_argument("--eval-every", type=positive_int, metavar="N",
                    help="validate every N steps (default 200)")
-    p.add_argument("--checkpoint-every", type=_positive_int, metavar="N",
+    p.add_argument("--checkpoint-every", type=positive_int, metavar="N",
                    help="checkpoint every N steps (default 100; always at the end)")
     _threads_option(p)
     p.set_defaults(run=_run_train)
@@ -411,13 +369,13 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="DIR", required=True, help="the --out directory of train")
     p.add_argument("--prime", default="", metavar="TEXT",
                    help="text to continue (unknown characters are skipped)")
-    p.add_argument("--length", type=_positive_int, default=500, metavar="N",
+    p.add_argument("--length", type=positive_int, default=500, metavar="N",
                    help="tokens to generate (default 500)")
-    p.add_argument("--temperature", type=_number(0, True), default=0.8, metavar="X",
+    p.add_argument("--temperature", type=number(0, True), default=0.8, metavar="X",
                    help="sampling temperature, 0 = greedy (default 0.8)")
-    p.add_argument("--top-k", type=_positive_int, metavar="K",
+    p.add_argument("--top-k", type=positive_int, metavar="K",
                    help="sample only among the K most likely tokens")
-    p.add_argument("--seed", type=_non_negative_int, default=None, metavar="S",
+    p.add_argument("--seed", type=non_negative_int, default=None, metavar="S",
                    help="seed for reproducible samples (default: a random one, printed)")
     _threads_option(p)
     p.set_defaults(run=_run_sample)
@@ -429,14 +387,14 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", metavar="PATH", help="evaluate on this UTF-8 file instead")
     p.add_argument("--split", choices=("val", "all"), default="val",
                    help="the last 10%% of the text (default) or all of it")
-    p.add_argument("--max-tokens", type=_positive_int, metavar="N",
+    p.add_argument("--max-tokens", type=positive_int, metavar="N",
                    help="evaluate on the first N tokens only")
     _threads_option(p)
     p.set_defaults(run=_run_eval)
 
 
 def _threads_option(p) -> None:
-    p.add_argument("--threads", type=_positive_int, default=1, metavar="N",
+    p.add_argument("--threads", type=positive_int, default=1, metavar="N",
                    help="BLAS threads (default 1; more only help large --hidden on idle cores)")
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit.apps import _classify
+from rnnkit.apps._args import one_line_subparsers
 from rnnkit.apps._classify import TrainConfig
 from rnnkit.data.speech import load_japanese_vowels, read_sequence_file
 
@@ -129,7 +130,7 @@ def _check_default_data(classifier, data):
 # -- command line -------------------------------------------------------------------------
 
 def build_parser(parser):
-    actions = parser.add_subparsers(dest="action", metavar="<action>")
+    actions = one_line_subparsers(parser)
     p = actions.add_parser("train", help="train a classifier (default: JapaneseVowels)")
     _data_arguments(p, test=True)
     _classify.add_train_arguments(p, DEFAULTS)
