@@ -83,3 +83,15 @@ def torch_sequence_run(module, x, hx, lengths, d_out, d_h_n):
     dh0 = None if hxt is None else tuple(h.grad.numpy() for h in hxt)
     return (out.detach().numpy(), tuple(h.detach().numpy() for h in h_n),
             xt.grad.numpy(), dh0)
+
+
+def run_cli(argv, capsys):
+    """Run the ``rnnkit`` command in-process: (exit status, stdout, stderr)."""
+    from rnnkit.cli import main
+
+    try:
+        status = main(argv)
+    except SystemExit as exc:
+        status = exc.code
+    out, err = capsys.readouterr()
+    return status, out, err

@@ -7,20 +7,10 @@ import numpy as np
 import pytest
 
 from rnnkit.apps import forecast
-from rnnkit.cli import main
+from helpers import run_cli as run
 
 TINY = ["--window", "12", "--horizon", "6", "--test-size", "12", "--hidden", "4", "--epochs", "2",
         "--no-baselines"]
-
-
-def run(argv, capsys):
-    """Run the CLI in-process: (exit status, stdout, stderr)."""
-    try:
-        status = main(argv)
-    except SystemExit as exc:
-        status = exc.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @pytest.fixture

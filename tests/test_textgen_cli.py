@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from rnnkit.apps import textgen
-from rnnkit.cli import main
+from helpers import run_cli as run
 from rnnkit.training import load_model
 
 CORPUS = "".join(
@@ -18,16 +18,6 @@ CORPUS = "".join(
                        ("NURSE", "Faith, I can tell how to look of love.")] * 12)
 TINY = ["--hidden", "12", "--layers", "1", "--seq-len", "8", "--batch", "4", "--eval-every", "3",
         "--checkpoint-every", "2"]
-
-
-def run(argv, capsys):
-    """Run the CLI in-process: (exit status, stdout, stderr)."""
-    try:
-        status = main(argv)
-    except SystemExit as exc:
-        status = exc.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @pytest.fixture
