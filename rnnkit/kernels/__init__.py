@@ -15,8 +15,11 @@ the same order; only the bookkeeping differs:
   implementation is several times faster than a scalar ``tanh`` in a loop;
 * sigmoids are ``sigmoid(a) = (1 + tanh(a / 2)) / 2``, so one ``np.tanh`` call
   covers every gate of a step;
-* when ``B * G * H`` is tiny (long sequences of one example), per-call overhead
-  dominates and the whole loop, matrix products included, runs compiled.
+* LSTM only: when ``B * 4H * H`` is tiny (long sequences of one example), per-call
+  overhead dominates and the whole loop, matrix products included, runs compiled.
+
+The GRU's ``reset_after=False`` form has no fast path and runs the reference loop.
+Measurements and the reasons behind each choice: ``docs/speed.md``.
 
 numba is imported on first use, not by ``import rnnkit``.
 """
