@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit.kernels._jit import njit
+from rnnkit.kernels._loop import padding, steps
 
 @njit
 def _reset_update_gates(S, GHN, ST, gi, b_hh, half):
@@ -99,18 +100,6 @@ def _gates_backward(dh_mm, carry, d_out, A, GHN, h_prev, DGI, DGH, padded):
             cb[k] = d_h * z[k]
 
 
-def _steps(T, reverse):
-    """Time indices in processing order, and (new, prev) rows of the (T+1, ...) state array."""
-    if reverse:
-        return [(t, t, t + 1) for t in range(T - 1, -1, -1)]
-    return [(t, t + 1, t) for t in range(T)]
-
-
-def _padding(mask, T, B):
-    """(T, B) bool, True where a step lies past a sequence's end."""
-    return np.zeros((T, B), bool) if mask is None else ~mask[:, :, 0]
-
-
 def forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep):
     """One direction. GI (T, B, 3H) = X @ W_ih^T + b_ih; state (h0,) (B, H);
     mask (T, B, 1) bool or None. Returns out (T, B, H), (h_T,), cache (None unless keep)."""
@@ -127,9 +116,9 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep):
     half = dtype.type(0.5)
     bias = np.zeros(G, dtype) if b_hh is None else b_hh
     W_hh = np.ascontiguousarray(W_hh)
-    padded = _padding(mask, T, B)
+    padded = padding(mask, T, B)
     HS[T if reverse else 0] = h0
-    for t, new, prev in _steps(T, reverse):
+    for t, new, prev in steps(T, reverse):
         a, ghn = A[t if keep else 0], GHN[t if keep else 0]
         np.matmul(W_hh, hT, out=ST)                              # (3H, B)
         _reset_update_gates(S, ghn, ST, GI[t], bias, half)
@@ -157,12 +146,12 @@ def backward_sequence(d_out, d_state, cache, W_hh, reverse, mask):
     HS, A, GHN = cache
     T, B, G = A.shape
     d_out = np.ascontiguousarray(d_out)
-    padded = _padding(mask, T, B)
+    padded = padding(mask, T, B)
     DGI = np.empty((T, B, G), A.dtype)
     DGH = np.empty((T, B, G), A.dtype)
     carry = d_state[0].copy()                                    # dh not yet through W_hh
     dh_mm = np.zeros_like(carry)                                 # DGH[t+1] @ W_hh
-    for t, new, prev in reversed(_steps(T, reverse)):
+    for t, new, prev in reversed(steps(T, reverse)):
         _gates_backward(dh_mm, carry, d_out[t], A[t], GHN[t], HS[prev], DGI[t], DGH[t], padded[t])
         np.matmul(DGH[t], W_hh, out=dh_mm)                       # (B, H)
     H_prev = HS[1:] if reverse else HS[:T]                       # (T, B, H)

@@ -32,6 +32,7 @@ import math
 import numpy as np
 
 from rnnkit.kernels._jit import njit
+from rnnkit.kernels._loop import padding, steps
 
 
 # The fused loops index one batch row at a time through 1-D views, and their constants
@@ -188,18 +189,6 @@ def _backward_loop_small(d_out, dh, dc, W_hh, CS, A, TC, DG, padded, reverse):
                     dh[b, k] += d_j * W_hh[j, k]
 
 
-def _steps(T, reverse):
-    """Time indices in processing order, and (new, prev) rows of the (T+1, ...) state arrays."""
-    if reverse:
-        return [(t, t, t + 1) for t in range(T - 1, -1, -1)]
-    return [(t, t + 1, t) for t in range(T)]
-
-
-def _padding(mask, T, B):
-    """(T, B) bool, True where a step lies past a sequence's end."""
-    return np.zeros((T, B), bool) if mask is None else ~mask[:, :, 0]
-
-
 def forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep):
     """One direction. GI (T, B, 4H) = X @ W_ih^T + b_ih; state (h0, c0) each (B, H);
     mask (T, B, 1) bool or None. Returns out (T, B, H), (h_T, c_T), cache (None unless keep)."""
@@ -217,7 +206,7 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep):
     CS[first % len(CS)] = c0
     if B * G * H <= SMALL_STEP:
         _forward_loop_small(GI, np.ascontiguousarray(W_hh.T), bias, HS, CS, A, TC,
-                            _padding(mask, T, B), reverse)
+                            padding(mask, T, B), reverse)
     else:
         _forward_loop_blas(GI, np.ascontiguousarray(W_hh), bias, HS, CS, A, TC, mask, reverse)
     last = 0 if reverse else T
@@ -241,7 +230,7 @@ def _forward_loop_blas(GI, W_hh, bias, HS, CS, A, TC, mask, reverse):
     hT = np.ascontiguousarray(HS[T if reverse else 0].T)         # (H, B) h_prev, transposed
     half = GI.dtype.type(0.5)
     padded = None if mask is None else ~mask
-    for t, new, prev in _steps(T, reverse):
+    for t, new, prev in steps(T, reverse):
         a, tc = A[min(t, len(A) - 1)], TC[min(t, len(TC) - 1)]
         c, c_prev = CS[new % len(CS)], CS[prev % len(CS)]
         np.matmul(W_hh, hT, out=ST)                              # (4H, B)
@@ -270,7 +259,7 @@ def backward_sequence(d_out, d_state, cache, W_hh, reverse, mask):
     dc = d_state[1].copy()
     DG = np.empty((T, B, G), A.dtype)
     if B * G * H <= SMALL_STEP:
-        _backward_loop_small(d_out, dh, dc, W_hh, CS, A, TC, DG, _padding(mask, T, B), reverse)
+        _backward_loop_small(d_out, dh, dc, W_hh, CS, A, TC, DG, padding(mask, T, B), reverse)
     else:
         dh = _backward_loop_blas(d_out, dh, dc, W_hh, CS, A, TC, DG, mask, reverse)
     H_prev = HS[1:] if reverse else HS[:T]                       # (T, B, H)
@@ -284,7 +273,7 @@ def _backward_loop_blas(d_out, dh, dc, W_hh, CS, A, TC, DG, mask, reverse):
     padded = None if mask is None else ~mask
     dh_next = np.empty_like(dh)
     zero_rows = np.zeros_like(dh)
-    for t, new, prev in reversed(_steps(T, reverse)):
+    for t, new, prev in reversed(steps(T, reverse)):
         if padded is None:
             _gates_backward(dh, d_out[t], dc, A[t], TC[t], CS[prev], DG[t])
             np.matmul(DG[t], W_hh, out=dh)                       # (B, H)

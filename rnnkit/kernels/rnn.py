@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit.kernels._jit import njit
+from rnnkit.kernels._loop import padding, steps
 
 
 @njit
@@ -51,18 +52,6 @@ def _activation_backward(dh_mm, carry, d_out, h, DG, padded, relu):
             cb[k] = 0
 
 
-def _steps(T, reverse):
-    """Time indices in processing order, and (new, prev) rows of the (T+1, ...) state array."""
-    if reverse:
-        return [(t, t, t + 1) for t in range(T - 1, -1, -1)]
-    return [(t, t + 1, t) for t in range(T)]
-
-
-def _padding(mask, T, B):
-    """(T, B) bool, True where a step lies past a sequence's end."""
-    return np.zeros((T, B), bool) if mask is None else ~mask[:, :, 0]
-
-
 def forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep, relu):
     """One direction. GI (T, B, H) = X @ W_ih^T + b_ih; state (h0,) (B, H);
     mask (T, B, 1) bool or None. Returns out (T, B, H), (h_T,), cache (None unless keep)."""
@@ -74,7 +63,7 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep, relu):
     bias = np.zeros(H, dtype) if b_hh is None else b_hh
     W_hh_T = np.ascontiguousarray(W_hh.T)                        # (H, H)
     HS[T if reverse else 0] = h0
-    for t, new, prev in _steps(T, reverse):
+    for t, new, prev in steps(T, reverse):
         np.matmul(HS[prev], W_hh_T, out=S)                       # (B, H)
         _preactivation(S, GI[t], bias)
         if relu:
@@ -103,11 +92,11 @@ def backward_sequence(d_out, d_state, HS, W_hh, reverse, mask, relu):
     T = HS.shape[0] - 1
     B, H = HS.shape[1:]
     d_out = np.ascontiguousarray(d_out)
-    padded = _padding(mask, T, B)
+    padded = padding(mask, T, B)
     DG = np.empty((T, B, H), HS.dtype)
     carry = d_state[0].copy()                                    # dh not yet through W_hh
     dh_mm = np.zeros_like(carry)                                 # DG[t+1] @ W_hh
-    for t, new, prev in reversed(_steps(T, reverse)):
+    for t, new, prev in reversed(steps(T, reverse)):
         _activation_backward(dh_mm, carry, d_out[t], HS[new], DG[t], padded[t], relu)
         np.matmul(DG[t], W_hh, out=dh_mm)                        # (B, H)
     H_prev = HS[1:] if reverse else HS[:T]                       # (T, B, H)
