@@ -20,3 +20,13 @@ def steps(T, reverse):
 def padding(mask, T, B):
     """(T, B) bool, True where a step lies past a sequence's end."""
     return np.zeros((T, B), bool) if mask is None else ~mask[:, :, 0]
+
+
+def outputs(HS, reverse, mask, keep):
+    """The direction's outputs (T, B, H) from its state array HS (T+1, B, H): zero past
+    each sequence's end; a copy when ``keep`` (the caller owns out, the cache keeps HS)."""
+    T = HS.shape[0] - 1
+    out_rows = HS[:T] if reverse else HS[1:]
+    if mask is not None:
+        return out_rows * mask
+    return out_rows.copy() if keep else out_rows

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit.kernels._jit import njit
-from rnnkit.kernels._loop import padding, steps
+from rnnkit.kernels._loop import outputs, padding, steps
 
 @njit
 def _reset_update_gates(S, GHN, ST, gi, b_hh, half):
@@ -127,13 +127,7 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep):
         np.tanh(S[:, 2 * H:], out=a[:, 2 * H:])
         _hidden(a, HS[prev], HS[new], hT, padded[t])
     final = (HS[0 if reverse else T].copy(),)
-    out_rows = HS[:T] if reverse else HS[1:]
-    if mask is not None:
-        out = out_rows * mask
-    elif keep:
-        out = out_rows.copy()   # the caller owns out; the cache keeps HS intact
-    else:
-        out = out_rows
+    out = outputs(HS, reverse, mask, keep)
     cache = (HS, A, GHN) if keep else None
     return out, final, cache
 

@@ -32,7 +32,7 @@ import math
 import numpy as np
 
 from rnnkit.kernels._jit import njit
-from rnnkit.kernels._loop import padding, steps
+from rnnkit.kernels._loop import outputs, padding, steps
 
 
 # The fused loops index one batch row at a time through 1-D views, and their constants
@@ -211,13 +211,7 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep):
         _forward_loop_blas(GI, np.ascontiguousarray(W_hh), bias, HS, CS, A, TC, mask, reverse)
     last = 0 if reverse else T
     final = (HS[last].copy(), CS[last % len(CS)].copy())
-    out_rows = HS[:T] if reverse else HS[1:]
-    if mask is not None:
-        out = out_rows * mask
-    elif keep:
-        out = out_rows.copy()   # the caller owns out; the cache keeps HS intact
-    else:
-        out = out_rows
+    out = outputs(HS, reverse, mask, keep)
     cache = (HS, CS, A, TC) if keep else None
     return out, final, cache
 

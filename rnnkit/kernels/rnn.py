@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit.kernels._jit import njit
-from rnnkit.kernels._loop import padding, steps
+from rnnkit.kernels._loop import outputs, padding, steps
 
 
 @njit
@@ -73,13 +73,7 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep, relu):
         if mask is not None:
             np.copyto(HS[new], HS[prev], where=~mask[t])
     final = (HS[0 if reverse else T].copy(),)
-    out_rows = HS[:T] if reverse else HS[1:]
-    if mask is not None:
-        out = out_rows * mask
-    elif keep:
-        out = out_rows.copy()   # the caller owns out; the cache keeps HS intact
-    else:
-        out = out_rows
+    out = outputs(HS, reverse, mask, keep)
     return out, final, (HS if keep else None)
 
 
