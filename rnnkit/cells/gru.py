@@ -37,6 +37,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit.cells.base import RecurrentCell
+from rnnkit.cells.kernel import RecurrentKernel, hidden_grads, hidden_grads_summed
 
 
 def sigmoid(a: np.ndarray) -> np.ndarray:
@@ -44,18 +45,19 @@ def sigmoid(a: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * a))
 
 
-class GRUKernel:
+class GRUKernel(RecurrentKernel):
     """Pure step functions of the GRU; ``state`` is the 1-tuple ``(h,)``."""
 
     num_gates = 3
-    num_states = 1
+    state_names = ("h",)
 
     def __init__(self, reset_after: bool = True):
         self.reset_after = bool(reset_after)
 
-    def step_forward(self, gi, state, W_hh, b_hh):
+    def step_forward(self, gi, state, params):
         (h_prev,) = state
         H = h_prev.shape[1]
+        W_hh, b_hh = params["weight_hh"], params.get("bias_hh")
         if self.reset_after:
             gh = h_prev @ W_hh.T                                   # (B, 3H)
             if b_hh is not None:
@@ -80,10 +82,11 @@ class GRUKernel:
         h = n + z * (h_prev - n)
         return (h,), (h_prev, r, z, n, extra)
 
-    def step_backward(self, d_state, cache, W_hh):
+    def step_backward(self, d_state, cache, params):
         (dh,) = d_state
         h_prev, r, z, n, extra = cache
         H = h_prev.shape[1]
+        W_hh = params["weight_hh"]
         dn = dh * (1 - z)
         dz = dh * (h_prev - n)
         dh_prev = dh * z
@@ -103,21 +106,13 @@ class GRUKernel:
         dgh = np.concatenate([da_r, da_z, dgh_n], axis=1)          # (B, 3H)
         if self.reset_after:
             dh_prev += dgh @ W_hh
+            grads = hidden_grads(dgh, h_prev, params)
         else:
             dh_prev += dgh[:, : 2 * H] @ W_hh[: 2 * H]
-        return dgi, dgh, (dh_prev,)
-
-    def weight_hh_grad(self, dgh, caches):
-        """dW_hh = sum_t dgh_t^T @ h_prev_t, except the n rows of reset_after=False
-        pair with rh_t = r_t * h_prev_t."""
-        dgh = dgh.reshape(-1, dgh.shape[-1])                       # (T*B, 3H)
-        h_prev = np.concatenate([c[0] for c in caches])            # (T*B, H)
-        if self.reset_after:
-            return dgh.T @ h_prev
-        H = h_prev.shape[1]
-        rh = np.concatenate([c[4] for c in caches])                # (T*B, H)
-        return np.concatenate([dgh[:, : 2 * H].T @ h_prev, dgh[:, 2 * H :].T @ rh])
-
+            # the n rows of W_hh multiply rh = r * h_prev, not h_prev
+            grads = hidden_grads(dgh, h_prev, params)
+            grads["weight_hh"][2 * H :] = dgh_n.T @ extra
+        return dgi, (dh_prev,), grads
 
     # -- fast path (reset_after=True only): a whole direction per call, same equations
     #    (rnnkit/kernels/gru.py); the Cho et al. form runs the reference loop.
@@ -125,13 +120,16 @@ class GRUKernel:
     def has_fast_path(self) -> bool:
         return self.reset_after
 
-    def forward_sequence(self, GI, state, W_hh, b_hh, reverse, mask, keep):
+    def fast_forward_sequence(self, GI, state, params, reverse, padded, keep):
         from rnnkit.kernels import gru
-        return gru.forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep)
+        return gru.forward_sequence(GI, state, params["weight_hh"], params.get("bias_hh"),
+                                    reverse, padded, keep)
 
-    def backward_sequence(self, d_out, d_state, cache, W_hh, reverse, mask):
+    def fast_backward_sequence(self, d_out, d_state, cache, params, reverse, padded):
         from rnnkit.kernels import gru
-        return gru.backward_sequence(d_out, d_state, cache, W_hh, reverse, mask)
+        DGI, DGH, d_state0, dW_hh = gru.backward_sequence(d_out, d_state, cache,
+                                                          params["weight_hh"], reverse, padded)
+        return DGI, d_state0, hidden_grads_summed(DGH, dW_hh, params)
 
 
 class GRUCell(RecurrentCell):

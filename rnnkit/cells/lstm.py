@@ -28,21 +28,23 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit.cells.base import RecurrentCell
+from rnnkit.cells.kernel import RecurrentKernel, hidden_grads, hidden_grads_summed
 from rnnkit.cells.gru import sigmoid
 
 
-class LSTMKernel:
+class LSTMKernel(RecurrentKernel):
     """Pure step functions of the LSTM; ``state`` is the pair ``(h, c)``."""
 
     num_gates = 4
-    num_states = 2
+    state_names = ("h", "c")
+    has_fast_path = True     # rnnkit/kernels/lstm.py
 
-    def step_forward(self, gi, state, W_hh, b_hh):
+    def step_forward(self, gi, state, params):
         h_prev, c_prev = state
         H = h_prev.shape[1]
-        gates = gi + h_prev @ W_hh.T                               # (B, 4H)
-        if b_hh is not None:
-            gates += b_hh
+        gates = gi + h_prev @ params["weight_hh"].T                # (B, 4H)
+        if "bias_hh" in params:
+            gates += params["bias_hh"]
         i = sigmoid(gates[:, :H])
         f = sigmoid(gates[:, H : 2 * H])
         g = np.tanh(gates[:, 2 * H : 3 * H])
@@ -52,7 +54,7 @@ class LSTMKernel:
         h = o * tc
         return (h, c), (h_prev, c_prev, i, f, g, o, tc)
 
-    def step_backward(self, d_state, cache, W_hh):
+    def step_backward(self, d_state, cache, params):
         dh, dc = d_state
         h_prev, c_prev, i, f, g, o, tc = cache
         do = dh * tc
@@ -64,25 +66,20 @@ class LSTMKernel:
         dgates = np.concatenate(
             [di * i * (1 - i), df * f * (1 - f), dg * (1 - g * g), do * o * (1 - o)], axis=1
         )                                                          # (B, 4H)
-        dh_prev = dgates @ W_hh
-        return dgates, dgates, (dh_prev, dc_prev)
-
-    def weight_hh_grad(self, dgh, caches):
-        """dW_hh = sum_t dgates_t^T @ h_prev_t, as one GEMM over (T*B) rows."""
-        h_prev = np.concatenate([c[0] for c in caches])            # (T*B, H)
-        return dgh.reshape(-1, dgh.shape[-1]).T @ h_prev
+        dh_prev = dgates @ params["weight_hh"]
+        return dgates, (dh_prev, dc_prev), hidden_grads(dgates, h_prev, params)
 
     # -- fast path: a whole direction per call, same equations (rnnkit/kernels/lstm.py) --
-    has_fast_path = True
-
-    def forward_sequence(self, GI, state, W_hh, b_hh, reverse, mask, keep):
+    def fast_forward_sequence(self, GI, state, params, reverse, padded, keep):
         from rnnkit.kernels import lstm
-        return lstm.forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep)
+        return lstm.forward_sequence(GI, state, params["weight_hh"], params.get("bias_hh"),
+                                     reverse, padded, keep)
 
-    def backward_sequence(self, d_out, d_state, cache, W_hh, reverse, mask):
+    def fast_backward_sequence(self, d_out, d_state, cache, params, reverse, padded):
         from rnnkit.kernels import lstm
-        DG, d_state0, dW_hh = lstm.backward_sequence(d_out, d_state, cache, W_hh, reverse, mask)
-        return DG, DG, d_state0, dW_hh
+        DG, d_state0, dW_hh = lstm.backward_sequence(d_out, d_state, cache, params["weight_hh"],
+                                                     reverse, padded)
+        return DG, d_state0, hidden_grads_summed(DG, dW_hh, params)
 
 
 class LSTMCell(RecurrentCell):

@@ -19,7 +19,7 @@ Backward, given dL/dh::
     da      = dh * act'(a)              # tanh' = 1 - h^2,  relu' = [h > 0]
     dgi     = dgh = da                  # the same for the input and the hidden projection
     dh_prev = da @ W_hh                 # (B, H)
-    dW_hh   = sum_t da_t^T @ h_prev_t   # hoisted: one GEMM over all steps
+    dW_hh   = sum_t da_t^T @ h_prev_t   # the fast path: one GEMM over all steps
 """
 
 from __future__ import annotations
@@ -27,61 +27,55 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit.cells.base import RecurrentCell
+from rnnkit.cells.kernel import RecurrentKernel, hidden_grads, hidden_grads_summed
 
 NONLINEARITIES = ("tanh", "relu")
 
 
-class RNNKernel:
+class RNNKernel(RecurrentKernel):
     """Pure step functions of the Elman cell; ``state`` is the 1-tuple ``(h,)``."""
 
     num_gates = 1
-    num_states = 1
+    state_names = ("h",)
+    has_fast_path = True     # rnnkit/kernels/rnn.py
 
     def __init__(self, nonlinearity: str = "tanh"):
         if nonlinearity not in NONLINEARITIES:
             raise ValueError(f"nonlinearity must be one of {NONLINEARITIES}, got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
 
-    def step_forward(self, gi, state, W_hh, b_hh):
+    def step_forward(self, gi, state, params):
         (h_prev,) = state
-        a = gi + h_prev @ W_hh.T                      # (B, H)
-        if b_hh is not None:
-            a += b_hh
+        a = gi + h_prev @ params["weight_hh"].T       # (B, H)
+        if "bias_hh" in params:
+            a += params["bias_hh"]
         if self.nonlinearity == "tanh":
             h = np.tanh(a)
         else:
             h = np.maximum(a, 0)
         return (h,), (h_prev, h)
 
-    def step_backward(self, d_state, cache, W_hh):
+    def step_backward(self, d_state, cache, params):
         (dh,) = d_state
         h_prev, h = cache
         if self.nonlinearity == "tanh":
             da = dh * (1 - h * h)
         else:
             da = dh * (h > 0)
-        dh_prev = da @ W_hh                           # (B, H)
-        return da, da, (dh_prev,)
-
-    def weight_hh_grad(self, dgh, caches):
-        """dW_hh = sum_t dgh_t^T @ h_prev_t, as one GEMM over (T*B) rows."""
-        h_prev = np.concatenate([c[0] for c in caches])   # (T*B, H)
-        return dgh.reshape(-1, dgh.shape[-1]).T @ h_prev
-
+        dh_prev = da @ params["weight_hh"]            # (B, H)
+        return da, (dh_prev,), hidden_grads(da, h_prev, params)
 
     # -- fast path: a whole direction per call, same equations (rnnkit/kernels/rnn.py) --
-    has_fast_path = True
-
-    def forward_sequence(self, GI, state, W_hh, b_hh, reverse, mask, keep):
+    def fast_forward_sequence(self, GI, state, params, reverse, padded, keep):
         from rnnkit.kernels import rnn
-        return rnn.forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep,
-                                    self.nonlinearity == "relu")
+        return rnn.forward_sequence(GI, state, params["weight_hh"], params.get("bias_hh"),
+                                    reverse, padded, keep, self.nonlinearity == "relu")
 
-    def backward_sequence(self, d_out, d_state, cache, W_hh, reverse, mask):
+    def fast_backward_sequence(self, d_out, d_state, cache, params, reverse, padded):
         from rnnkit.kernels import rnn
-        DG, d_state0, dW_hh = rnn.backward_sequence(d_out, d_state, cache, W_hh, reverse, mask,
-                                                    self.nonlinearity == "relu")
-        return DG, DG, d_state0, dW_hh
+        DG, d_state0, dW_hh = rnn.backward_sequence(d_out, d_state, cache, params["weight_hh"],
+                                                    reverse, padded, self.nonlinearity == "relu")
+        return DG, d_state0, hidden_grads_summed(DG, dW_hh, params)
 
 
 class RNNCell(RecurrentCell):

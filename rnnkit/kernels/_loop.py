@@ -1,8 +1,13 @@
-"""What every direction's time loop shares: the step order and the padding mask.
+"""What every direction's time loop shares: the step order and the padding.
 
 States live in ``(T+1, B, H)`` arrays: the forward direction reads row ``t`` and writes
 row ``t + 1``; the reverse direction runs ``t = T-1 .. 0``, reads row ``t + 1`` (row ``T``
 holds its initial state) and writes row ``t``.
+
+Padding arrives in one form, ``padded`` (T, B) bool (True at steps past a sequence's
+end) or None, and is handled in one way: a padded row keeps its previous state in
+forward; in backward it contributes nothing and its state gradient is *carried* past
+the step unchanged (``carry``), as the reference loop in ``rnnkit/cells/kernel.py`` does.
 """
 
 from __future__ import annotations
@@ -17,16 +22,16 @@ def steps(T, reverse):
     return [(t, t + 1, t) for t in range(T)]
 
 
-def padding(mask, T, B):
-    """(T, B) bool, True where a step lies past a sequence's end."""
-    return np.zeros((T, B), bool) if mask is None else ~mask[:, :, 0]
+def padding(padded, T, B):
+    """``padded`` as an array for the compiled loops: all False when it is None."""
+    return np.zeros((T, B), bool) if padded is None else padded
 
 
-def outputs(HS, reverse, mask, keep):
+def outputs(HS, reverse, padded, keep):
     """The direction's outputs (T, B, H) from its state array HS (T+1, B, H): zero past
     each sequence's end; a copy when ``keep`` (the caller owns out, the cache keeps HS)."""
     T = HS.shape[0] - 1
     out_rows = HS[:T] if reverse else HS[1:]
-    if mask is not None:
-        return out_rows * mask
+    if padded is not None:
+        return np.where(padded[:, :, None], 0, out_rows)
     return out_rows.copy() if keep else out_rows

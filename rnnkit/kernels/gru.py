@@ -100,9 +100,9 @@ def _gates_backward(dh_mm, carry, d_out, A, GHN, h_prev, DGI, DGH, padded):
             cb[k] = d_h * z[k]
 
 
-def forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep):
+def forward_sequence(GI, state, W_hh, b_hh, reverse, padded, keep):
     """One direction. GI (T, B, 3H) = X @ W_ih^T + b_ih; state (h0,) (B, H);
-    mask (T, B, 1) bool or None. Returns out (T, B, H), (h_T,), cache (None unless keep)."""
+    padded (T, B) bool or None. Returns out (T, B, H), (h_T,), cache (None unless keep)."""
     T, B, G = GI.shape
     H = G // 3
     dtype = GI.dtype
@@ -116,7 +116,7 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep):
     half = dtype.type(0.5)
     bias = np.zeros(G, dtype) if b_hh is None else b_hh
     W_hh = np.ascontiguousarray(W_hh)
-    padded = padding(mask, T, B)
+    rows_padded = padding(padded, T, B)
     HS[T if reverse else 0] = h0
     for t, new, prev in steps(T, reverse):
         a, ghn = A[t if keep else 0], GHN[t if keep else 0]
@@ -125,14 +125,14 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep):
         np.tanh(S[:, :2 * H], out=a[:, :2 * H])
         _candidate_preactivation(a, S, ghn, GI[t], half)
         np.tanh(S[:, 2 * H:], out=a[:, 2 * H:])
-        _hidden(a, HS[prev], HS[new], hT, padded[t])
+        _hidden(a, HS[prev], HS[new], hT, rows_padded[t])
     final = (HS[0 if reverse else T].copy(),)
-    out = outputs(HS, reverse, mask, keep)
+    out = outputs(HS, reverse, padded, keep)
     cache = (HS, A, GHN) if keep else None
     return out, final, cache
 
 
-def backward_sequence(d_out, d_state, cache, W_hh, reverse, mask):
+def backward_sequence(d_out, d_state, cache, W_hh, reverse, padded):
     """BPTT through one direction. d_out (T, B, H); d_state (dh_T,).
 
     Returns DGI, DGH (T, B, 3H), the gradient of (h0,), and dW_hh (3H, H).
@@ -140,7 +140,7 @@ def backward_sequence(d_out, d_state, cache, W_hh, reverse, mask):
     HS, A, GHN = cache
     T, B, G = A.shape
     d_out = np.ascontiguousarray(d_out)
-    padded = padding(mask, T, B)
+    padded = padding(padded, T, B)
     DGI = np.empty((T, B, G), A.dtype)
     DGH = np.empty((T, B, G), A.dtype)
     carry = d_state[0].copy()                                    # dh not yet through W_hh

@@ -71,36 +71,49 @@ def _cell_update(A, c_prev, c, half):
 
 
 @njit
-def _hidden(A, tc, h, hT):
-    """h = o * tanh(c), written as h (B, H) and as hT (H, B) for the next step's GEMM."""
+def _hidden(A, tc, h, hT, h_prev, c, c_prev, padded):
+    """h = o * tanh(c), written as h (B, H) and as hT (H, B) for the next step's GEMM;
+    padded rows keep h_prev and c_prev."""
     B, G = A.shape
     H = G // 4
     for b in range(B):
         a_o, tcb, hb = A[b, 3 * H:], tc[b], h[b]
-        for k in range(H):
-            hb[k] = a_o[k] * tcb[k]
+        if padded[b]:
+            hb[:] = h_prev[b]
+            c[b] = c_prev[b]
+        else:
+            for k in range(H):
+                hb[k] = a_o[k] * tcb[k]
         hT[:, b] = hb
 
 
 @njit
-def _gates_backward(dh, d_out, dc, A, tc, c_prev, DG):
-    """DG = dL/d(gates) of one step; dh += d_out on entry; dc becomes dc_prev."""
+def _gates_backward(dh_mm, carry, d_out, dc, A, tc, c_prev, DG, padded):
+    """DG = dL/d(gates) of one step, from dh = dh_mm + carry + d_out; dc becomes dc_prev.
+    Padded rows pass dh (carry += dh_mm) and dc through and get zero gate gradients."""
     B, G = A.shape
     H = G // 4
     for b in range(B):
         a, dg = A[b], DG[b]
+        mm, cb, dob, dcb = dh_mm[b], carry[b], d_out[b], dc[b]
+        if padded[b]:
+            for k in range(H):
+                cb[k] = mm[k] + cb[k]
+            dg[:] = 0
+            continue
         a_i, a_f, a_g, a_o = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
         dg_i, dg_f, dg_g, dg_o = dg[:H], dg[H:2 * H], dg[2 * H:3 * H], dg[3 * H:]
-        dhb, dob, dcb, tcb, cpb = dh[b], d_out[b], dc[b], tc[b], c_prev[b]
+        tcb, cpb = tc[b], c_prev[b]
         for k in range(H):
             i, f, g, o, t = a_i[k], a_f[k], a_g[k], a_o[k], tcb[k]
-            d_h = dhb[k] + dob[k]
+            d_h = mm[k] + cb[k] + dob[k]
             d_c = dcb[k] + d_h * (o - o * t * t)                 # dc + dh o (1 - tc^2)
             dg_i[k] = d_c * g * (i - i * i)
             dg_f[k] = d_c * cpb[k] * (f - f * f)
             dg_g[k] = d_c * (i - i * g * g)
             dg_o[k] = d_h * t * (o - o * o)
             dcb[k] = d_c * f
+            cb[k] = 0
 
 
 # Below this many multiply-adds per step (B * 4H * H) the whole loop runs compiled:
@@ -189,9 +202,9 @@ def _backward_loop_small(d_out, dh, dc, W_hh, CS, A, TC, DG, padded, reverse):
                     dh[b, k] += d_j * W_hh[j, k]
 
 
-def forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep):
+def forward_sequence(GI, state, W_hh, b_hh, reverse, padded, keep):
     """One direction. GI (T, B, 4H) = X @ W_ih^T + b_ih; state (h0, c0) each (B, H);
-    mask (T, B, 1) bool or None. Returns out (T, B, H), (h_T, c_T), cache (None unless keep)."""
+    padded (T, B) bool or None. Returns out (T, B, H), (h_T, c_T), cache (None unless keep)."""
     T, B, G = GI.shape
     H = G // 4
     dtype = GI.dtype
@@ -204,26 +217,27 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep):
     first = T if reverse else 0
     HS[first] = h0
     CS[first % len(CS)] = c0
+    rows_padded = padding(padded, T, B)
     if B * G * H <= SMALL_STEP:
         _forward_loop_small(GI, np.ascontiguousarray(W_hh.T), bias, HS, CS, A, TC,
-                            padding(mask, T, B), reverse)
+                            rows_padded, reverse)
     else:
-        _forward_loop_blas(GI, np.ascontiguousarray(W_hh), bias, HS, CS, A, TC, mask, reverse)
+        _forward_loop_blas(GI, np.ascontiguousarray(W_hh), bias, HS, CS, A, TC, rows_padded,
+                           reverse)
     last = 0 if reverse else T
     final = (HS[last].copy(), CS[last % len(CS)].copy())
-    out = outputs(HS, reverse, mask, keep)
+    out = outputs(HS, reverse, padded, keep)
     cache = (HS, CS, A, TC) if keep else None
     return out, final, cache
 
 
-def _forward_loop_blas(GI, W_hh, bias, HS, CS, A, TC, mask, reverse):
+def _forward_loop_blas(GI, W_hh, bias, HS, CS, A, TC, padded, reverse):
     """The forward loop with one BLAS call per step; A, TC have T rows or 1 (not kept)."""
     T, B, G = GI.shape
     S = np.empty((B, G), GI.dtype)                               # pre-activations
     ST = np.empty((G, B), GI.dtype)                              # W_hh @ h_prev^T
     hT = np.ascontiguousarray(HS[T if reverse else 0].T)         # (H, B) h_prev, transposed
     half = GI.dtype.type(0.5)
-    padded = None if mask is None else ~mask
     for t, new, prev in steps(T, reverse):
         a, tc = A[min(t, len(A) - 1)], TC[min(t, len(TC) - 1)]
         c, c_prev = CS[new % len(CS)], CS[prev % len(CS)]
@@ -232,14 +246,10 @@ def _forward_loop_blas(GI, W_hh, bias, HS, CS, A, TC, mask, reverse):
         np.tanh(S, out=a)
         _cell_update(a, c_prev, c, half)
         np.tanh(c, out=tc)
-        _hidden(a, tc, HS[new], hT)
-        if padded is not None:
-            np.copyto(HS[new], HS[prev], where=padded[t])
-            np.copyto(c, c_prev, where=padded[t])
-            np.copyto(hT, HS[new].T)
+        _hidden(a, tc, HS[new], hT, HS[prev], c, c_prev, padded[t])
 
 
-def backward_sequence(d_out, d_state, cache, W_hh, reverse, mask):
+def backward_sequence(d_out, d_state, cache, W_hh, reverse, padded):
     """BPTT through one direction. d_out (T, B, H); d_state (dh_T, dc_T).
 
     Returns DG (T, B, 4H) (the gradient of both GI and the hidden projection),
@@ -249,37 +259,25 @@ def backward_sequence(d_out, d_state, cache, W_hh, reverse, mask):
     T, B, G = A.shape
     H = G // 4
     d_out = np.ascontiguousarray(d_out)
-    dh = d_state[0].copy()
     dc = d_state[1].copy()
     DG = np.empty((T, B, G), A.dtype)
+    rows_padded = padding(padded, T, B)
     if B * G * H <= SMALL_STEP:
-        _backward_loop_small(d_out, dh, dc, W_hh, CS, A, TC, DG, padding(mask, T, B), reverse)
+        dh = d_state[0].copy()
+        _backward_loop_small(d_out, dh, dc, W_hh, CS, A, TC, DG, rows_padded, reverse)
     else:
-        dh = _backward_loop_blas(d_out, dh, dc, W_hh, CS, A, TC, DG, mask, reverse)
+        dh = _backward_loop_blas(d_out, d_state[0], dc, W_hh, CS, A, TC, DG, rows_padded, reverse)
     H_prev = HS[1:] if reverse else HS[:T]                       # (T, B, H)
     dW_hh = DG.reshape(T * B, G).T @ H_prev.reshape(T * B, H)    # (4H, H)
     return DG, (dh, dc), dW_hh
 
 
-def _backward_loop_blas(d_out, dh, dc, W_hh, CS, A, TC, DG, mask, reverse):
+def _backward_loop_blas(d_out, dh_T, dc, W_hh, CS, A, TC, DG, padded, reverse):
     """The backward loop with one BLAS call per step; updates dc, returns dh0."""
     T = A.shape[0]
-    padded = None if mask is None else ~mask
-    dh_next = np.empty_like(dh)
-    zero_rows = np.zeros_like(dh)
+    carry = dh_T.copy()                                          # dh not yet through W_hh
+    dh_mm = np.zeros_like(carry)                                 # DG[t+1] @ W_hh
     for t, new, prev in reversed(steps(T, reverse)):
-        if padded is None:
-            _gates_backward(dh, d_out[t], dc, A[t], TC[t], CS[prev], DG[t])
-            np.matmul(DG[t], W_hh, out=dh)                       # (B, H)
-        else:
-            # padded rows: no gradient into the step; state gradients pass through
-            valid_dout = np.where(mask[t], d_out[t], zero_rows)
-            dh_keep, dc_keep = dh.copy(), dc.copy()
-            np.copyto(dh, 0, where=padded[t])
-            np.copyto(dc, 0, where=padded[t])
-            _gates_backward(dh, valid_dout, dc, A[t], TC[t], CS[prev], DG[t])
-            np.matmul(DG[t], W_hh, out=dh_next)
-            np.copyto(dh_next, dh_keep, where=padded[t])
-            np.copyto(dc, dc_keep, where=padded[t])
-            dh, dh_next = dh_next, dh
-    return dh
+        _gates_backward(dh_mm, carry, d_out[t], dc, A[t], TC[t], CS[prev], DG[t], padded[t])
+        np.matmul(DG[t], W_hh, out=dh_mm)                        # (B, H)
+    return dh_mm + carry

@@ -52,9 +52,9 @@ def _activation_backward(dh_mm, carry, d_out, h, DG, padded, relu):
             cb[k] = 0
 
 
-def forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep, relu):
+def forward_sequence(GI, state, W_hh, b_hh, reverse, padded, keep, relu):
     """One direction. GI (T, B, H) = X @ W_ih^T + b_ih; state (h0,) (B, H);
-    mask (T, B, 1) bool or None. Returns out (T, B, H), (h_T,), cache (None unless keep)."""
+    padded (T, B) bool or None. Returns out (T, B, H), (h_T,), cache (None unless keep)."""
     T, B, H = GI.shape
     dtype = GI.dtype
     (h0,) = state
@@ -70,14 +70,14 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, mask, keep, relu):
             np.maximum(S, 0, out=HS[new])
         else:
             np.tanh(S, out=HS[new])
-        if mask is not None:
-            np.copyto(HS[new], HS[prev], where=~mask[t])
+        if padded is not None:
+            np.copyto(HS[new], HS[prev], where=padded[t][:, None])
     final = (HS[0 if reverse else T].copy(),)
-    out = outputs(HS, reverse, mask, keep)
+    out = outputs(HS, reverse, padded, keep)
     return out, final, (HS if keep else None)
 
 
-def backward_sequence(d_out, d_state, HS, W_hh, reverse, mask, relu):
+def backward_sequence(d_out, d_state, HS, W_hh, reverse, padded, relu):
     """BPTT through one direction. d_out (T, B, H); d_state (dh_T,).
 
     Returns DG (T, B, H) (the gradient of both GI and the hidden projection),
@@ -86,7 +86,7 @@ def backward_sequence(d_out, d_state, HS, W_hh, reverse, mask, relu):
     T = HS.shape[0] - 1
     B, H = HS.shape[1:]
     d_out = np.ascontiguousarray(d_out)
-    padded = padding(mask, T, B)
+    padded = padding(padded, T, B)
     DG = np.empty((T, B, H), HS.dtype)
     carry = d_state[0].copy()                                    # dh not yet through W_hh
     dh_mm = np.zeros_like(carry)                                 # DG[t+1] @ W_hh

@@ -26,8 +26,6 @@ last valid step, the reverse direction starts there from ``h0``.
 
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 
 from rnnkit._validation import (
@@ -39,69 +37,33 @@ from rnnkit._validation import (
     require_forward,
 )
 from rnnkit import kernels
-from rnnkit.cells.base import uniform_init
 from rnnkit.cells.gru import GRUKernel
+from rnnkit.cells.kernel import initial_value
 from rnnkit.cells.lstm import LSTMKernel
 from rnnkit.cells.rnn import RNNKernel
-from rnnkit.module import Module, is_grad_enabled
+from rnnkit.module import Module, Parameter, is_grad_enabled
 
 
-def run_direction(kernel, GI, state, W_hh, b_hh, reverse, mask, keep=True):
-    """Unroll one direction with the reference step functions. GI (T, B, G);
-    mask (T, B, 1) bool or None; ``keep`` is ignored (the caches are the step caches).
-
-    Returns out (T, B, H), the final state tuple, and the per-step caches in time order.
-    """
-    T, B = GI.shape[:2]
-    H = state[0].shape[1]
-    out = np.empty((T, B, H), dtype=GI.dtype)
-    caches = [None] * T
-    for t in range(T - 1, -1, -1) if reverse else range(T):
-        new_state, caches[t] = kernel.step_forward(GI[t], state, W_hh, b_hh)
-        if mask is None:
-            out[t] = new_state[0]
-        else:
-            m = mask[t]                                            # (B, 1)
-            new_state = tuple(np.where(m, s_new, s) for s_new, s in zip(new_state, state))
-            out[t] = np.where(m, new_state[0], 0)
-        state = new_state
-    return out, state, caches
-
-
-def backprop_direction(kernel, d_out, d_state, caches, W_hh, reverse, mask):
-    """BPTT through one direction. d_out (T, B, H); d_state: gradient of the final state.
-
-    Returns DGI, DGH (T, B, G) and the gradient of the initial state.
-    """
-    T = d_out.shape[0]
-    DGI = DGH = None
-    for t in range(T) if reverse else range(T - 1, -1, -1):
-        if mask is None:
-            d_new = (d_state[0] + d_out[t],) + d_state[1:]
-            dgi, dgh, d_state = kernel.step_backward(d_new, caches[t], W_hh)
-        else:
-            m = mask[t]
-            d_total = (d_state[0] + np.where(m, d_out[t], 0),) + d_state[1:]
-            d_new = tuple(np.where(m, d, 0) for d in d_total)
-            dgi, dgh, d_prev = kernel.step_backward(d_new, caches[t], W_hh)
-            # padded step: the state was passed through, and so is its gradient
-            d_state = tuple(p + np.where(m, 0, d) for p, d in zip(d_prev, d_total))
-        if DGI is None:
-            DGI = np.empty((T,) + dgi.shape, dgi.dtype)
-            DGH = DGI if dgh is dgi else np.empty_like(DGI)
-        DGI[t] = dgi
-        if DGH is not DGI:
-            DGH[t] = dgh
-    return DGI, DGH, d_state
+def padding_mask(lengths, T: int):
+    """(T, B) bool, True at the steps past each sequence's end; None when nothing is padded.
+    The one form the padding takes below the layer boundary."""
+    if lengths is None or lengths.min() == T:
+        return None
+    return np.arange(T)[:, None] >= lengths[None, :]
 
 
 class RecurrentLayer(Module):
-    """Shared machinery of :class:`RNN`, :class:`GRU` and :class:`LSTM`.
+    """A sequence layer around any :class:`rnnkit.cells.kernel.RecurrentKernel`.
+
+    The kernel declares its parameters; the layer creates them for every layer and
+    direction (named ``{name}_l{k}`` and ``{name}_l{k}_reverse``, as in ``torch.nn``),
+    runs the input projection once per layer and direction, the time loop per
+    direction, and adds the gradients the kernel returns to each ``Parameter.grad``.
 
     ``fast_path`` (default True) runs each direction with the kernel's compiled
-    ``forward_sequence / backward_sequence`` (``rnnkit/kernels``); False runs the
-    readable reference loop above over ``step_forward / step_backward``. Both compute
-    the same equations and are tested against each other.
+    ``fast_forward_sequence / fast_backward_sequence`` (``rnnkit/kernels``) when it
+    has them; False runs the readable reference loop over ``step_forward /
+    step_backward``. Both compute the same equations and are tested against each other.
     """
 
     fast_path = True
@@ -120,32 +82,38 @@ class RecurrentLayer(Module):
         self.num_directions = 2 if self.bidirectional else 1
         self.dtype = check_dtype(dtype)
         rng = np.random.default_rng(seed)
-        G = kernel.num_gates * self.hidden_size
+        H = self.hidden_size
+        self._parameter_names = []                  # per (layer, direction): {kernel name: attribute}
         for layer in range(self.num_layers):
-            layer_input = self.input_size if layer == 0 else self.hidden_size * self.num_directions
+            layer_input = self.input_size if layer == 0 else H * self.num_directions
             for direction in range(self.num_directions):
                 sfx = self._suffix(layer, direction)
-                H = self.hidden_size
-                setattr(self, "weight_ih" + sfx, uniform_init(rng, (G, layer_input), H, self.dtype))
-                setattr(self, "weight_hh" + sfx, uniform_init(rng, (G, H), H, self.dtype))
-                if self.bias:
-                    setattr(self, "bias_ih" + sfx, uniform_init(rng, (G,), H, self.dtype))
-                    setattr(self, "bias_hh" + sfx, uniform_init(rng, (G,), H, self.dtype))
+                names = {}
+                for spec in kernel.parameters(layer_input, H, self.bias):
+                    setattr(self, spec.name + sfx, Parameter(initial_value(spec, rng, H, self.dtype)))
+                    names[spec.name] = spec.name + sfx
+                self._parameter_names.append(names)
         # Dropout between layers draws from its own generator, seeded from the same seed.
         self.dropout_rng = np.random.default_rng(rng.integers(2**63))
         self._cache = None
+
+    @property
+    def num_states(self) -> int:
+        """How many arrays a state has: 1 (``h``) or 2 (``(h, c)``) for LSTMs."""
+        return self.kernel.num_states
+
+    @property
+    def state_names(self) -> tuple:
+        return self.kernel.state_names
 
     @staticmethod
     def _suffix(layer: int, direction: int) -> str:
         return f"_l{layer}" + ("_reverse" if direction else "")
 
-    def _weights(self, layer, direction):
-        sfx = self._suffix(layer, direction)
-        W_ih = getattr(self, "weight_ih" + sfx)
-        W_hh = getattr(self, "weight_hh" + sfx)
-        b_ih = getattr(self, "bias_ih" + sfx, None)
-        b_hh = getattr(self, "bias_hh" + sfx, None)
-        return W_ih, W_hh, b_ih, b_hh
+    def _parameters(self, layer, direction) -> dict:
+        """The kernel's parameters of one layer and direction: ``{kernel name: Parameter}``."""
+        names = self._parameter_names[layer * self.num_directions + direction]
+        return {name: getattr(self, attr) for name, attr in names.items()}
 
     # -- input checks ----------------------------------------------------------
     def _check_input(self, x):
@@ -156,38 +124,49 @@ class RecurrentLayer(Module):
             raise ValueError(f"x must have shape {doc} with T >= 1 and B >= 1, got {x.shape}")
         return np.ascontiguousarray(x.transpose(1, 0, 2)) if self.batch_first else x
 
-    def _check_state(self, hx, batch):
-        """Returns a list over (layer, direction) of state tuples."""
+    def _state_parts(self, value, batch, pattern, parts_may_be_none):
+        """A user's state, or state gradient, -> list over (layer, direction) of tuples.
+        ``pattern`` names each part from its state name ("{}0": h0, c0; "d_{}_n": d_h_n, d_c_n);
+        None, or a None part where ``parts_may_be_none``, is zeros."""
         H, LD = self.hidden_size, self.num_layers * self.num_directions
-        names = ("h0", "c0")[: self.kernel.num_states]
-        if hx is None:
-            parts = [np.zeros((LD, batch, H), self.dtype) for _ in names]
+        names = [pattern.format(s) for s in self.state_names]
+        doc = f"(num_layers * num_directions={LD}, B={batch}, hidden_size={H})"
+        if value is None:
+            parts = [None] * len(names)
+        elif len(names) == 1:
+            parts = [value]
+        elif isinstance(value, tuple) and len(value) == len(names):
+            parts = list(value)
         else:
-            if self.kernel.num_states == 1:
-                parts = [hx]
-            elif isinstance(hx, tuple) and len(hx) == 2:
-                parts = list(hx)
+            raise TypeError(f"{names[0]} must be a tuple ({', '.join(names)}) of arrays of shape {doc}")
+        full = []
+        for name, part in zip(names, parts):
+            if part is None and (value is None or parts_may_be_none):
+                full.append(np.zeros((LD, batch, H), self.dtype))
             else:
-                raise TypeError(
-                    f"h0 must be a tuple (h0, c0) of arrays of shape "
-                    f"(num_layers * num_directions={LD}, B={batch}, hidden_size={H})"
-                )
-            for name, part in zip(names, parts):
-                check_float_array(part, name, (LD, batch, H), self.dtype,
-                                  f"(num_layers * num_directions={LD}, B={batch}, hidden_size={H})")
-        return [tuple(p[i] for p in parts) for i in range(LD)]
+                full.append(check_float_array(part, name, (LD, batch, H), self.dtype, doc))
+        return [tuple(p[i] for p in full) for i in range(LD)]
+
+    def _check_state(self, hx, batch):
+        return self._state_parts(hx, batch, "{}0", parts_may_be_none=False)
+
+    def _check_final_grad(self, d_h_n, batch):
+        return self._state_parts(d_h_n, batch, "d_{}_n", parts_may_be_none=True)
 
     def _pack_state(self, states):
         """List of state tuples over (layer, direction) -> h_n or (h_n, c_n)."""
-        stacked = tuple(np.stack([s[k] for s in states]) for k in range(self.kernel.num_states))
-        return stacked[0] if self.kernel.num_states == 1 else stacked
+        stacked = tuple(np.stack([s[k] for s in states]) for k in range(self.num_states))
+        return stacked[0] if self.num_states == 1 else stacked
+
+    def _uses_fast_path(self) -> bool:
+        return self.fast_path and self.kernel.has_fast_path and kernels.available()
 
     # -- forward / backward -----------------------------------------------------
     def forward(self, x, h0=None, lengths=None):
         """Run the whole sequence.
 
         x: (T, B, input_size), or (B, T, input_size) if batch_first.
-        h0: (num_layers * num_directions, B, hidden_size), a tuple (h0, c0) for LSTM; zeros if None.
+        h0: (num_layers * num_directions, B, hidden_size), a tuple (h0, c0) for LSTMs; zeros if None.
         lengths: (B,) ints in [1, T], or None when every sequence has length T.
 
         Returns ``out`` (T, B, num_directions * hidden_size) (batch-first if
@@ -196,41 +175,37 @@ class RecurrentLayer(Module):
         x = self._check_input(x)
         T, B = x.shape[:2]
         init_states = self._check_state(h0, B)
-        mask = None
-        if lengths is not None:
-            lengths = check_lengths(lengths, B, T)
-            if lengths.min() < T:
-                mask = (np.arange(T)[:, None] < lengths[None, :])[:, :, None]   # (T, B, 1)
+        padded = None if lengths is None else padding_mask(check_lengths(lengths, B, T), T)
 
-        keep = is_grad_enabled()
-        fast = self.fast_path and getattr(self.kernel, "has_fast_path", False) and kernels.available()
+        keep_caches = is_grad_enabled()
+        fast = self._uses_fast_path()
+        run = self.kernel.fast_forward_sequence if fast else self.kernel.forward_sequence
         layer_input, final_states, layer_caches = x, [], []
         for layer in range(self.num_layers):
             drop_mask = None
             if layer > 0 and self.dropout > 0 and self.training:
-                keep = 1.0 - self.dropout
-                drop_mask = (self.dropout_rng.random(layer_input.shape) < keep) / np.asarray(keep, self.dtype)
+                keep_prob = 1.0 - self.dropout
+                drop_mask = (self.dropout_rng.random(layer_input.shape) < keep_prob) / np.asarray(
+                    keep_prob, self.dtype)
                 drop_mask = drop_mask.astype(self.dtype)
                 layer_input = layer_input * drop_mask
             T, B, D_in = layer_input.shape
-            outs, step_caches = [], []
+            X = layer_input.reshape(T * B, D_in)
+            outs, direction_caches = [], []
             for direction in range(self.num_directions):
-                W_ih, W_hh, b_ih, b_hh = self._weights(layer, direction)
-                GI = (layer_input.reshape(T * B, D_in) @ W_ih.data.T).reshape(T, B, -1)  # (T, B, G)
-                if b_ih is not None:
-                    GI += b_ih.data
-                run = self.kernel.forward_sequence if fast else partial(run_direction, self.kernel)
-                out, final, caches = run(
-                    GI, init_states[layer * self.num_directions + direction], W_hh.data,
-                    None if b_hh is None else b_hh.data, direction == 1, mask, keep)
+                params = {name: p.data for name, p in self._parameters(layer, direction).items()}
+                GI, input_cache = self.kernel.project_input(X, params)       # (T*B, G)
+                out, final, cache = run(GI.reshape(T, B, -1),
+                                        init_states[layer * self.num_directions + direction],
+                                        params, direction == 1, padded, keep_caches)
                 outs.append(out)
                 final_states.append(final)
-                step_caches.append(caches)
+                direction_caches.append((input_cache, cache))
             layer_out = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=2)
-            layer_caches.append((layer_input, drop_mask, step_caches))
+            layer_caches.append((D_in, drop_mask, direction_caches))
             layer_input = layer_out
 
-        self._cache = (layer_caches, mask, B, fast) if keep else None
+        self._cache = (layer_caches, padded, T, B, fast) if keep_caches else None
         out = layer_input.transpose(1, 0, 2) if self.batch_first else layer_input
         return out, self._pack_state(final_states)
 
@@ -238,47 +213,36 @@ class RecurrentLayer(Module):
         """BPTT through the last forward; accumulates parameter gradients.
 
         d_out: gradient w.r.t. ``out`` (same shape). d_h_n: gradient w.r.t. ``h_n``
-        (a tuple for LSTM; either part may be None), or None.
+        (a tuple for LSTMs; either part may be None), or None.
         Returns ``(dx, dh0)`` shaped like ``x`` and ``h0``.
         """
         require_forward(self._cache, type(self).__name__)
-        layer_caches, mask, B, fast = self._cache
-        T = layer_caches[0][0].shape[0]
+        layer_caches, padded, T, B, fast = self._cache
         H, dirs, LD = self.hidden_size, self.num_directions, self.num_layers * self.num_directions
         out_doc = (f"(B={B}, T={T}, {dirs * H})" if self.batch_first else f"(T={T}, B={B}, {dirs * H})")
         out_shape = (B, T, dirs * H) if self.batch_first else (T, B, dirs * H)
         check_float_array(d_out, "d_out", out_shape, self.dtype, out_doc)
         d_final = self._check_final_grad(d_h_n, B)
         d_layer_out = np.ascontiguousarray(d_out.transpose(1, 0, 2)) if self.batch_first else d_out
+        run = self.kernel.fast_backward_sequence if fast else self.kernel.backward_sequence
 
         d_init = [None] * LD
         for layer in range(self.num_layers - 1, -1, -1):
-            layer_input, drop_mask, step_caches = layer_caches[layer]
-            D_in = layer_input.shape[2]
-            X = layer_input.reshape(T * B, D_in)
+            D_in, drop_mask, direction_caches = layer_caches[layer]
             d_input = None
             for direction in range(dirs):
                 idx = layer * dirs + direction
-                W_ih, W_hh, b_ih, b_hh = self._weights(layer, direction)
-                caches = step_caches[direction]
+                parameters = self._parameters(layer, direction)
+                params = {name: p.data for name, p in parameters.items()}
+                input_cache, cache = direction_caches[direction]
                 d_out_dir = d_layer_out[:, :, direction * H:(direction + 1) * H]
-                if fast:
-                    DGI, DGH, d_init[idx], dW_hh = self.kernel.backward_sequence(
-                        d_out_dir, d_final[idx], caches, W_hh.data, direction == 1, mask)
-                else:
-                    DGI, DGH, d_init[idx] = backprop_direction(
-                        self.kernel, d_out_dir, d_final[idx], caches, W_hh.data,
-                        direction == 1, mask)
-                    dW_hh = self.kernel.weight_hh_grad(DGH, caches)
-                G = DGI.shape[2]
-                dgi = DGI.reshape(T * B, G)
-                W_ih.grad += dgi.T @ X                                  # (G, D_in)
-                W_hh.grad += dW_hh                                      # (G, H)
-                if b_ih is not None:
-                    db_ih = dgi.sum(0)
-                    b_ih.grad += db_ih
-                    b_hh.grad += db_ih if DGH is DGI else DGH.reshape(T * B, G).sum(0)
-                d_dir = (dgi @ W_ih.data).reshape(T, B, D_in)
+                DGI, d_init[idx], grads = run(d_out_dir, d_final[idx], cache, params,
+                                              direction == 1, padded)
+                d_X, input_grads = self.kernel.project_input_backward(
+                    DGI.reshape(T * B, -1), input_cache, params)             # (T*B, D_in)
+                for name, grad in (grads | input_grads).items():
+                    parameters[name].grad += grad
+                d_dir = d_X.reshape(T, B, D_in)
                 d_input = d_dir if d_input is None else d_input + d_dir
             if drop_mask is not None:
                 d_input *= drop_mask
@@ -287,27 +251,6 @@ class RecurrentLayer(Module):
         self._cache = None  # like torch: the graph is freed by backward
         dx = d_layer_out.transpose(1, 0, 2) if self.batch_first else d_layer_out
         return dx, self._pack_state(d_init)
-
-    def _check_final_grad(self, d_h_n, batch):
-        H, LD = self.hidden_size, self.num_layers * self.num_directions
-        doc = f"(num_layers * num_directions={LD}, B={batch}, hidden_size={H})"
-        n = self.kernel.num_states
-        if d_h_n is None:
-            parts = [None] * n
-        elif n == 1:
-            parts = [d_h_n]
-        elif isinstance(d_h_n, tuple) and len(d_h_n) == 2:
-            parts = list(d_h_n)
-        else:
-            raise TypeError(f"d_h_n must be a tuple (d_h_n, d_c_n) of arrays of shape {doc}")
-        names = ("d_h_n", "d_c_n")
-        full = []
-        for name, part in zip(names, parts):
-            if part is None:
-                full.append(np.zeros((LD, batch, H), self.dtype))
-            else:
-                full.append(check_float_array(part, name, (LD, batch, H), self.dtype, doc))
-        return [tuple(p[i] for p in full) for i in range(LD)]
 
     def __repr__(self):
         return (f"{type(self).__name__}({self.input_size}, {self.hidden_size}, "
