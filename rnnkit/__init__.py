@@ -9,6 +9,11 @@ from rnnkit.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from rnnkit.module import Module, Parameter, no_grad
 from rnnkit.models import LanguageModel, SequenceClassifier, SequenceRegressor
 from rnnkit.training import SequenceBatches, TokenStream, Trainer, load_model
+from rnnkit.layers.registry import CELLS, public_classes
+
+# Every registered cell (rnnkit/layers/registry.py): its layer and its single-step cell,
+# e.g. rnnkit.LayerNormLSTM and rnnkit.LayerNormLSTMCell.
+globals().update(public_classes())
 
 __version__ = "0.1.0"
 
@@ -18,5 +23,5 @@ __all__ = [
     "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss",
     "Module", "Parameter", "no_grad",
     "LanguageModel", "SequenceClassifier", "SequenceRegressor",
-    "Trainer", "TokenStream", "SequenceBatches", "load_model",
-]
+    "Trainer", "TokenStream", "SequenceBatches", "load_model", "CELLS",
+] + sorted(set(public_classes()) - {"RNN", "GRU", "LSTM", "RNNCell", "GRUCell", "LSTMCell"})

@@ -14,11 +14,12 @@ CELLS = {
     "gru": lambda **kw: rnnkit.GRUCell(**kw),
     "gru_reset_before": lambda **kw: rnnkit.GRUCell(reset_after=False, **kw),
     "lstm": lambda **kw: rnnkit.LSTMCell(**kw),
+    "lnlstm": lambda **kw: rnnkit.LayerNormLSTMCell(**kw),
 }
 
 
 def make_state(kind, rng, B, H):
-    if kind == "lstm":
+    if kind in ("lstm", "lnlstm"):
         return (rng.standard_normal((B, H)), rng.standard_normal((B, H)))
     return rng.standard_normal((B, H))
 

@@ -13,6 +13,7 @@ LAYERS = {
     "gru": lambda **kw: rnnkit.GRU(**kw),
     "gru_reset_before": lambda **kw: rnnkit.GRU(reset_after=False, **kw),
     "lstm": lambda **kw: rnnkit.LSTM(**kw),
+    "lnlstm": lambda **kw: rnnkit.LayerNormLSTM(**kw),
 }
 
 CONFIGS = [  # num_layers, bidirectional, variable lengths, with h0
@@ -32,7 +33,7 @@ def test_layer_gradients(kind, config):
     T, B, D, H = 5, 3, 3, 4
     layer = LAYERS[kind](input_size=D, hidden_size=H, num_layers=num_layers,
                          bidirectional=bidirectional, dtype=np.float64, seed=11)
-    n_states = 2 if kind == "lstm" else 1
+    n_states = layer.num_states
     shape = (num_layers * layer.num_directions, B, H)
     x = rng.standard_normal((T, B, D))
     states = [rng.standard_normal(shape) for _ in range(n_states)]

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnkit.layers.registry import CELLS
 from rnnkit.apps._args import (
     non_negative_float, non_negative_int, positive_float, positive_int, probability,
 )
@@ -297,7 +298,7 @@ def add_train_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig, 
     """The model and optimisation flags every app's ``train`` has, with the app's defaults
     (``command=False``: without ``--limit`` and ``--quiet``, for the benchmark scripts)."""
     model = parser.add_argument_group("model")
-    model.add_argument("--cell", choices=("lstm", "gru", "rnn"), default=defaults.cell)
+    model.add_argument("--cell", choices=tuple(CELLS), default=defaults.cell)
     model.add_argument("--hidden-size", type=positive_int, default=defaults.hidden_size)
     model.add_argument("--num-layers", type=positive_int, default=defaults.num_layers)
     model.add_argument("--bidirectional", action=argparse.BooleanOptionalAction,

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnkit.layers.registry import CELLS
 from rnnkit.apps._args import one_line_subparsers, positive_float, positive_int
 
 APP = "forecast"
@@ -353,7 +354,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
                    help="direct: all H steps at once (default; sunspots: recursive); "
                         "recursive: one step, fed back")
     p.add_argument("--test-size", type=positive_int, metavar="N", help="holdout points")
-    p.add_argument("--cell", choices=("lstm", "gru"), help="default lstm")
+    p.add_argument("--cell", choices=tuple(CELLS), help="default lstm")
     p.add_argument("--hidden", type=positive_int, metavar="N", dest="hidden_size",
                    help="hidden units (default 32)")
     p.add_argument("--layers", type=positive_int, metavar="N", dest="num_layers",

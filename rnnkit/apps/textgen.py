@@ -44,13 +44,13 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnkit.layers.registry import CELLS
 from rnnkit.apps._args import non_negative_int, number, one_line_subparsers, positive_int
 
 APP = "textgen"
 CHECKPOINT = "checkpoint.npz"
 WORD_MIN_COUNT = 2
 OPTIMIZERS = ("adam", "rmsprop", "sgd", "adamw")
-CELLS = ("lstm", "gru", "rnn")
 
 # Defaults of `train`; a resumed run takes unspecified options from its checkpoint instead.
 DEFAULTS = {
@@ -227,7 +227,7 @@ def _check_train_args(given, max_minutes, max_steps, eval_every, checkpoint_ever
         raise ValueError(f"max_minutes must be a positive number, got {max_minutes!r}")
     if given["dropout"] is not None and not 0 <= given["dropout"] < 1:
         raise ValueError(f"dropout must lie in [0, 1), got {given['dropout']!r}")
-    for name, choices in (("level", ("char", "word")), ("cell", CELLS), ("optimizer", OPTIMIZERS)):
+    for name, choices in (("level", ("char", "word")), ("cell", tuple(CELLS)), ("optimizer", OPTIMIZERS)):
         if given[name] is not None and given[name] not in choices:
             raise ValueError(f"{name} must be one of {choices}, got {given[name]!r}")
 
@@ -339,7 +339,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its checkpoint, exactly")
     p.add_argument("--level", choices=("char", "word"), help="tokens: characters (default) or words")
-    p.add_argument("--cell", choices=CELLS, help="recurrent cell (default lstm)")
+    p.add_argument("--cell", choices=tuple(CELLS), help="recurrent cell (default lstm)")
     p.add_argument("--hidden", type=positive_int, metavar="N", help="units per layer (default 256)")
     p.add_argument("--layers", type=positive_int, metavar="N", help="stacked layers (default 2)")
     p.add_argument("--embed", type=non_negative_int, metavar="N",

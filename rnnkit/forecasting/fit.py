@@ -45,7 +45,7 @@ class ForecastConfig:
     window: int = 24             # input steps W
     horizon: int = 12            # forecast steps H
     strategy: str = "direct"     # "direct" (many-to-one, H outputs) or "recursive" (many-to-many)
-    cell: str = "lstm"           # "lstm" or "gru"
+    cell: str = "lstm"           # a name in rnnkit.CELLS
     hidden_size: int = 64
     num_layers: int = 1
     dropout: float = 0.0

@@ -23,11 +23,11 @@ import numpy as np
 
 from rnnkit._validation import check_dtype, check_float_array, check_positive_int, require_forward
 from rnnkit.forecasting.windows import STRATEGIES
-from rnnkit.layers import GRU, LSTM, Linear
+from rnnkit.layers import Linear
+from rnnkit.layers.registry import CELLS, check_cell
 from rnnkit.models import register_model
 from rnnkit.module import Module
 
-CELLS = {"lstm": LSTM, "gru": GRU}
 
 
 @register_model          # so rnnkit.training.load_model can rebuild it from a checkpoint
@@ -43,7 +43,7 @@ class Forecaster(Module):
     horizon : int
         Steps forecast at once by the direct strategy (1 for recursive).
     strategy : {"direct", "recursive"}
-    cell : {"lstm", "gru"}
+    cell : a name in ``rnnkit.CELLS`` ("lstm", "gru", "rnn", "lnlstm")
     hidden_size, num_layers, dropout : as in :class:`rnnkit.LSTM`.
     dtype, seed : as everywhere in rnnkit.
     """
@@ -52,18 +52,16 @@ class Forecaster(Module):
                  hidden_size=64, num_layers=1, dropout=0.0, dtype=np.float32, seed=None):
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
-        if cell not in CELLS:
-            raise ValueError(f"cell must be one of {tuple(CELLS)}, got {cell!r}")
         self.input_size = check_positive_int(input_size, "input_size")
         self.output_size = check_positive_int(output_size, "output_size")
         self.horizon = check_positive_int(horizon, "horizon")
         if strategy == "recursive" and self.horizon != 1:
             raise ValueError("the recursive strategy predicts one step: horizon must be 1")
         self.strategy = strategy
-        self.cell = cell
+        self.cell = check_cell(cell)
         self.dtype = check_dtype(dtype)
         rng = np.random.default_rng(seed)
-        self.rnn = CELLS[cell](input_size, hidden_size, num_layers=num_layers, dropout=dropout,
+        self.rnn = CELLS[self.cell].layer(input_size, hidden_size, num_layers=num_layers, dropout=dropout,
                                dtype=dtype, seed=int(rng.integers(2**31)))
         self.head = Linear(hidden_size, self.horizon * self.output_size, dtype=dtype,
                            seed=int(rng.integers(2**31)))

@@ -6,6 +6,10 @@ from rnnkit.layers.linear import Linear
 from rnnkit.layers.pooling import LastValid
 from rnnkit.layers.recurrent import GRU, LSTM, RNN, RecurrentLayer
 from rnnkit.layers.sequential import Sequential
+from rnnkit.layers.registry import CELLS, public_classes
+
+# Every registered cell's layer and single-step classes (rnnkit.LayerNormLSTM, ...).
+globals().update(public_classes())
 
 __all__ = ["RNN", "GRU", "LSTM", "RecurrentLayer", "Embedding", "Linear", "Dropout",
-           "LastValid", "Sequential"]
+           "LastValid", "Sequential", "CELLS"] + sorted(set(public_classes()) - {"RNN", "GRU", "LSTM"})

@@ -1,26 +1,18 @@
-"""What the ready-made models share: building the recurrent stack from a cell name,
+"""What the ready-made models share: building the recurrent stack from a registered cell name,
 splitting one seed into independent child seeds, and the JSON form of a dtype."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from rnnkit.layers import GRU, LSTM, RNN
-
-CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
-
-
-def check_cell(cell) -> str:
-    if not isinstance(cell, str) or cell.lower() not in CELLS:
-        raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
-    return cell.lower()
+from rnnkit.layers.registry import CELLS, check_cell
 
 
 def make_recurrent(cell: str, input_size, hidden_size, num_layers, dropout, bidirectional,
                    dtype, seed):
-    """The ``torch.nn``-compatible sequence layer for ``cell`` ('lstm', 'gru' or 'rnn' (tanh))."""
-    return CELLS[cell](input_size, hidden_size, num_layers=num_layers, dropout=dropout,
-                       bidirectional=bidirectional, dtype=dtype, seed=seed)
+    """The sequence layer of a registered ``cell`` (``rnnkit.layers.registry.CELLS``)."""
+    return CELLS[check_cell(cell)].layer(input_size, hidden_size, num_layers=num_layers,
+                                         dropout=dropout, bidirectional=bidirectional, dtype=dtype, seed=seed)
 
 
 def child_seeds(seed, count: int) -> list[int]:

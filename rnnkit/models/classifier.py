@@ -51,7 +51,7 @@ class SequenceClassifier(Module):
     embed_size : int or None
         Embedding width for token inputs; None feeds one-hot vectors.
     hidden_size, num_layers, cell, bidirectional
-        As ``torch.nn.LSTM``; ``cell`` is 'lstm', 'gru' or 'rnn'.
+        As ``torch.nn.LSTM``; ``cell`` is a name in ``rnnkit.CELLS``.
     dropout : float in [0, 1)
         Between recurrent layers and on the pooled vector, training mode only.
     pooling : {'last', 'mean', 'max'}

@@ -51,7 +51,7 @@ class LanguageModel(Module):
         Units per recurrent layer.
     num_layers : int
         Stacked recurrent layers.
-    cell : {'lstm', 'gru', 'rnn'}
+    cell : a name in ``rnnkit.CELLS`` ('lstm', 'gru', 'rnn', 'lnlstm')
         'rnn' is the tanh Elman cell.
     dropout : float in [0, 1)
         Applied between recurrent layers and to the last layer's output, in training
@@ -93,7 +93,8 @@ class LanguageModel(Module):
         """Zero state for ``batch_size`` streams: ``(L, B, H)``, a tuple ``(h, c)`` for LSTM."""
         B = check_positive_int(batch_size, "batch_size")
         zeros = lambda: np.zeros((self.num_layers, B, self.hidden_size), self.dtype)  # noqa: E731
-        return (zeros(), zeros()) if self.cell == "lstm" else zeros()
+        parts = tuple(zeros() for _ in range(self.rnn.num_states))
+        return parts if len(parts) > 1 else parts[0]
 
     # -- forward / backward ------------------------------------------------------
     def forward(self, ids, state=None):
