@@ -6,6 +6,8 @@ or cast silently. Inner kernels trust what passed through here.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -69,16 +71,54 @@ def check_index_array(value, name: str, upper: int) -> np.ndarray:
     return arr
 
 
+def check_scalar(value, name: str, kind=int, *, low=None, high=None, include_low=True,
+                 include_high=True, none_ok=False, note=""):
+    """The one check of a numeric argument (as scikit-learn's ``check_scalar``).
+
+    ``kind`` is ``int`` (any integer type, not bool) or ``float`` (any finite real, not
+    bool); ``low`` / ``high`` bound it, inclusively unless ``include_low`` /
+    ``include_high`` is False; ``none_ok`` lets None through. Returns a Python int or
+    float (or None). The ValueError says what was expected, e.g. "seq_len must be a
+    positive integer, got 0"; ``note`` is appended to that description.
+    """
+    if value is None and none_ok:
+        return None
+    integral = kind is int
+    types = (int, np.integer) if integral else (int, float, np.integer, np.floating)
+    ok = isinstance(value, types) and not isinstance(value, (bool, np.bool_))
+    if ok and not integral:
+        ok = math.isfinite(value)
+    if ok and low is not None:
+        ok = value >= low if include_low else value > low
+    if ok and high is not None:
+        ok = value <= high if include_high else value < high
+    if not ok:
+        expected = _describe(integral, low, high, include_low, include_high)
+        raise ValueError(f"{name} must be {expected}{note}{' or None' if none_ok else ''}, "
+                         f"got {value!r}")
+    return int(value) if integral else float(value)
+
+
+def _describe(integral, low, high, include_low, include_high) -> str:
+    noun = "integer" if integral else "number"
+    if high is not None:
+        left, right = "[" if include_low else "(", "]" if include_high else ")"
+        return f"{'an integer' if integral else 'a float'} in {left}{low:g}, {high:g}{right}"
+    if low is None:
+        return f"a finite {noun}" if not integral else "an integer"
+    if low == 0 and not include_low or (integral and low == 1 and include_low):
+        return f"a positive {noun}"
+    if low == 0 and integral:
+        return "a non-negative integer"
+    return f"a{' finite' if not integral else 'n'} {noun} {'>=' if include_low else '>'} {low:g}"
+
+
 def check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    return check_scalar(value, name, int, low=1)
 
 
 def check_probability(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must be a float in [0, 1), got {value!r}")
-    return float(value)
+    return check_scalar(value, name, float, low=0.0, high=1.0, include_high=False)
 
 
 def check_dtype(dtype) -> np.dtype:

@@ -26,12 +26,12 @@ are never produced.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
+from rnnkit._validation import check_scalar
 from rnnkit.module import no_grad
 
 
@@ -63,14 +63,8 @@ class Generation:
 
 def check_sampling_args(temperature, top_k) -> tuple[float, int | None]:
     """Validate ``temperature`` (finite, >= 0) and ``top_k`` (None or int >= 1)."""
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.floating)) \
-            or not math.isfinite(temperature) or temperature < 0:
-        raise ValueError(f"temperature must be a finite number >= 0 (0 = greedy), "
-                         f"got {temperature!r}")
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer))
-                              or top_k < 1):
-        raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
-    return float(temperature), None if top_k is None else int(top_k)
+    return (check_scalar(temperature, "temperature", float, low=0.0, note=" (0 = greedy)"),
+            check_scalar(top_k, "top_k", int, low=1, none_ok=True))
 
 
 def sample_next(logits, rng: np.random.Generator, temperature: float = 1.0,
@@ -147,8 +141,7 @@ def generate(model, vocab, length: int = 300, prime: str = "", temperature: floa
     seed : int or None
         Seeds the sampling generator; the same seed gives the same text.
     """
-    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
-        raise ValueError(f"length must be a positive integer, got {length!r}")
+    check_scalar(length, "length", int, low=1)
     if not isinstance(prime, str):
         raise TypeError(f"prime must be a str, got {type(prime).__name__}")
     vocab_size = getattr(model, "vocab_size", len(vocab))

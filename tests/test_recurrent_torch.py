@@ -8,6 +8,7 @@ torch = pytest.importorskip("torch")
 
 from helpers import TORCH_TOL, as_tuple, torch_sequence_run  # noqa: E402
 
+import rnnkit  # noqa: E402
 from rnnkit import interop  # noqa: E402
 
 TORCH_CLASSES = {
@@ -114,3 +115,19 @@ def test_dropout_between_layers_is_active_only_in_training():
     c, _ = layer.forward(x)
     d, _ = layer.forward(x)
     np.testing.assert_array_equal(c, d)
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_no_grad_keeps_no_activations_even_with_dropout_in_training(fast_path):
+    """Under no_grad a multi-layer layer with dropout, in training mode, caches nothing
+    (the dropout keep-probability once overwrote the 'keep caches' flag)."""
+    layer = interop.from_torch(torch.nn.LSTM(3, 4, num_layers=3).double())
+    layer.dropout, layer.fast_path = 0.5, fast_path
+    x = np.random.default_rng(3).standard_normal((5, 2, 3))
+    with rnnkit.no_grad():
+        layer.forward(x)
+    assert layer._cache is None
+    with pytest.raises(ValueError, match="backward called before forward"):
+        layer.backward(np.zeros((5, 2, 4)))
+    layer.forward(x)
+    assert layer._cache is not None

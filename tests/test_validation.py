@@ -117,3 +117,31 @@ def test_nonlinearity_and_embedding_ids():
     lin = rnnkit.Linear(3, 2)
     with pytest.raises(ValueError, match=r"x must have shape \(\.\.\., in_features=3\)"):
         lin.forward(x32(4, 2))
+
+
+@pytest.mark.parametrize("value, kwargs, message", [
+    (0, dict(kind=int, low=1), "n must be a positive integer, got 0"),
+    (True, dict(kind=int, low=1), "n must be a positive integer, got True"),
+    (2.0, dict(kind=int, low=1), "n must be a positive integer, got 2.0"),
+    (-1, dict(kind=int, low=0), "n must be a non-negative integer, got -1"),
+    (0, dict(kind=int, low=1, none_ok=True), "n must be a positive integer or None, got 0"),
+    (1.0, dict(kind=float, low=0.0, high=1.0, include_high=False), r"n must be a float in \[0, 1\), got 1.0"),
+    (float("nan"), dict(kind=float, low=0.0), "n must be a finite number >= 0, got nan"),
+    (0.0, dict(kind=float, low=0.0, include_low=False), "n must be a positive number, got 0.0"),
+    ("3", dict(kind=float), "n must be a finite number, got '3'"),
+    (5, dict(kind=int, low=5, include_low=False, note=" (warmup 5)"), r"n must be an integer > 5 \(warmup 5\), got 5"),
+])
+def test_check_scalar_names_the_argument_and_the_expected_range(value, kwargs, message):
+    from rnnkit._validation import check_scalar
+
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        check_scalar(value, "n", **kwargs)
+
+
+def test_check_scalar_returns_python_numbers():
+    from rnnkit._validation import check_scalar
+
+    assert check_scalar(np.int64(3), "n", int, low=1) == 3
+    assert type(check_scalar(np.int64(3), "n", int, low=1)) is int
+    assert type(check_scalar(np.float32(0.5), "p", float, low=0.0, high=1.0)) is float
+    assert check_scalar(None, "n", int, low=1, none_ok=True) is None

@@ -32,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnkit.layers.registry import CELLS
 from rnnkit.apps._args import (
     non_negative_float, non_negative_int, positive_float, positive_int, probability,
 )
+from rnnkit.layers.registry import CELLS
 
 CHECKPOINT = "checkpoint.npz"
 

@@ -38,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnkit.layers.registry import CELLS
 from rnnkit.apps._args import one_line_subparsers, positive_float, positive_int
+from rnnkit.layers.registry import CELLS
 
 APP = "forecast"
 CHECKPOINT = "checkpoint.npz"

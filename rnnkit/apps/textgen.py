@@ -44,8 +44,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnkit.layers.registry import CELLS
+from rnnkit._validation import check_scalar
 from rnnkit.apps._args import non_negative_int, number, one_line_subparsers, positive_int
+from rnnkit.layers.registry import CELLS
 
 APP = "textgen"
 CHECKPOINT = "checkpoint.npz"
@@ -203,14 +204,11 @@ def train(out_dir, corpus=None, *, level=None, cell=None, hidden_size=None, num_
 
 def _check_train_args(given, max_minutes, max_steps, eval_every, checkpoint_every) -> None:
     def positive_int(name, value):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check_scalar(value, name, int, low=1, none_ok=True)
 
     for name in ("hidden_size", "num_layers", "seq_len", "batch_size"):
         positive_int(name, given[name])
-    seed = given["seed"]
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    check_scalar(given["seed"], "seed", int, low=0, none_ok=True)
     positive_int("max_steps", max_steps)
     positive_int("eval_every", eval_every)
     positive_int("checkpoint_every", checkpoint_every)

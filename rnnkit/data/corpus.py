@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from rnnkit._validation import check_scalar
+
 VAL_FRACTION = 0.1
 
 
@@ -71,9 +73,8 @@ def split_text(text: str, val_fraction: float = VAL_FRACTION) -> tuple[str, str]
     """
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) \
-            or not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be a float in (0, 1), got {val_fraction!r}")
+    check_scalar(val_fraction, "val_fraction", float, low=0.0, high=1.0, include_low=False,
+                 include_high=False)
     cut = int(round(len(text) * (1.0 - val_fraction)))
     newline = text.find("\n", cut - 1) if cut > 0 else -1
     if 0 <= newline < len(text) - 1:

@@ -32,6 +32,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from rnnkit._validation import check_scalar
 from rnnkit.data.tokenize import detokenize, word_tokenize
 
 LEVELS = ("char", "word")
@@ -119,11 +120,8 @@ class Vocabulary:
             raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
         if unk_token == _AUTO:
             unk_token = None if level == "char" else "<unk>"
-        if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
-            raise ValueError(f"min_count must be a positive integer, got {min_count!r}")
-        if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int)
-                                     or max_size < 1):
-            raise ValueError(f"max_size must be a positive integer or None, got {max_size!r}")
+        min_count = check_scalar(min_count, "min_count", int, low=1)
+        max_size = check_scalar(max_size, "max_size", int, low=1, none_ok=True)
         texts = [corpus] if isinstance(corpus, str) else corpus
         counts: Counter = Counter()
         for i, text in enumerate(texts):
@@ -200,10 +198,8 @@ class Vocabulary:
             raise KeyError(f"token {token!r} is not in the vocabulary") from None
 
     def id_to_token(self, token_id: int) -> str:
-        if isinstance(token_id, bool) or not isinstance(token_id, (int, np.integer)) \
-                or not 0 <= token_id < len(self):
-            raise ValueError(f"token_id must be an integer in [0, {len(self)}), got {token_id!r}")
-        return self._tokens[int(token_id)]
+        token_id = check_scalar(token_id, "token_id", int, low=0, high=len(self), include_high=False)
+        return self._tokens[token_id]
 
     # -- text <-> ids --------------------------------------------------------
     def tokenize(self, text: str) -> list[str]:

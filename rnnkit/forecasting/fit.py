@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from rnnkit._validation import check_scalar
 from rnnkit.forecasting.model import Forecaster
 from rnnkit.forecasting.series import TimeSeries
 from rnnkit.forecasting.windows import (
@@ -64,16 +65,12 @@ class ForecastConfig:
     def __post_init__(self):
         for name in ("window", "horizon", "hidden_size", "num_layers", "epochs", "batch_size",
                      "patience"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if isinstance(self.seasonal_diff, bool) or not isinstance(self.seasonal_diff, int) \
-                or self.seasonal_diff < 0:
-            raise ValueError(f"seasonal_diff must be an integer >= 0, got {self.seasonal_diff!r}")
+            check_scalar(getattr(self, name), name, int, low=1)
+        check_scalar(self.seasonal_diff, "seasonal_diff", int, low=0)
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
-        if not 0 < self.val_fraction < 0.5:
-            raise ValueError(f"val_fraction must lie in (0, 0.5), got {self.val_fraction!r}")
+        check_scalar(self.val_fraction, "val_fraction", float, low=0.0, high=0.5,
+                     include_low=False, include_high=False)
         if not self.lr > 0 or not self.clip > 0:
             raise ValueError("lr and clip must be positive")
 

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rnnkit._validation import check_scalar
+
 DEFAULT_SERIES = ("sunspots", "co2", "airpassengers", "taylor")
 
 
@@ -173,8 +175,8 @@ def read_csv(path, time_col: str, value_cols, period: int | None = None,
     times = _parse_times([r[index[time_col]].strip() for r in rows[1:]], path, time_col)
     if period is None:
         period = infer_period(times)
-    elif isinstance(period, bool) or not isinstance(period, (int, np.integer)) or period < 1:
-        raise ValueError(f"period must be a positive integer, got {period!r}")
+    else:
+        check_scalar(period, "period", int, low=1)
     name = str(path)
     return TimeSeries(name, values, tuple(value_cols), times, int(period)), exog
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnkit._validation import check_scalar
 from rnnkit.layers.registry import CELLS, check_cell
 
 
@@ -21,9 +22,7 @@ def child_seeds(seed, count: int) -> list[int]:
     Each sub-module gets its own generator, so changing one layer's size does not
     shift the initial weights of the others.
     """
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
-                             or seed < 0):
-        raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
+    check_scalar(seed, "seed", int, low=0, none_ok=True)
     return [int(s) for s in np.random.default_rng(seed).integers(2**63, size=count)]
 
 

@@ -20,10 +20,9 @@ that ``np.savez`` can store. Keys are ``"{parameter index}.{buffer name}"``.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from rnnkit._validation import check_scalar
 from rnnkit.module import Parameter
 
 
@@ -112,11 +111,7 @@ class Optimizer:
                 f'state["meta"]["num_params"] is {meta["num_params"]!r}, '
                 f"but this optimizer has {len(self.params)} parameters"
             )
-        step_count = meta["step_count"]
-        if isinstance(step_count, bool) or not isinstance(step_count, int) or step_count < 0:
-            raise ValueError(
-                f'state["meta"]["step_count"] must be a non-negative int, got {step_count!r}'
-            )
+        step_count = check_scalar(meta["step_count"], 'state["meta"]["step_count"]', int, low=0)
         hp = self._check_hyperparameters(**meta["hyperparameters"])
         names = self._buffer_names(hp)
         new_state = {name: [] for name in names}
@@ -181,18 +176,12 @@ def _check_params(params) -> list[Parameter]:
 
 def check_nonnegative(value, name: str) -> float:
     """A finite real number >= 0, returned as a Python float."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-        math.isfinite(value) and value >= 0
-    ):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
+    return check_scalar(value, name, float, low=0.0)
 
 
 def check_unit_interval(value, name: str) -> float:
     """A real number in [0, 1), returned as a Python float."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
-    return float(value)
+    return check_scalar(value, name, float, low=0.0, high=1.0, include_high=False)
 
 
 def check_bool(value, name: str) -> bool:

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from rnnkit._validation import check_scalar
 from rnnkit.optim.base import _check_params
 
 
@@ -34,8 +35,7 @@ def clip_grad_norm(params, max_norm: float) -> float:
         The norm *before* clipping, as torch returns it.
     """
     params = _check_params(params)
-    if isinstance(max_norm, bool) or not isinstance(max_norm, (int, float)) or not max_norm > 0:
-        raise ValueError(f"max_norm must be a positive number, got {max_norm!r}")
+    max_norm = check_scalar(max_norm, "max_norm", float, low=0.0, include_low=False)
     norms = np.array([np.linalg.norm(p.grad.ravel()) for p in params])  # (num_params,)
     total_norm = float(np.linalg.norm(norms))
     coef = max_norm / (total_norm + 1e-6)
@@ -49,9 +49,6 @@ def clip_grad_value(params, clip_value: float) -> None:
     """Clamp every gradient entry into ``[-clip_value, clip_value]`` in place,
     like ``torch.nn.utils.clip_grad_value_``."""
     params = _check_params(params)
-    if isinstance(clip_value, bool) or not isinstance(clip_value, (int, float)) or not (
-        clip_value > 0
-    ):
-        raise ValueError(f"clip_value must be a positive number, got {clip_value!r}")
+    clip_value = check_scalar(clip_value, "clip_value", float, low=0.0, include_low=False)
     for p in params:
         np.clip(p.grad, -clip_value, clip_value, out=p.grad)

@@ -20,13 +20,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from rnnkit._validation import check_scalar
 from rnnkit.optim.base import Optimizer, check_nonnegative
 
 
 def _check_step_count(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
-    return value
+    return check_scalar(value, name, int, low=0)
 
 
 @dataclass(frozen=True)
@@ -52,10 +51,7 @@ class StepDecay:
 
     def __post_init__(self):
         check_nonnegative(self.lr, "lr")
-        if isinstance(self.step_size, bool) or not isinstance(self.step_size, int) or (
-            self.step_size < 1
-        ):
-            raise ValueError(f"step_size must be a positive int, got {self.step_size!r}")
+        check_scalar(self.step_size, "step_size", int, low=1)
         check_nonnegative(self.gamma, "gamma")
 
     def __call__(self, step: int) -> float:
@@ -85,13 +81,8 @@ class WarmupCosine:
         check_nonnegative(self.lr, "lr")
         check_nonnegative(self.min_lr, "min_lr")
         _check_step_count(self.warmup_steps, "warmup_steps")
-        if isinstance(self.total_steps, bool) or not isinstance(self.total_steps, int) or (
-            self.total_steps <= self.warmup_steps
-        ):
-            raise ValueError(
-                f"total_steps must be an int > warmup_steps={self.warmup_steps!r}, "
-                f"got {self.total_steps!r}"
-            )
+        check_scalar(self.total_steps, "total_steps", int, low=self.warmup_steps,
+                     include_low=False, note=f" (warmup_steps={self.warmup_steps})")
         if self.min_lr > self.lr:
             raise ValueError(f"min_lr={self.min_lr!r} must not exceed lr={self.lr!r}")
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnkit._validation import check_positive_int
+from rnnkit._validation import check_positive_int, check_scalar
 
 
 @dataclass
@@ -58,9 +58,7 @@ class Batch:
 
 
 def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    return int(seed)
+    return check_scalar(seed, "seed", int, low=0)
 
 
 class TokenStream:

@@ -28,8 +28,7 @@ import math
 import os
 import time
 
-import numpy as np
-
+from rnnkit._validation import check_scalar
 from rnnkit.module import Module
 from rnnkit.optim import Optimizer, Scheduler, clip_grad_norm
 from rnnkit.training.checkpointing import restore_trainer, save_trainer_checkpoint
@@ -42,20 +41,11 @@ PLOT_FILE = "loss_curve.png"
 
 
 def _optional_int(value, name):
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int or None, got {value!r}")
-    return int(value)
+    return check_scalar(value, name, int, low=1, none_ok=True)
 
 
 def _optional_positive(value, name):
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive number or None, got {value!r}")
-    return float(value)
+    return check_scalar(value, name, float, low=0.0, include_low=False, none_ok=True)
 
 
 def _check_loader(data, name):
@@ -156,9 +146,7 @@ class Trainer:
         self.eval_every = _optional_int(eval_every, "eval_every")
         self.eval_batches = _optional_int(eval_batches, "eval_batches")
         self.patience = _optional_int(patience, "patience")
-        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or min_delta < 0:
-            raise ValueError(f"min_delta must be a number >= 0, got {min_delta!r}")
-        self.min_delta = float(min_delta)
+        self.min_delta = check_scalar(min_delta, "min_delta", float, low=0.0)
         if self.patience is not None and self.val_data is None:
             raise ValueError("patience (early stopping) needs val_data to validate on")
         self.out_dir = None if out_dir is None else os.fspath(out_dir)
