@@ -84,19 +84,26 @@ CONFIGS = [  # num_layers, bidirectional, variable lengths, bias
 ]
 
 
+def make_case(config, rng, T, B, D, H):
+    """A float64 layer with random layer-norm gains and biases, x (T, B, D), h0 and c0."""
+    num_layers, bidirectional, _, bias = config
+    layer = rnnkit.LayerNormLSTM(D, H, num_layers=num_layers, bidirectional=bidirectional,
+                                 bias=bias, dtype=np.float64, seed=int(rng.integers(100)))
+    randomise_layer_norms(layer, rng)
+    LD = num_layers * layer.num_directions
+    states = rng.standard_normal((2, LD, B, H))
+    return layer, rng.standard_normal((T, B, D)), states[0], states[1]
+
+
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "L{}-bi{}-var{}-bias{}".format(*map(int, c)))
 def test_layer_matches_torch_twin(config):
     torch = pytest.importorskip("torch")
-    num_layers, bidirectional, varlen, bias = config
+    varlen, bias = config[2:]
     rng = np.random.default_rng(3)
-    T, B, D, H = 6, 4, 3, 5
-    layer = rnnkit.LayerNormLSTM(D, H, num_layers=num_layers, bidirectional=bidirectional,
-                                 bias=bias, dtype=np.float64, seed=4)
-    randomise_layer_norms(layer, rng)
+    T, B, H = 6, 4, 5
+    layer, x, h0, c0 = make_case(config, rng, T, B, 3, H)
     twin = torch_twin(layer)
-    LD = num_layers * layer.num_directions
-    x = rng.standard_normal((T, B, D))
-    h0, c0 = rng.standard_normal((LD, B, H)), rng.standard_normal((LD, B, H))
+    LD = h0.shape[0]
     lengths = np.array([6, 2, 5, 1]) if varlen else np.full(B, T)
     d_out = rng.standard_normal((T, B, layer.num_directions * H))
     d_h, d_c = rng.standard_normal((LD, B, H)), rng.standard_normal((LD, B, H))
@@ -129,16 +136,8 @@ def test_layer_matches_torch_twin(config):
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "L{}-bi{}-var{}-bias{}".format(*map(int, c)))
 def test_layer_gradients_with_random_gains(config):
-    num_layers, bidirectional, varlen, bias = config
-    rng = np.random.default_rng(5)
-    T, B, D, H = 4, 3, 2, 3
-    layer = rnnkit.LayerNormLSTM(D, H, num_layers=num_layers, bidirectional=bidirectional,
-                                 bias=bias, dtype=np.float64, seed=6)
-    randomise_layer_norms(layer, rng)
-    LD = num_layers * layer.num_directions
-    x = rng.standard_normal((T, B, D))
-    h0, c0 = rng.standard_normal((LD, B, H)), rng.standard_normal((LD, B, H))
-    lengths = np.array([4, 1, 3]) if varlen else None
+    layer, x, h0, c0 = make_case(config, np.random.default_rng(5), T=4, B=3, D=2, H=3)
+    lengths = np.array([4, 1, 3]) if config[2] else None
 
     def backward(weights):
         d_out, d_state = weights

@@ -46,8 +46,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnkit.cells.gru import sigmoid
 from rnnkit.cells.kernel import ParameterSpec, RecurrentKernel
+from rnnkit.cells.lstm import gate_activations, gates_backward
 
 EPS = 1e-5
 
@@ -109,10 +109,7 @@ class LayerNormLSTMKernel(RecurrentKernel):
         gh, ln_hh = layer_norm(h_prev @ params["weight_hh"].T, params["ln_hh_weight"],
                                params.get("ln_hh_bias"))                    # (B, 4H)
         gates = gi + gh
-        i = sigmoid(gates[:, :H])
-        f = sigmoid(gates[:, H : 2 * H])
-        g = np.tanh(gates[:, 2 * H : 3 * H])
-        o = sigmoid(gates[:, 3 * H :])
+        i, f, g, o = gate_activations(gates, H)                            # as rnnkit.LSTM
         c = f * c_prev + i * g
         cn, ln_c = layer_norm(c, params["ln_c_weight"], params.get("ln_c_bias"))
         tc = np.tanh(cn)
@@ -126,14 +123,7 @@ class LayerNormLSTMKernel(RecurrentKernel):
         do = dh * tc
         dc_norm, grads = layer_norm_backward(dh * o * (1 - tc * tc), ln_c, params["ln_c_weight"],
                                              "ln_c", has_bias)
-        dc = dc + dc_norm
-        di = dc * g
-        dg = dc * i
-        df = dc * c_prev
-        dc_prev = dc * f
-        dgates = np.concatenate(
-            [di * i * (1 - i), df * f * (1 - f), dg * (1 - g * g), do * o * (1 - o)], axis=1
-        )                                                                   # (B, 4H)
+        dgates, dc_prev = gates_backward(dc + dc_norm, do, c_prev, i, f, g, o)  # (B, 4H)
         da_hh, ln_grads = layer_norm_backward(dgates, ln_hh, params["ln_hh_weight"], "ln_hh",
                                               has_bias)
         grads |= ln_grads

@@ -32,6 +32,23 @@ from rnnkit.cells.kernel import RecurrentKernel, hidden_grads, hidden_grads_summ
 from rnnkit.cells.gru import sigmoid
 
 
+def gate_activations(gates, H):
+    """``i, f, g, o`` from the stacked pre-activations ``gates (B, 4H)``."""
+    return (sigmoid(gates[:, :H]), sigmoid(gates[:, H : 2 * H]),
+            np.tanh(gates[:, 2 * H : 3 * H]), sigmoid(gates[:, 3 * H :]))
+
+
+def gates_backward(dc, do, c_prev, i, f, g, o):
+    """From dL/dc (all of it) and dL/do: ``dgates (B, 4H)`` and ``dc_prev = dc * f``."""
+    di = dc * g
+    dg = dc * i
+    df = dc * c_prev
+    dgates = np.concatenate(
+        [di * i * (1 - i), df * f * (1 - f), dg * (1 - g * g), do * o * (1 - o)], axis=1
+    )                                                              # (B, 4H)
+    return dgates, dc * f
+
+
 class LSTMKernel(RecurrentKernel):
     """Pure step functions of the LSTM; ``state`` is the pair ``(h, c)``."""
 
@@ -45,10 +62,7 @@ class LSTMKernel(RecurrentKernel):
         gates = gi + h_prev @ params["weight_hh"].T                # (B, 4H)
         if "bias_hh" in params:
             gates += params["bias_hh"]
-        i = sigmoid(gates[:, :H])
-        f = sigmoid(gates[:, H : 2 * H])
-        g = np.tanh(gates[:, 2 * H : 3 * H])
-        o = sigmoid(gates[:, 3 * H :])
+        i, f, g, o = gate_activations(gates, H)
         c = f * c_prev + i * g
         tc = np.tanh(c)
         h = o * tc
@@ -59,13 +73,7 @@ class LSTMKernel(RecurrentKernel):
         h_prev, c_prev, i, f, g, o, tc = cache
         do = dh * tc
         dc = dc + dh * o * (1 - tc * tc)
-        di = dc * g
-        dg = dc * i
-        df = dc * c_prev
-        dc_prev = dc * f
-        dgates = np.concatenate(
-            [di * i * (1 - i), df * f * (1 - f), dg * (1 - g * g), do * o * (1 - o)], axis=1
-        )                                                          # (B, 4H)
+        dgates, dc_prev = gates_backward(dc, do, c_prev, i, f, g, o)   # (B, 4H)
         dh_prev = dgates @ params["weight_hh"]
         return dgates, (dh_prev, dc_prev), hidden_grads(dgates, h_prev, params)
 

@@ -1,27 +1,29 @@
-"""Sequence layers: a cell unrolled over time, stacked and optionally bidirectional.
+"""Sequence layers: a cell's kernel unrolled over time, stacked and optionally bidirectional.
 
 Layout: **time-major** ``(T, B, D)`` everywhere inside (``batch_first=True`` only
-transposes at the boundary). Parameters are named as in ``torch.nn.RNN/GRU/LSTM``:
-``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``, ``bias_hh_l{k}`` and the same
-with ``_reverse`` for the backward direction; layer ``k > 0`` takes the concatenated
-outputs of both directions of layer ``k - 1``, so its ``weight_ih`` is ``(G, H * dirs)``.
+transposes at the boundary). Parameters are the ones the kernel declares, suffixed as in
+``torch.nn.RNN/GRU/LSTM``: ``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``,
+``bias_hh_l{k}`` and the same with ``_reverse`` for the backward direction; layer
+``k > 0`` takes the concatenated outputs of both directions of layer ``k - 1``, so its
+``weight_ih`` is ``(G, H * dirs)``. The kernel protocol: ``rnnkit/cells/kernel.py``.
 
-Forward over one direction (the cell's equations are in ``rnnkit/cells``)::
+Forward over one direction (the cells' equations are in ``rnnkit/cells``)::
 
     GI = X @ W_ih^T + b_ih                      # (T, B, G) one GEMM for all steps
     for t in 0..T-1 (T-1..0 for the reverse direction):
         s_t = cell(GI[t], s_{t-1})               # s = (h,) or (h, c)
         where t >= length_b:  s_t = s_{t-1},  out_t = 0   # padding: state frozen / not started
 
-Backward (BPTT) runs the steps in the opposite order, then hoists the weight
-gradients out of the loop::
+Backward (BPTT) runs the steps in the opposite order; the kernel returns ``DGI`` and
+the recurrent parameters' gradients (the fast path hoists ``dW_hh = DGH^T @ H_prev``
+out of the loop), and the input side is again one GEMM over all ``T * B`` rows::
 
-    dW_ih += DGI^T @ X,   dW_hh += DGH^T @ H_prev,   dX = DGI @ W_ih   # (T*B)-row GEMMs
+    dW_ih += DGI^T @ X,   dX = DGI @ W_ih
 
-With variable lengths the masking makes padded steps pass the state (and its
-gradient) through unchanged and contribute nothing, which is exactly what
-``pack_padded_sequence`` computes: the forward direction ends at each sequence's
-last valid step, the reverse direction starts there from ``h0``.
+With variable lengths, padded steps pass the state (and its gradient) through
+unchanged and contribute nothing, which is exactly what ``pack_padded_sequence``
+computes: the forward direction ends at each sequence's last valid step, the reverse
+direction starts there from ``h0``.
 """
 
 from __future__ import annotations
