@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+from rnnkit.errors import InputError, InputTypeError
+
 
 def check_float_array(
     value,
@@ -24,17 +26,17 @@ def check_float_array(
     is written for the user, e.g. ``"(T, B, input_size=8)"``.
     """
     if not isinstance(value, np.ndarray):
-        raise TypeError(
+        raise InputTypeError(
             f"{name} must be a numpy.ndarray of shape {shape_doc}, got {type(value).__name__}"
         )
     if value.dtype != dtype:
-        raise TypeError(
+        raise InputTypeError(
             f"{name} must have dtype {np.dtype(dtype).name} (the module's dtype), "
             f"got {value.dtype}; convert with .astype(np.{np.dtype(dtype).name})"
         )
     check_shape(value, name, shape, shape_doc)
     if not np.isfinite(value).all():
-        raise ValueError(f"{name} contains NaN or inf values")
+        raise InputError(f"{name} contains NaN or inf values")
     return value
 
 
@@ -42,18 +44,18 @@ def check_shape(value: np.ndarray, name: str, shape: tuple, shape_doc: str) -> N
     if value.ndim != len(shape) or any(
         want is not None and got != want for got, want in zip(value.shape, shape)
     ):
-        raise ValueError(f"{name} must have shape {shape_doc}, got {value.shape}")
+        raise InputError(f"{name} must have shape {shape_doc}, got {value.shape}")
 
 
 def check_lengths(lengths, batch_size: int, max_len: int) -> np.ndarray:
     """Check sequence lengths: integers of shape (B,) with 1 <= length <= T."""
     arr = np.asarray(lengths)
     if arr.dtype.kind not in "iu":
-        raise TypeError(f"lengths must be integers of shape (B={batch_size},), got dtype {arr.dtype}")
+        raise InputTypeError(f"lengths must be integers of shape (B={batch_size},), got dtype {arr.dtype}")
     if arr.shape != (batch_size,):
-        raise ValueError(f"lengths must have shape (B={batch_size},), got {arr.shape}")
+        raise InputError(f"lengths must have shape (B={batch_size},), got {arr.shape}")
     if arr.size and (arr.min() < 1 or arr.max() > max_len):
-        raise ValueError(
+        raise InputError(
             f"lengths must lie in [1, T={max_len}], got min {arr.min()} and max {arr.max()}"
         )
     return arr.astype(np.int64)
@@ -63,9 +65,9 @@ def check_index_array(value, name: str, upper: int) -> np.ndarray:
     """Check an integer array whose entries lie in [0, upper)."""
     arr = np.asarray(value)
     if arr.dtype.kind not in "iu":
-        raise TypeError(f"{name} must be an integer array, got dtype {arr.dtype}")
+        raise InputTypeError(f"{name} must be an integer array, got dtype {arr.dtype}")
     if arr.size and (arr.min() < 0 or arr.max() >= upper):
-        raise ValueError(
+        raise InputError(
             f"{name} entries must lie in [0, {upper}), got min {arr.min()} and max {arr.max()}"
         )
     return arr
@@ -94,7 +96,7 @@ def check_scalar(value, name: str, kind=int, *, low=None, high=None, include_low
         ok = value <= high if include_high else value < high
     if not ok:
         expected = _describe(integral, low, high, include_low, include_high)
-        raise ValueError(f"{name} must be {expected}{note}{' or None' if none_ok else ''}, "
+        raise InputError(f"{name} must be {expected}{note}{' or None' if none_ok else ''}, "
                          f"got {value!r}")
     return int(value) if integral else float(value)
 
@@ -124,10 +126,10 @@ def check_probability(value, name: str) -> float:
 def check_dtype(dtype) -> np.dtype:
     dt = np.dtype(dtype)
     if dt not in (np.float32, np.float64):
-        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+        raise InputTypeError(f"dtype must be float32 or float64, got {dt}")
     return dt
 
 
 def require_forward(cache, module: str) -> None:
     if cache is None:
-        raise ValueError(f"{module}.backward called before forward (no cached activations)")
+        raise InputError(f"{module}.backward called before forward (no cached activations)")

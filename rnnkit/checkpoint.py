@@ -38,6 +38,8 @@ import zipfile
 
 import numpy as np
 
+from rnnkit.errors import InputError, InputTypeError, RnnkitError
+
 FORMAT_NAME = "rnnkit-checkpoint"
 FORMAT_VERSION = 1
 META_KEY = "__meta__"
@@ -48,7 +50,7 @@ _ALLOWED_KINDS = "biufc"
 _RNG_BIT_GENERATORS = ("PCG64", "PCG64DXSM")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(RnnkitError, ValueError):
     """A checkpoint file is missing, damaged, of another format, or does not fit the model."""
 
 
@@ -98,20 +100,20 @@ def save_checkpoint(path, arrays: dict, meta: dict) -> None:
 
 def _check_arrays(arrays) -> None:
     if not isinstance(arrays, dict):
-        raise TypeError(
+        raise InputTypeError(
             f"arrays must be a dict of str -> numpy.ndarray, got {type(arrays).__name__}"
         )
     for name, value in arrays.items():
         if not isinstance(name, str):
-            raise TypeError(f"arrays keys must be str, got {name!r} ({type(name).__name__})")
+            raise InputTypeError(f"arrays keys must be str, got {name!r} ({type(name).__name__})")
         if name == "" or "\x00" in name or name.startswith("/"):
-            raise ValueError(f"arrays key {name!r} is not a valid name (empty, NUL or leading '/')")
+            raise InputError(f"arrays key {name!r} is not a valid name (empty, NUL or leading '/')")
         if name == META_KEY:
-            raise ValueError(f"arrays key {META_KEY!r} is reserved for the checkpoint metadata")
+            raise InputError(f"arrays key {META_KEY!r} is reserved for the checkpoint metadata")
         if not isinstance(value, np.ndarray):
-            raise TypeError(f"arrays[{name!r}] must be a numpy.ndarray, got {type(value).__name__}")
+            raise InputTypeError(f"arrays[{name!r}] must be a numpy.ndarray, got {type(value).__name__}")
         if value.dtype.kind not in _ALLOWED_KINDS:
-            raise TypeError(
+            raise InputTypeError(
                 f"arrays[{name!r}] has dtype {value.dtype}; only bool, integer, float and "
                 f"complex arrays can be checkpointed (store text in meta)"
             )
@@ -123,7 +125,7 @@ def _check_meta(value, where: str) -> None:
         return
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValueError(f"{where} is {value}; JSON has no NaN or inf, store None instead")
+            raise InputError(f"{where} is {value}; JSON has no NaN or inf, store None instead")
         return
     if isinstance(value, list):
         for i, item in enumerate(value):
@@ -132,13 +134,13 @@ def _check_meta(value, where: str) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
-                raise TypeError(
+                raise InputTypeError(
                     f"{where} has key {key!r} of type {type(key).__name__}; JSON keys must be str"
                 )
             _check_meta(item, f"{where}[{key!r}]")
         return
     hint = " (use a list)" if isinstance(value, tuple) else ""
-    raise TypeError(
+    raise InputTypeError(
         f"{where} is a {type(value).__name__}{hint}; meta may only hold dict, list, str, "
         f"int, float, bool and None"
     )
@@ -248,6 +250,13 @@ def _read_npz(path: str) -> dict:
     members = {}
     with zipfile.ZipFile(path, mode="r") as zf:
         names = zf.namelist()
+        if META_KEY + ".npy" not in names:
+            # Checked before any member is read: an .npz of numpy.savez is refused as
+            # foreign, whatever its arrays hold.
+            raise CheckpointError(
+                f"checkpoint {path!r} has no {META_KEY!r} entry; not an rnnkit checkpoint "
+                f"(an .npz written by numpy.savez?)"
+            )
         if len(set(names)) != len(names):
             raise CheckpointError(f"checkpoint {path!r} is corrupted: duplicate member names")
         for member_name in names:
@@ -256,7 +265,9 @@ def _read_npz(path: str) -> dict:
                     f"checkpoint {path!r} has member {member_name!r} that is not an .npy array"
                 )
             with zf.open(member_name) as member:
-                # allow_pickle=False: an object array raises instead of unpickling.
+                _check_member_dtype(path, member_name, member)
+                member.seek(0)
+                # allow_pickle=False as well: nothing is ever unpickled.
                 array = np.lib.format.read_array(member, allow_pickle=False)
                 if member.read(1):
                     raise CheckpointError(
@@ -264,6 +275,29 @@ def _read_npz(path: str) -> dict:
                     )
             members[member_name[: -len(".npy")]] = array
     return members
+
+
+def _check_member_dtype(path: str, member_name: str, member) -> None:
+    """Refuse, from its .npy header, a member that is not a bool/int/float/complex array.
+
+    numpy's own refusal of an object array suggests ``allow_pickle``, which would be
+    the wrong advice: a checkpoint never holds Python objects.
+    """
+    version = np.lib.format.read_magic(member)
+    read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                   (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+    if read_header is None:   # write_array uses 3.0 only for non-Latin-1 structured dtypes
+        raise CheckpointError(
+            f"checkpoint {path!r}: member {member_name!r} has .npy format version {version}; "
+            f"not an rnnkit checkpoint"
+        )
+    dtype = read_header(member)[2]
+    if dtype.kind not in _ALLOWED_KINDS:
+        what = "Python objects (pickled data)" if dtype.hasobject else f"dtype {dtype}"
+        raise CheckpointError(
+            f"checkpoint {path!r}: member {member_name!r} holds {what}, which an rnnkit "
+            f"checkpoint never does; not an rnnkit checkpoint, refused without loading it"
+        )
 
 
 def _parse_header(path: str, raw) -> dict:
@@ -378,11 +412,11 @@ def rng_state_to_json(rng: np.random.Generator) -> dict:
     survive JSON readers that turn every number into a float.
     """
     if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        raise InputTypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     state = rng.bit_generator.state
     name = state.get("bit_generator")
     if name not in _RNG_BIT_GENERATORS:
-        raise TypeError(
+        raise InputTypeError(
             f"rng uses bit generator {name!r}; checkpoints support {list(_RNG_BIT_GENERATORS)}"
         )
     return {
@@ -398,7 +432,7 @@ def rng_from_json(data: dict) -> np.random.Generator:
     try:
         name = data["bit_generator"]
         if name not in _RNG_BIT_GENERATORS:
-            raise ValueError(f"unsupported bit generator {name!r}")
+            raise InputError(f"unsupported bit generator {name!r}")
         state = {
             "bit_generator": name,
             "state": {key: int(value) for key, value in data["state"].items()},

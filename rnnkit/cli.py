@@ -5,16 +5,21 @@ and exposes ``build_parser(parser)`` (adds its actions as subcommands, each with
 ``set_defaults(run=callable)``); the app module is imported only when its name is
 given, so ``rnnkit --help`` stays fast and an app's extras are needed only by it.
 
-Errors a user can fix (bad argument, missing or malformed file, data not installed)
-are raised as ``UsageError``/``ValueError``/``OSError`` by the library and printed
-here as one line, exit status 2 — never a traceback.
+Errors a user can fix (bad argument, missing or malformed file, data not installed, a
+diverged run) are raised by the library as :class:`rnnkit.errors.RnnkitError` and
+printed here as one line, exit status 2; so are the operating system's refusals to open
+a path the user named (not found, permission, a directory where a file was expected).
+Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+
+from rnnkit.errors import InputError, RnnkitError
 
 # app name -> (module, one-line help)
 APPS: dict[str, tuple[str, str]] = {
@@ -25,9 +30,17 @@ APPS: dict[str, tuple[str, str]] = {
     "forecast": ("rnnkit.apps.forecast", "time-series forecasting (sunspots, co2, airpassengers, taylor or your CSV): train, eval, predict"),
 }
 
+# apps whose `train` continues a run with --resume
+RESUMABLE = ("textgen", "sentiment", "vowels", "imageseq")
 
-class UsageError(Exception):
+
+class UsageError(InputError):
     """A user mistake the CLI reports in one line (exit status 2)."""
+
+
+# What the command prints as one line: rnnkit's own errors and refused paths.
+USER_ERRORS = (RnnkitError, FileNotFoundError, PermissionError, IsADirectoryError,
+               NotADirectoryError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,14 +73,25 @@ def main(argv=None) -> int:
     if not hasattr(args, "run"):
         app_parser.print_help()
         return 2
+    from rnnkit.training.trainer import TrainingInterrupted
     try:
         result = args.run(args)
+    except TrainingInterrupted as exc:
+        app_parser.exit(130, f"rnnkit {name}: {exc}{_resume_hint(name, exc.checkpoint)}\n")
     except KeyboardInterrupt:
         app_parser.exit(130, f"rnnkit {name}: interrupted\n")
-    except (UsageError, ValueError, TypeError, OSError, KeyError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        app_parser.exit(2, f"rnnkit {name}: error: {message}\n")
+    except USER_ERRORS as exc:
+        app_parser.exit(2, f"rnnkit {name}: error: {exc}\n")
     return int(result or 0)
+
+
+def _resume_hint(app: str, checkpoint) -> str:
+    if checkpoint is None:
+        return ""
+    out = os.path.dirname(checkpoint) or "."
+    if app in RESUMABLE:
+        return f"; continue with `rnnkit {app} train --out {out} --resume`"
+    return f"; `rnnkit {app} eval --model {out}` evaluates it"
 
 
 if __name__ == "__main__":

@@ -16,8 +16,10 @@ What it does, in order (``python -m rnnkit.demo --help`` for the knobs)::
 
 Everything but the number of steps (set by the clock) is fixed by the seed.
 The model is a normal ``rnnkit textgen`` model: continue it with
-``rnnkit textgen train --out runs/demo --resume --max-minutes 10`` and sample it
-with ``rnnkit textgen sample --model runs/demo``. docs/textgen.md says what to expect.
+``.venv/bin/rnnkit textgen train --out runs/demo --resume --max-minutes 20`` and sample
+it with ``.venv/bin/rnnkit textgen sample --model runs/demo``. A model already in
+``runs/demo`` is never replaced: the next demo writes ``runs/demo-2`` (then ``-3``, ...).
+docs/textgen.md says what to expect.
 """
 
 from __future__ import annotations
@@ -31,7 +33,30 @@ DEMO = {"cell": "lstm", "hidden_size": 256, "num_layers": 1, "embed_size": 0, "s
         "batch_size": 32, "lr": 2e-3, "optimizer": "adam", "clip": 5.0}
 VAL_CHARS = 100_000
 SAMPLE_LENGTH = 300
-RUN_FILES = ("checkpoint.npz", "metrics.jsonl", "loss_curve.png")
+CONTINUE_MINUTES = 20
+
+
+def free_directory(out_dir) -> Path:
+    """``out_dir`` if it holds no model yet, else the first ``out_dir-2``, ``-3``, ... that
+    does not: a demo never replaces the model a user was told to continue."""
+    out = Path(out_dir)
+    candidate, n = out, 1
+    while (candidate / "checkpoint.npz").exists():
+        n += 1
+        candidate = out.with_name(f"{out.name}-{n}")
+    return candidate
+
+
+def rnnkit_command() -> str:
+    """How to run ``rnnkit`` from here: the venv's script (relative when it is below the
+    working directory), since the venv's bin/ is usually not on PATH after ``make demo``."""
+    script = Path(sys.executable).parent / "rnnkit"
+    if not script.exists():
+        return f"{sys.executable} -m rnnkit.cli"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
 
 
 def run_demo(minutes: float = 3.0, out_dir="runs/demo", seed: int = 0, hidden_size=None,
@@ -41,9 +66,9 @@ def run_demo(minutes: float = 3.0, out_dir="runs/demo", seed: int = 0, hidden_si
     from rnnkit.data.shakespeare import shakespeare_split
     from rnnkit.generate import generate
 
-    out = Path(out_dir)
-    for name in RUN_FILES:               # a demo run always starts afresh
-        (out / name).unlink(missing_ok=True)
+    out = free_directory(out_dir)
+    if out != Path(out_dir):
+        log(f"{out_dir} already holds a model (continue it with --resume); this demo writes {out}")
     settings = dict(DEMO, seed=seed)
     if hidden_size is not None:
         settings["hidden_size"] = hidden_size
@@ -73,8 +98,9 @@ def run_demo(minutes: float = 3.0, out_dir="runs/demo", seed: int = 0, hidden_si
     log(sample.text)
     log("---\n")
     log(f"model, metrics.jsonl and loss_curve.png are in {out}/; next:")
-    log(f"  rnnkit textgen sample --model {out} --prime 'ROMEO:' --length 500")
-    log(f"  rnnkit textgen train --out {out} --resume --max-minutes 10")
+    rnnkit = rnnkit_command()
+    log(f"  {rnnkit} textgen sample --model {out} --prime 'ROMEO:' --length 500")
+    log(f"  {rnnkit} textgen train --out {out} --resume --max-minutes {CONTINUE_MINUTES}")
     return result
 
 

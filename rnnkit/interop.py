@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit.cells import GRUCell, LSTMCell, RNNCell
+from rnnkit.errors import InputError, InputTypeError
 from rnnkit.layers import GRU, LSTM, RNN
 
 
@@ -46,7 +47,7 @@ _NP_DTYPES = {"torch.float32": np.float32, "torch.float64": np.float64}
 def _numpy_dtype(module) -> type:
     dtype = str(next(module.parameters()).dtype)
     if dtype not in _NP_DTYPES:
-        raise TypeError(f"module parameters must be float32 or float64, got {dtype}")
+        raise InputTypeError(f"module parameters must be float32 or float64, got {dtype}")
     return _NP_DTYPES[dtype]
 
 
@@ -60,7 +61,7 @@ def from_torch(module):
     dtype = _numpy_dtype(module)
     if isinstance(module, (nn.RNN, nn.GRU, nn.LSTM)):
         if getattr(module, "proj_size", 0):
-            raise ValueError("LSTM with proj_size > 0 has no rnnkit equivalent")
+            raise InputError("LSTM with proj_size > 0 has no rnnkit equivalent")
         common = dict(
             input_size=module.input_size, hidden_size=module.hidden_size,
             num_layers=module.num_layers, bias=module.bias, batch_first=module.batch_first,
@@ -82,7 +83,7 @@ def from_torch(module):
         else:
             layer = RNNCell(nonlinearity=module.nonlinearity, **common)
     else:
-        raise TypeError(
+        raise InputTypeError(
             "from_torch expects torch.nn.RNN/GRU/LSTM or RNNCell/GRUCell/LSTMCell, "
             f"got {type(module).__name__}"
         )
@@ -123,7 +124,7 @@ def to_torch(layer):
         else:
             module = nn.RNNCell(nonlinearity=layer.nonlinearity, **common)
     else:
-        raise TypeError(f"to_torch expects an rnnkit RNN/GRU/LSTM layer or cell, got {type(layer).__name__}")
+        raise InputTypeError(f"to_torch expects an rnnkit RNN/GRU/LSTM layer or cell, got {type(layer).__name__}")
     ours = dict(layer.named_parameters())
     with torch.no_grad():
         for name, p in module.named_parameters():
@@ -134,5 +135,5 @@ def to_torch(layer):
 
 def _torch_gru_args(layer, common):
     if not layer.reset_after:
-        raise ValueError("PyTorch's GRU is the reset_after=True form; this GRU has reset_after=False")
+        raise InputError("PyTorch's GRU is the reset_after=True form; this GRU has reset_after=False")
     return common

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from rnnkit.errors import InputError
+
 _grad_enabled = True
 
 
@@ -126,14 +128,14 @@ class Module:
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))
         if missing or unexpected:
-            raise ValueError(
+            raise InputError(
                 f"state does not match {type(self).__name__}: "
                 f"missing {missing}, unexpected {unexpected}"
             )
         for name, p in own.items():
             value = np.asarray(state[name])
             if value.shape != p.data.shape:
-                raise ValueError(
+                raise InputError(
                     f"state[{name!r}] has shape {value.shape}, expected {p.data.shape}"
                 )
         for name, p in own.items():

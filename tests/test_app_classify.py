@@ -37,11 +37,17 @@ def test_softmax_is_stable_and_normalised():
     np.testing.assert_allclose(p, [[0.5, 0.5], [0.25, 0.75]])
 
 
-def test_checkpoint_file_accepts_a_directory_and_explains_a_missing_model(tmp_path):
+def test_checkpoint_path_accepts_a_directory_and_explains_a_missing_model(tmp_path):
+    from rnnkit.apps._run import checkpoint_path
+
     (tmp_path / "checkpoint.npz").write_bytes(b"")
-    assert _classify.checkpoint_file(tmp_path) == tmp_path / "checkpoint.npz"
-    with pytest.raises(FileNotFoundError, match="train one first"):
-        _classify.checkpoint_file(tmp_path / "nothing")
+    assert checkpoint_path(tmp_path, "vowels") == tmp_path / "checkpoint.npz"
+    with pytest.raises(FileNotFoundError, match="no model at .*give the --out directory of "
+                                                "`rnnkit vowels train`"):
+        checkpoint_path(tmp_path / "nothing", "vowels")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="holds no checkpoint.npz.*rnnkit vowels train"):
+        checkpoint_path(tmp_path / "empty", "vowels")
 
 
 def test_limit_takes_the_first_examples_and_refuses_fewer_than_two():

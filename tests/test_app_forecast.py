@@ -70,6 +70,40 @@ def test_csv_errors_name_the_problem(tmp_path, text, match):
         read_csv(write(tmp_path, text), "t", ["y"])
 
 
+def test_duplicate_column_names_are_refused(tmp_path):
+    path = write(tmp_path, "t,y,note,y\n1,2,a,3\n2,3,b,4\n", name="dup.csv")
+    with pytest.raises(ValueError, match=r"dup\.csv: column 'y' appears more than once in the header"):
+        read_csv(path, "t", ["y"])
+
+
+@pytest.mark.parametrize("dates, gap", [
+    (["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-06", "2020-01-07"],
+     "2020-01-03 \\(line 4\\) to 2020-01-06 \\(line 5\\) is 3 days, the usual step is 1 day"),
+    (["2020-01", "2020-02", "2020-04", "2020-05"],
+     "2020-02 \\(line 3\\) to 2020-04 \\(line 4\\) is 2 months, the usual step is 1 month"),
+    (["2020-01-31", "2020-02-29", "2020-04-30", "2020-05-31"],
+     "2020-02-29 \\(line 3\\) to 2020-04-30 \\(line 4\\) is 2 months, the usual step is 1 month"),
+    (["2020-01-01 00:00", "2020-01-01 00:30", "2020-01-01 01:00", "2020-01-01 02:00"],
+     "01:00 \\(line 4\\) to 2020-01-01T02:00 \\(line 5\\) is 1 hour, the usual step is 30 minutes"),
+], ids=["daily", "monthly", "month-ends", "half-hourly"])
+def test_dates_with_a_gap_are_refused_naming_the_first_gap(tmp_path, dates, gap):
+    rows = "".join(f"{d},{i}\n" for i, d in enumerate(dates))
+    with pytest.raises(ValueError, match=f"data.csv: column 't' is not equally spaced: .*{gap}; "
+                                         f"fill the missing rows"):
+        read_csv(write(tmp_path, "t,y\n" + rows), "t", ["y"])
+
+
+@pytest.mark.parametrize("dates, period", [
+    (["2020-01-01", "2020-02-01", "2020-03-01", "2020-04-01"], 12),      # month starts
+    (["2020-01-31", "2020-02-29", "2020-03-31", "2020-04-30"], 12),      # month ends
+    (["2020-01-01", "2020-04-01", "2020-07-01", "2020-10-01"], 4),       # quarters
+    (["2020-01-05", "2020-01-12", "2020-01-19", "2020-01-26"], 52),      # weeks
+])
+def test_calendar_steps_count_as_equally_spaced(tmp_path, dates, period):
+    rows = "".join(f"{d},{i}\n" for i, d in enumerate(dates))
+    assert read_csv(write(tmp_path, "t,y\n" + rows), "t", ["y"])[0].period == period
+
+
 def test_period_inference_from_the_time_step():
     half_hours = np.datetime64("2000-01-01T00:00") + 30 * np.arange(5)
     assert infer_period(half_hours) == 48

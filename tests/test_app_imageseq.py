@@ -6,6 +6,7 @@ import struct
 import numpy as np
 import pytest
 
+from helpers import run_cli
 from rnnkit.apps import _classify, imageseq
 from rnnkit.cli import main
 from rnnkit.data.images import FASHION_DIR, load_fashion_mnist, read_idx, read_image_file
@@ -75,6 +76,45 @@ def test_read_image_file_npz_and_its_errors(tmp_path):
     (tmp_path / "x.png").write_bytes(b"")
     with pytest.raises(ValueError, match="expected an .npz or an IDX"):
         read_image_file(tmp_path / "x.png")
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (lambda p, data: p.write_bytes(data[: len(data) // 2]), r"not a zip file"),
+    (lambda p, data: p.write_bytes(data[:-1]), r"not a zip file"),
+    (lambda p, data: p.write_text("images,labels\n"), r"not a zip file"),
+    (lambda p, data: np.save(p.with_suffix(".npy"), np.zeros((2, 3, 3))) or
+     p.write_bytes(p.with_suffix(".npy").read_bytes()), r"it is a single \.npy array"),
+    (lambda p, data: p.write_bytes(data.replace(b"\x93NUMPY", b"\x93NUMPZ")), r"Bad CRC-32"),
+], ids=["half", "last-byte-cut", "text", "npy", "flipped-bytes"])
+def test_damaged_npz_is_a_one_line_value_error_naming_the_file(tmp_path, damage, reason):
+    np.savez(tmp_path / "ok.npz", images=np.zeros((3, 4, 5)), labels=np.array([0, 1, 0]))
+    path = tmp_path / "mine.npz"
+    damage(path, (tmp_path / "ok.npz").read_bytes())
+    with pytest.raises(ValueError, match=f"mine.npz: not a readable .npz archive \\(.*{reason}"):
+        read_image_file(path)
+
+
+def test_npz_with_an_object_array_says_so_without_mentioning_allow_pickle(tmp_path):
+    path = tmp_path / "objects.npz"
+    np.savez(path, images=np.zeros((2, 3, 3)), labels=np.array(["cat", None], dtype=object))
+    with pytest.raises(ValueError, match=r"objects\.npz: array 'labels' holds Python objects") as info:
+        read_image_file(path)
+    assert "allow_pickle" not in str(info.value)
+
+
+@pytest.mark.parametrize("action", ["predict", "train"])
+def test_cli_reports_a_truncated_npz_in_one_line(tmp_path, capsys, action):
+    np.savez(tmp_path / "ok.npz", images=np.zeros((3, 4, 5)), labels=np.array([0, 1, 0]))
+    path = tmp_path / "cut.npz"
+    path.write_bytes((tmp_path / "ok.npz").read_bytes()[:200])
+    argv = {"predict": ["imageseq", "predict", str(path), "--model", str(tmp_path / "run")],
+            "train": ["imageseq", "train", "--data", str(path), "--out", str(tmp_path / "run"),
+                      "--quiet"]}[action]
+    status, _, err = run_cli(argv, capsys)
+    assert status == 2
+    assert err == (f"rnnkit imageseq: error: {path}: not a readable .npz archive (not a zip file: "
+                   f"truncated, or another kind of file?); save it with numpy.savez(path, "
+                   f"images=..., labels=...)\n")
 
 
 def test_idx_pair_is_found_by_name(tmp_path):

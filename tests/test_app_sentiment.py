@@ -148,7 +148,7 @@ def test_predict_without_a_model_says_how_to_train_one(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["sentiment", "predict", "--model", str(tmp_path / "none"), "hello"])
     assert exit_info.value.code == 2
-    assert "no model checkpoint" in capsys.readouterr().err
+    assert "no model at" in capsys.readouterr().err
 
 
 # -- the word classifier ---------------------------------------------------------------------

@@ -231,9 +231,45 @@ def test_object_array_is_refused_without_unpickling(tmp_path, monkeypatch):
     path = tmp_path / "evil.ckpt"
     np.savez(path, w=np.array([Boom()], dtype=object), __meta__=np.zeros(1, np.uint8))
     os.replace(str(path) + ".npz", path)
-    with pytest.raises(CheckpointError, match="evil.ckpt.*pickle"):
+    with pytest.raises(CheckpointError, match="evil.ckpt.*pickle") as info:
         load_checkpoint(path)
+    assert "not an rnnkit checkpoint" in str(info.value) and "allow_pickle" not in str(info.value)
     assert not (tmp_path / "should_not_exist").exists()
+
+
+def make_foreign_npz(directory, kind):
+    """A file named .npz that rnnkit did not write."""
+    path = directory / f"{kind}.npz"
+    if kind == "plain":
+        np.savez(path, w=np.ones(3))
+    elif kind == "object":
+        np.savez(path, w=np.array([{"a": 1}, None], dtype=object))
+    else:
+        path.write_text("these are my notes, not a model\n")
+    return path
+
+
+@pytest.mark.parametrize("kind", ["plain", "object", "text"])
+def test_a_foreign_npz_is_not_an_rnnkit_checkpoint_and_no_word_of_allow_pickle(tmp_path, kind):
+    path = make_foreign_npz(tmp_path, kind)
+    with pytest.raises(CheckpointError, match=f"{kind}.npz' .*not (an|a readable) rnnkit checkpoint") as info:
+        load_checkpoint(path)
+    assert "allow_pickle" not in str(info.value)
+
+
+@pytest.mark.parametrize("kind", ["plain", "object", "text"])
+def test_cli_refuses_a_foreign_npz_as_model_in_one_line(tmp_path, capsys, kind):
+    from helpers import run_cli
+
+    path = make_foreign_npz(tmp_path, kind)
+    model_dir = tmp_path / "run"
+    model_dir.mkdir()
+    (model_dir / "checkpoint.npz").write_bytes(path.read_bytes())
+    for argv in (["textgen", "sample", "--model", str(model_dir)],
+                 ["vowels", "eval", "--model", str(path), "--data", str(path)]):
+        status, _, err = run_cli(argv, capsys)
+        assert status == 2 and err.count("\n") == 1, err
+        assert "rnnkit checkpoint" in err and "allow_pickle" not in err, err
 
 
 def test_plain_npz_without_meta_and_wrong_format_are_refused(tmp_path):

@@ -23,9 +23,13 @@ def test_demo_trains_reports_bits_per_char_and_samples(tmp_path, capsys, monkeyp
     assert "trained 2 steps (4,096 characters)" in printed
     assert "bits/char" in printed and "on the first 3,000 characters" in printed
     assert "--- 300 characters sampled at temperature 0.8" in printed
-    # a second run starts afresh in the same directory and, seeded, repeats the first
+    assert f"{demo.rnnkit_command()} textgen train --out {out} --resume --max-minutes 20" in printed
+    # a second run keeps the first model (the one the user is told to continue), writes
+    # demo-2 and, seeded, repeats the first
+    first = (out / "checkpoint.npz").read_bytes()
     result = demo.run_demo(out_dir=out, max_steps=2, hidden_size=8, num_layers=1,
                            log=lambda *_: None)
+    assert result["out_dir"] == str(tmp_path / "demo-2") and (out / "checkpoint.npz").read_bytes() == first
     assert result["steps"] == 2 and len(result["sample"]) == 300
     assert printed.split("---")[2].strip("\n") == result["sample"]
     assert f"{result['val_bits_per_char']:.3f} bits/char" in printed

@@ -153,9 +153,11 @@ def test_trained_model_refuses_other_setups_and_corpora(corpus, tmp_path, capsys
     out = tmp_path / "model"
     assert run(train_argv(corpus, out, 2), capsys)[0] == 0
     cases = [
-        (train_argv(corpus, out, 4), "already holds a trained model; add --resume"),
+        (train_argv(corpus, out, 4), "already holds a model (trained by `rnnkit textgen`); add --resume"),
         (["textgen", "train", "--out", str(out), "--resume", "--hidden", "64"],
-         "cannot resume"),
+         "cannot change --hidden 64 (the run used 12)"),
+        (["textgen", "train", "--out", str(out), "--resume", "--lr", "0.1"],
+         "cannot change --lr 0.1"),
         (["textgen", "eval", "--model", str(out), "--corpus", str(tmp_path / "none.txt")],
          "does not exist"),
     ]

@@ -25,19 +25,20 @@ An encoder is any class with ``fit(examples)`` (classmethod), ``transform(exampl
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
+import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from rnnkit.apps._args import (
     non_negative_float, non_negative_int, positive_float, positive_int, probability,
 )
+from rnnkit.apps._run import CHECKPOINT, merge_settings, prepare_out, read_meta, remove_run_files
+from rnnkit.errors import InputError
 from rnnkit.layers.registry import CELLS
-
-CHECKPOINT = "checkpoint.npz"
 
 
 # -- labels and splits -----------------------------------------------------------------
@@ -46,7 +47,7 @@ def class_names(labels) -> tuple[str, ...]:
     """The distinct labels as strings, sorted (numerically when all are integers)."""
     distinct = {str(label).strip() for label in labels}
     if not distinct or "" in distinct:
-        raise ValueError("labels must be non-empty strings or numbers; found an empty label")
+        raise InputError("labels must be non-empty strings or numbers; found an empty label")
     try:
         return tuple(sorted(distinct, key=int))
     except ValueError:
@@ -60,7 +61,7 @@ def encode_labels(labels, classes) -> np.ndarray:
     for n, label in enumerate(labels):
         key = str(label).strip()
         if key not in index:
-            raise ValueError(f"label {key!r} (example {n}) is not one of the model's classes {list(classes)}")
+            raise InputError(f"label {key!r} (example {n}) is not one of the model's classes {list(classes)}")
         ids[n] = index[key]
     return ids
 
@@ -70,7 +71,7 @@ def split_indices(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.nd
 
     Both parts are in the seeded random order (so their first items are a random sample)."""
     if not 0.0 <= fraction < 1.0:
-        raise ValueError(f"fraction must be in [0, 1), got {fraction}")
+        raise InputError(f"fraction must be in [0, 1), got {fraction}")
     order = np.random.default_rng(seed).permutation(n)
     held = int(round(fraction * n))
     return order[held:], order[:held]
@@ -127,7 +128,7 @@ class Classifier(_Predictions):
 
         inputs = self.encoder.transform(examples)
         if len(inputs) == 0:
-            raise ValueError("no examples to classify")
+            raise InputError("no examples to classify")
         data = SequenceBatches(inputs, np.zeros(len(inputs), np.int64), batch_size, shuffle=False)
         self.model.eval()
         rows = []
@@ -145,10 +146,10 @@ class Ensemble(_Predictions):
     def __init__(self, members):
         members = list(members)
         if not members:
-            raise ValueError("an ensemble needs at least one classifier")
+            raise InputError("an ensemble needs at least one classifier")
         for n, member in enumerate(members[1:], start=1):
             if member.classes != members[0].classes:
-                raise ValueError(f"model {n} has classes {list(member.classes)}, model 0 has "
+                raise InputError(f"model {n} has classes {list(member.classes)}, model 0 has "
                                  f"{list(members[0].classes)}; an ensemble needs the same classes")
         self.members = members
         self.classes = members[0].classes
@@ -164,17 +165,6 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def checkpoint_file(path) -> Path:
-    """A checkpoint path, or a training output directory holding ``checkpoint.npz``."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT
-    if not path.is_file():
-        raise FileNotFoundError(f"no model checkpoint at {str(path)!r}; train one first "
-                                f"(`rnnkit <app> train --out DIR`) and pass DIR or DIR/{CHECKPOINT}")
-    return path
-
-
 def load_classifier(path, app: str, encoder_cls):
     """Rebuild the classifier that ``train_classifier`` saved for ``app``; a list of
     several paths gives their :class:`Ensemble`."""
@@ -184,11 +174,9 @@ def load_classifier(path, app: str, encoder_cls):
         if len(path) == 1:
             return load_classifier(path[0], app, encoder_cls)
         return Ensemble(load_classifier(p, app, encoder_cls) for p in path)
-    path = checkpoint_file(path)
+    path, _ = read_meta(path, app)
     model, meta = load_model(path)
     extra = meta.get("extra") or {}
-    if extra.get("app") != app:
-        raise ValueError(f"{path} was trained by `rnnkit {extra.get('app')}`, not `rnnkit {app}`")
     return Classifier(model, encoder_cls.from_dict(extra["encoder"]), tuple(extra["classes"]), extra)
 
 
@@ -218,7 +206,35 @@ class TrainConfig:
 
     @classmethod
     def from_args(cls, args) -> "TrainConfig":
-        return cls(**{name: getattr(args, name) for name in cls.__dataclass_fields__})
+        """The flags' values; a command's parser leaves unset flags None over
+        ``args.config_defaults`` (the app's defaults), see :func:`add_train_arguments`."""
+        given = {name: getattr(args, name) for name in cls.__dataclass_fields__}
+        defaults = getattr(args, "config_defaults", None)
+        if defaults is None:
+            return cls(**given)
+        return dataclasses.replace(defaults, **{k: v for k, v in given.items() if v is not None})
+
+
+# Settings a resumed run may change; the others define the model, the data or the saved
+# optimizer state, and a resume refuses a different value.
+RESUME_MAY_CHANGE = ("epochs", "clip", "patience", "max_minutes")
+
+
+def run_config(args, app: str, out_dir) -> TrainConfig:
+    """The settings of ``rnnkit <app> train``: the flags over the app's defaults, or, with
+    ``--resume``, the flags over the settings saved in ``out_dir``'s checkpoint."""
+    if not getattr(args, "resume", False):
+        return TrainConfig.from_args(args)
+    _, meta = read_meta(out_dir, app)
+    saved = (meta.get("extra") or {}).get("train_config") or {}
+    given = {name: getattr(args, name) for name in TrainConfig.__dataclass_fields__}
+    fixed = {name: "--" + name.replace("_", "-") for name in TrainConfig.__dataclass_fields__
+             if name not in RESUME_MAY_CHANGE}
+    settings, changed = merge_settings(saved, given, fixed)
+    if changed:
+        print("resuming with " + ", ".join(f"{k} {saved[k]!r} -> {settings[k]!r}" for k in changed),
+              file=sys.stderr)
+    return TrainConfig(**settings)
 
 
 def sequence_classifier(num_classes: int, model_inputs: dict, config: TrainConfig):
@@ -235,7 +251,7 @@ def sequence_classifier(num_classes: int, model_inputs: dict, config: TrainConfi
 
 def train_classifier(app, encoder_cls, examples, labels, config: TrainConfig, out_dir,
                      dataset: str, test=None, progress=None, make_model=None,
-                     resume: bool = False) -> tuple[Classifier, dict]:
+                     resume: bool = False, overwrite: bool = False) -> tuple[Classifier, dict]:
     """Fit a classifier for ``app`` on raw ``examples``/``labels``; returns it and a summary.
 
     ``test``: optional ``(examples, labels)`` evaluated with the best weights at the end.
@@ -244,18 +260,20 @@ def train_classifier(app, encoder_cls, examples, labels, config: TrainConfig, ou
     (``register_model``) so that ``load_model`` can rebuild it.
     ``resume=True`` continues the run in ``out_dir`` exactly where its checkpoint left it
     (same data and settings; ``config.epochs`` counts the whole run, ``max_minutes`` this call).
+    An ``out_dir`` that holds a model is refused unless ``resume`` or ``overwrite``.
     The summary has the trainer's summary fields and ``val``/``test`` metrics.
     """
     from rnnkit.optim import AdamW
     from rnnkit.training import SequenceBatches, Trainer
 
+    prepare_out(out_dir, app, resume=resume, overwrite=overwrite)
     if len(examples) != len(labels):
-        raise ValueError(f"got {len(examples)} examples but {len(labels)} labels")
+        raise InputError(f"got {len(examples)} examples but {len(labels)} labels")
     if len(examples) < 2:
-        raise ValueError(f"need at least 2 labelled examples to train, got {len(examples)}")
+        raise InputError(f"need at least 2 labelled examples to train, got {len(examples)}")
     classes = class_names(labels)
     if len(classes) < 2:
-        raise ValueError(f"need at least 2 classes to train a classifier, found only {list(classes)}")
+        raise InputError(f"need at least 2 classes to train a classifier, found only {list(classes)}")
     # check the test labels before training, not after
     targets_test = None if test is None else encode_labels(test[1], classes)
     train_idx, val_idx = split_indices(len(examples), config.val_fraction, config.seed)
@@ -271,6 +289,8 @@ def train_classifier(app, encoder_cls, examples, labels, config: TrainConfig, ou
     extra = {"app": app, "classes": list(classes), "encoder": encoder.to_dict(),
              "dataset": dataset, "train_config": vars(config).copy(),
              "split": {"train": int(len(train_idx)), "val": int(len(val_idx))}}
+    if overwrite:
+        remove_run_files(out_dir)
     trainer = Trainer(model, optimizer, train, val, max_epochs=config.epochs,
                       max_minutes=config.max_minutes, clip_grad_norm=config.clip,
                       patience=config.patience if val is not None else None,
@@ -294,44 +314,80 @@ def train_classifier(app, encoder_cls, examples, labels, config: TrainConfig, ou
 # -- command line -------------------------------------------------------------------------
 
 def add_train_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig, text: bool = False,
-                        command: bool = True):
-    """The model and optimisation flags every app's ``train`` has, with the app's defaults
-    (``command=False``: without ``--limit`` and ``--quiet``, for the benchmark scripts)."""
-    model = parser.add_argument_group("model")
-    model.add_argument("--cell", choices=tuple(CELLS), default=defaults.cell)
-    model.add_argument("--hidden-size", type=positive_int, default=defaults.hidden_size)
-    model.add_argument("--num-layers", type=positive_int, default=defaults.num_layers)
-    model.add_argument("--bidirectional", action=argparse.BooleanOptionalAction,
-                       default=defaults.bidirectional)
-    model.add_argument("--pooling", choices=("last", "mean", "max"), default=defaults.pooling,
-                       help="how the per-step outputs become one vector (default: %(default)s)")
-    model.add_argument("--dropout", type=probability, default=defaults.dropout)
-    if text:
-        model.add_argument("--embed-size", type=positive_int, default=defaults.embed_size)
-        model.add_argument("--embed-dropout", type=probability, default=defaults.embed_dropout,
-                           help="dropout on the word embeddings (default: %(default)s)")
-    else:
-        parser.set_defaults(embed_size=None, embed_dropout=0.0)
-    fit = parser.add_argument_group("training")
-    fit.add_argument("--epochs", type=positive_int, default=defaults.epochs)
-    fit.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
-    fit.add_argument("--lr", type=positive_float, default=defaults.lr, help="AdamW learning rate")
-    fit.add_argument("--weight-decay", type=non_negative_float, default=defaults.weight_decay)
-    fit.add_argument("--clip", type=positive_float, default=defaults.clip, help="clip the gradient norm")
-    fit.add_argument("--patience", type=positive_int, default=defaults.patience,
-                     help="stop after this many epochs without a better validation loss")
-    fit.add_argument("--val-fraction", type=probability, default=defaults.val_fraction,
-                     help="share of the training examples held out for validation")
-    fit.add_argument("--max-minutes", type=positive_float, default=defaults.max_minutes,
-                     help="wall-time budget for training")
-    fit.add_argument("--seed", type=non_negative_int, default=defaults.seed)
-    fit.add_argument("--out", default=None, help="output directory (default: runs/<app>)")
+                        command: bool = True, app: str | None = None):
+    """The model and optimisation flags every app's ``train`` has, with the app's defaults.
+
+    ``command=True`` (``rnnkit <app> train``): unset flags stay None over
+    ``args.config_defaults``, so that ``--resume`` can tell the flags given from the
+    ones to restore (:func:`run_config`); adds ``--out``, ``--resume``, ``--overwrite``,
+    ``--limit`` and ``--quiet``. ``command=False`` (the benchmark scripts): plain defaults.
+    """
+    def default(name):
+        value = getattr(defaults, name)
+        if command:
+            return None
+        return value
+
+    def shown(name, what=""):
+        value = getattr(defaults, name)
+        value = "per data set" if value is None and name in ("epochs", "batch_size", "patience") \
+            else value
+        return f"{what}{' ' if what else ''}(default: {value})"
+
     if command:
-        fit.add_argument("--limit", type=positive_int, default=None,
+        parser.set_defaults(config_defaults=defaults)
+    model = parser.add_argument_group("model")
+    model.add_argument("--cell", choices=tuple(CELLS), default=default("cell"),
+                       help=shown("cell", "recurrent cell"))
+    model.add_argument("--hidden-size", type=positive_int, default=default("hidden_size"),
+                       metavar="N", help=shown("hidden_size", "units per layer and direction"))
+    model.add_argument("--num-layers", type=positive_int, default=default("num_layers"),
+                       metavar="N", help=shown("num_layers", "stacked recurrent layers"))
+    model.add_argument("--bidirectional", action=argparse.BooleanOptionalAction,
+                       default=default("bidirectional"), help=shown("bidirectional"))
+    model.add_argument("--pooling", choices=("last", "mean", "max"), default=default("pooling"),
+                       help=shown("pooling", "how the per-step outputs become one vector"))
+    model.add_argument("--dropout", type=probability, default=default("dropout"), metavar="P",
+                       help=shown("dropout", "dropout in [0, 1)"))
+    if text:
+        model.add_argument("--embed-size", type=positive_int, default=default("embed_size"),
+                           metavar="N", help=shown("embed_size", "word-vector size"))
+        model.add_argument("--embed-dropout", type=probability, default=default("embed_dropout"),
+                           metavar="P", help=shown("embed_dropout", "dropout on the word vectors"))
+    else:
+        parser.set_defaults(embed_size=None, embed_dropout=None if command else 0.0)
+    fit = parser.add_argument_group("training")
+    fit.add_argument("--epochs", type=positive_int, default=default("epochs"), metavar="N",
+                     help=shown("epochs", "passes over the training examples"))
+    fit.add_argument("--batch-size", type=positive_int, default=default("batch_size"), metavar="N",
+                     help=shown("batch_size", "examples per step"))
+    fit.add_argument("--lr", type=positive_float, default=default("lr"), metavar="X",
+                     help=shown("lr", "AdamW learning rate"))
+    fit.add_argument("--weight-decay", type=non_negative_float, default=default("weight_decay"),
+                     metavar="X", help=shown("weight_decay", "AdamW weight decay"))
+    fit.add_argument("--clip", type=positive_float, default=default("clip"), metavar="X",
+                     help=shown("clip", "clip the global gradient norm"))
+    fit.add_argument("--patience", type=positive_int, default=default("patience"), metavar="N",
+                     help=shown("patience", "stop after N epochs without a better validation loss"))
+    fit.add_argument("--val-fraction", type=probability, default=default("val_fraction"),
+                     metavar="P", help=shown("val_fraction", "share of the training examples "
+                                                             "held out for validation"))
+    fit.add_argument("--max-minutes", type=positive_float, default=default("max_minutes"),
+                     metavar="X", help=shown("max_minutes", "wall-time budget of this call"))
+    fit.add_argument("--seed", type=non_negative_int, default=default("seed"), metavar="S",
+                     help=shown("seed", "weights, split and shuffling seed"))
+    out_default = f"runs/{app}" if app else "runs/APP"
+    fit.add_argument("--out", default=None, metavar="DIR",
+                     help=f"output directory (default: {out_default})")
+    if command:
+        fit.add_argument("--limit", type=positive_int, default=None, metavar="N",
                          help="train on the first N training examples only (a quick try)")
         fit.add_argument("--quiet", action="store_true", help="no progress bar")
         fit.add_argument("--resume", action="store_true",
-                         help="continue the run in --out from its checkpoint (same data and flags)")
+                         help="continue the run in --out from its checkpoint; flags not given "
+                              "keep their saved values")
+        fit.add_argument("--overwrite", action="store_true",
+                         help="replace a model already in --out (default: refuse)")
 
 
 def add_model_argument(parser, default: str) -> None:
@@ -350,7 +406,7 @@ def limit(examples, labels, n):
     if n is None:
         return examples, labels
     if n < 2:
-        raise ValueError(f"--limit must be at least 2, got {n}")
+        raise InputError(f"--limit must be at least 2, got {n}")
     return examples[:n], labels[:n]
 
 

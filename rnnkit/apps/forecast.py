@@ -39,10 +39,13 @@ from pathlib import Path
 import numpy as np
 
 from rnnkit.apps._args import one_line_subparsers, positive_float, positive_int
+from rnnkit.apps._run import prepare_out, remove_run_files
+from rnnkit.errors import InputError, MissingFileError
 from rnnkit.layers.registry import CELLS
 
 APP = "forecast"
 CHECKPOINT = "checkpoint.npz"
+REPORT_FILES = ("eval.json", "forecast.png", "forecast.csv", "prediction.png")
 
 # Per-series settings of the benchmark (bench/forecast.py); any option overrides them.
 SERIES_DEFAULTS = {
@@ -71,15 +74,15 @@ def load_data(series=None, csv_path=None, time_col=None, value_cols=None, exog_c
     from rnnkit.forecasting.series import load_series, read_csv
 
     if (series is None) == (csv_path is None):
-        raise ValueError("give either --series NAME or --csv PATH (not both)")
+        raise InputError("give either --series NAME or --csv PATH (not both)")
     if series is not None:
         if exog_cols or time_col or value_cols:
-            raise ValueError("--time-col, --value-cols and --exog-cols go with --csv, not --series")
+            raise InputError("--time-col, --value-cols and --exog-cols go with --csv, not --series")
         return load_series(series), None, {"series": series}
     if not time_col or not value_cols:
-        raise ValueError("--csv needs --time-col and --value-cols")
+        raise InputError("--csv needs --time-col and --value-cols")
     if not os.path.isfile(csv_path):
-        raise FileNotFoundError(f"--csv {csv_path!r}: no such file")
+        raise MissingFileError(f"--csv {csv_path!r}: no such file")
     ts, exog = read_csv(csv_path, time_col, value_cols, period=period, exog_cols=exog_cols or ())
     source = {"csv_path": os.path.abspath(csv_path), "time_col": time_col,
               "value_cols": list(ts.columns), "exog_cols": _split(exog_cols), "period": ts.period}
@@ -110,7 +113,7 @@ def settings_for(series_name, n_points: int, period: int, given: dict) -> dict:
     if s.get("test_size") is None:
         s["test_size"] = 2 * s["horizon"]
     if not isinstance(s["test_size"], int) or not s["horizon"] <= s["test_size"] < n_points:
-        raise ValueError(f"test_size must be an integer in [horizon={s['horizon']}, "
+        raise InputError(f"test_size must be an integer in [horizon={s['horizon']}, "
                          f"{n_points}), got {s['test_size']!r}")
     return s
 
@@ -122,23 +125,20 @@ def train(out_dir, series=None, csv_path=None, time_col=None, value_cols=None, e
           period=None, *, window=None, horizon=None, strategy=None, cell=None, hidden_size=None,
           num_layers=None, epochs=None, batch_size=None, lr=None, patience=None, test_size=None,
           log_scale=None, level=None, calendar=None, seasonal_diff=None, seed=None,
-          max_minutes=None, baselines=True, plot=True, progress=None, log=print) -> dict:
+          max_minutes=None, baselines=True, plot=True, progress=None, overwrite=False,
+          log=print) -> dict:
     """Train on the series (all but the last ``test_size`` points), then evaluate.
 
     Options left as None take the series' benchmark settings (``SERIES_DEFAULTS``)
     or ``TRAIN_DEFAULTS``. Writes ``checkpoint.npz``, ``metrics.jsonl``,
-    ``loss_curve.png``, ``eval.json`` and ``forecast.png`` to ``out_dir``.
+    ``loss_curve.png``, ``eval.json`` and ``forecast.png`` to ``out_dir``; an ``out_dir``
+    that holds a model is refused unless ``overwrite``.
     Returns :func:`evaluate`'s result plus the trainer's ``summary``.
     """
     from rnnkit.forecasting.fit import ForecastConfig, check_setup
     from rnnkit.forecasting.fit import train as fit_model
 
-    if out_dir is None or str(out_dir) == "":
-        raise ValueError("--out is required: the directory for the model and its reports")
-    if os.path.isfile(out_dir):
-        raise ValueError(f"--out {str(out_dir)!r} is a file; give a directory")
-    if (Path(out_dir) / CHECKPOINT).exists():
-        raise ValueError(f"{str(out_dir)!r} already holds a trained model; choose another --out")
+    prepare_out(out_dir, APP, overwrite=overwrite)
     ts, exog, source = load_data(series, csv_path, time_col, value_cols, exog_cols, period)
     given = {"window": window, "horizon": horizon, "strategy": strategy, "cell": cell,
              "hidden_size": hidden_size, "num_layers": num_layers, "epochs": epochs,
@@ -153,6 +153,8 @@ def train(out_dir, series=None, csv_path=None, time_col=None, value_cols=None, e
     log(f"training a {config.strategy} {config.cell.upper()} forecaster on {ts.name} "
         f"({len(ts)} points x {len(ts.columns)} column(s), period {ts.period}): window "
         f"{config.window}, horizon {config.horizon}, holdout the last {test} points")
+    if overwrite:
+        remove_run_files(out_dir, REPORT_FILES)
     info = {"app": APP, "source": source, "test_size": test, "columns": list(ts.columns),
             "period": ts.period}
     _, _, summary = fit_model(ts, exog, config, test, out_dir=out_dir, progress=progress,
@@ -171,14 +173,14 @@ def load(model_dir):
 
     directory = Path(model_dir)
     if not directory.is_dir():
-        raise FileNotFoundError(f"model directory {str(model_dir)!r} does not exist")
+        raise MissingFileError(f"model directory {str(model_dir)!r} does not exist")
     path = directory / CHECKPOINT
     if not path.exists():
-        raise FileNotFoundError(f"{str(model_dir)!r} holds no {CHECKPOINT}; train one with "
+        raise MissingFileError(f"{str(model_dir)!r} holds no {CHECKPOINT}; train one with "
                                 f"`rnnkit forecast train --out {model_dir}`")
     model, config, extra = load_checkpoint(path)
     if (extra.get("info") or {}).get("app") != APP:
-        raise ValueError(f"{str(path)!r} was not written by `rnnkit forecast train`")
+        raise InputError(f"{str(path)!r} was not written by `rnnkit forecast train`")
     return model, config, extra
 
 
@@ -191,7 +193,7 @@ def _data_for(extra, series, csv_path, time_col, value_cols, exog_cols, period):
                                  period or info["period"])
     saved_exog = len(info["source"].get("exog_cols", []))
     if len(ts.columns) != len(info["columns"]) or (0 if exog is None else exog.shape[1]) != saved_exog:
-        raise ValueError(f"the model was trained on {len(info['columns'])} value column(s) and "
+        raise InputError(f"the model was trained on {len(info['columns'])} value column(s) and "
                          f"{saved_exog} exogenous column(s); the data given has {len(ts.columns)} "
                          f"and {0 if exog is None else exog.shape[1]}")
     return ts, exog, source
@@ -241,7 +243,8 @@ def predict(model_dir, series=None, csv_path=None, time_col=None, value_cols=Non
     """Forecast the ``horizon`` steps after the end of the series.
 
     Writes ``forecast.csv`` (time label and one column per value column) and
-    ``forecast.png`` to ``out_dir`` (default: the model directory).
+    ``prediction.png`` to ``out_dir`` (default: the model directory; the holdout plot
+    ``forecast.png`` of :func:`evaluate` is kept).
     Returns ``{"times": [...], "columns": [...], "forecast": [[...], ...]}``.
     """
     from rnnkit.forecasting.fit import forecast, prepare, saved_scalers
@@ -250,7 +253,7 @@ def predict(model_dir, series=None, csv_path=None, time_col=None, value_cols=Non
     model, config, extra = load(model_dir)
     ts, exog, _ = _data_for(extra, series, csv_path, time_col, value_cols, exog_cols, period)
     if len(ts) < config.window + config.seasonal_diff:
-        raise ValueError(f"the series has {len(ts)} points; the model needs the last "
+        raise InputError(f"the series has {len(ts)} points; the model needs the last "
                          f"window + seasonal_diff = {config.window + config.seasonal_diff}")
     scaler, exog_scaler = saved_scalers(extra)
     data = prepare(ts, exog, config, len(ts), scaler, exog_scaler)
@@ -270,7 +273,7 @@ def predict(model_dir, series=None, csv_path=None, time_col=None, value_cols=Non
         from rnnkit.forecasting.plot import plot_forecast
         times = _plot_times(extend_times(ts.times, config.horizon))
         start = max(0, len(ts) - 4 * max(config.window, config.horizon))
-        result["plot"] = plot_forecast(out / "forecast.png", times[start:len(ts)],
+        result["plot"] = plot_forecast(out / "prediction.png", times[start:len(ts)],
                                        ts.values[start:, 0], times[None, len(ts):],
                                        {"rnn": values[None, :, 0]},
                                        title=f"{ts.name}: the next {config.horizon} steps",
@@ -341,13 +344,15 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
 
     p = actions.add_parser(
         "train", help="train a forecaster, then score it and the baselines on the holdout",
-        description="Train an LSTM/GRU forecaster on all but the last --test-size points "
-                    "(validation: the last 15%% of those), then evaluate it, seasonal naive, "
+        description="Train a recurrent forecaster on all but the last --test-size points "
+                    "(validation: the last 15% of those), then evaluate it, seasonal naive, "
                     "Holt-Winters and (short series) ARIMA on the holdout. Writes checkpoint.npz, "
                     "metrics.jsonl, loss_curve.png, eval.json and forecast.png to --out. "
                     "Options not given take the series' benchmark settings.")
     _add_data_options(p, required_source=True)
     p.add_argument("--out", metavar="DIR", required=True, help="directory for the model (required)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a model already in --out (default: refuse)")
     p.add_argument("--horizon", type=positive_int, metavar="H", help="steps to forecast")
     p.add_argument("--window", type=positive_int, metavar="W", help="input steps per forecast")
     p.add_argument("--strategy", choices=("direct", "recursive"),
@@ -393,10 +398,10 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
 
     p = actions.add_parser("predict", help="forecast the steps after the end of the series",
                            description="Forecast the next `horizon` steps after the last point; "
-                                       "writes forecast.csv and forecast.png.")
+                                       "writes forecast.csv and prediction.png.")
     p.add_argument("--model", metavar="DIR", required=True, help="the --out directory of train")
     _add_data_options(p, required_source=False)
-    p.add_argument("--out", metavar="DIR", help="where forecast.csv and forecast.png go (default --model)")
+    p.add_argument("--out", metavar="DIR", help="where forecast.csv and prediction.png go (default --model)")
     p.set_defaults(run=_run_predict)
 
 
@@ -409,7 +414,7 @@ def _run_train(args) -> int:
     options = {k: getattr(args, k) for k in (
         "horizon", "window", "strategy", "test_size", "cell", "hidden_size", "num_layers", "epochs",
         "batch_size", "lr", "patience", "log_scale", "level", "calendar", "seasonal_diff", "seed",
-        "max_minutes", "baselines")}
+        "max_minutes", "baselines", "overwrite")}
     result = train(args.out, **_data_args(args), **options,
                    log=lambda msg: print(msg, file=sys.stderr))
     _print_result(result)

@@ -31,6 +31,7 @@ from rnnkit.apps._args import one_line_subparsers
 from rnnkit.apps._classify import TrainConfig
 from rnnkit.data.images import (FASHION_CLASSES, FASHION_DIR, load_digits_images,
                                 load_fashion_mnist, read_image_file)
+from rnnkit.errors import InputError
 
 APP = "imageseq"
 DATASETS = ("digits", "fashion-mnist")
@@ -71,7 +72,7 @@ class RowScaler:
     def transform(self, images) -> np.ndarray:
         images = _check_images(images)
         if images.shape[1:] != (self.height, self.width):
-            raise ValueError(f"images must be {self.height}x{self.width} like the training images, "
+            raise InputError(f"images must be {self.height}x{self.width} like the training images, "
                              f"got {images.shape[1]}x{images.shape[2]}")
         return (images / self.scale).astype(np.float32)                    # (N, H, W)
 
@@ -89,7 +90,7 @@ class RowScaler:
 def _check_images(images) -> np.ndarray:
     images = np.asarray(images)
     if images.ndim != 3 or 0 in images.shape or images.dtype.kind not in "iuf":
-        raise ValueError(f"images must be numbers of shape (N, H, W) with N, H, W >= 1, "
+        raise InputError(f"images must be numbers of shape (N, H, W) with N, H, W >= 1, "
                          f"got {images.dtype} {images.shape}")
     return images
 
@@ -106,9 +107,9 @@ def load_images(dataset="digits", split="train", data=None, fashion_dir=FASHION_
         images, labels = read_image_file(data)
         return images, [str(v) for v in labels.tolist()]
     if dataset not in DATASETS:
-        raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+        raise InputError(f"dataset must be one of {DATASETS}, got {dataset!r}")
     if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        raise InputError(f"split must be 'train' or 'test', got {split!r}")
     if dataset == "fashion-mnist":
         images, labels = load_fashion_mnist(split, fashion_dir)
         return images, [FASHION_CLASSES[k] for k in labels]
@@ -122,7 +123,7 @@ def load_images(dataset="digits", split="train", data=None, fashion_dir=FASHION_
 
 def train(dataset="digits", *, data=None, test_data=None, out_dir="runs/imageseq",
           config: TrainConfig | None = None, limit=None, progress=None,
-          resume=False, fashion_dir=FASHION_DIR):
+          resume=False, overwrite=False, fashion_dir=FASHION_DIR):
     """Train on a built-in data set's training split (or the user's file) and test on its
     test split (or ``test_data``). ``config`` defaults to ``defaults_for(dataset)``.
     Returns ``(classifier, summary)``."""
@@ -136,7 +137,8 @@ def train(dataset="digits", *, data=None, test_data=None, out_dir="runs/imageseq
         test = None
     return _classify.train_classifier(APP, RowScaler, images, labels, config, out_dir,
                                       dataset=dataset if data is None else str(data),
-                                      test=test, progress=progress, resume=resume)
+                                      test=test, progress=progress, resume=resume,
+                                      overwrite=overwrite)
 
 
 def load(model) -> _classify.Classifier:
@@ -161,7 +163,7 @@ def _eval_images(classifier, data, fashion_dir):
         return load_images(data=data)
     dataset = classifier.extra.get("dataset")
     if dataset not in DATASETS:
-        raise ValueError("this model was not trained on a built-in data set; pass --data FILE")
+        raise InputError("this model was not trained on a built-in data set; pass --data FILE")
     return load_images(dataset, "test", None, fashion_dir)
 
 
@@ -174,7 +176,7 @@ def build_parser(parser):
     p.add_argument("--data", default=None, help="your images: .npz (images, labels) or IDX file")
     p.add_argument("--test-data", default=None, help="a second file to test on after training")
     p.add_argument("--fashion-dir", default=str(FASHION_DIR), help="where the Fashion-MNIST .gz files are")
-    _classify.add_train_arguments(p, UNSET_PER_DATASET)
+    _classify.add_train_arguments(p, UNSET_PER_DATASET, app=APP)
     p.set_defaults(run=_run_train)
 
     p = actions.add_parser("eval", help="accuracy of a trained model (default: its data set's test split)")
@@ -193,9 +195,9 @@ def build_parser(parser):
 def _run_train(args):
     out = args.out or "runs/imageseq"
     _, summary = train(args.dataset, data=args.data, test_data=args.test_data, out_dir=out,
-                       config=resolve(TrainConfig.from_args(args), args.dataset), limit=args.limit,
+                       config=resolve(_classify.run_config(args, APP, out), args.dataset), limit=args.limit,
                        progress=False if args.quiet else None,
-                       resume=args.resume, fashion_dir=args.fashion_dir)
+                       resume=args.resume, overwrite=args.overwrite, fashion_dir=args.fashion_dir)
     _classify.report_training(APP, summary, out)
 
 

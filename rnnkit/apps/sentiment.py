@@ -25,6 +25,7 @@ import numpy as np
 
 from rnnkit.apps import _classify
 from rnnkit.apps._args import one_line_subparsers
+from rnnkit.errors import InputError, InputTypeError
 from rnnkit.layers import Dropout, Embedding
 from rnnkit.models import SequenceClassifier, register_model
 from rnnkit.models._common import child_seeds, seed_to_json
@@ -57,14 +58,14 @@ class TextEncoder:
 
     def transform(self, texts) -> list[np.ndarray]:
         if isinstance(texts, str):
-            raise TypeError("texts must be a list of strings, not one string")
+            raise InputTypeError("texts must be a list of strings, not one string")
         ids = []
         for n, text in enumerate(texts):
             if not isinstance(text, str):
-                raise TypeError(f"texts[{n}] must be a str, got {type(text).__name__}")
+                raise InputTypeError(f"texts[{n}] must be a str, got {type(text).__name__}")
             row = self.vocab.encode(text, on_unknown="unk")                 # (L,) int64
             if row.size == 0:
-                raise ValueError(f"texts[{n}] ({text!r}) has no words (a sequence of length 0)")
+                raise InputError(f"texts[{n}] ({text!r}) has no words (a sequence of length 0)")
             ids.append(row)
         return ids
 
@@ -102,9 +103,9 @@ class WordClassifier(Module):
                  embed_init_std=0.1, hidden_size=128, num_layers=1, cell="lstm",
                  bidirectional=True, dropout=0.5, pooling="max", dtype=np.float32, seed=None):
         if not 0.0 <= embed_dropout < 1.0:
-            raise ValueError(f"embed_dropout must be a float in [0, 1), got {embed_dropout!r}")
+            raise InputError(f"embed_dropout must be a float in [0, 1), got {embed_dropout!r}")
         if not embed_init_std > 0:
-            raise ValueError(f"embed_init_std must be positive, got {embed_init_std!r}")
+            raise InputError(f"embed_init_std must be positive, got {embed_init_std!r}")
         self.embed_dropout_p, self.embed_init_std = float(embed_dropout), float(embed_init_std)
         self.seed = seed_to_json(seed)
         seeds = child_seeds(seed, 3)
@@ -150,7 +151,7 @@ def make_model(num_classes: int, model_inputs: dict, config: TrainConfig) -> Wor
 def load_mr_split(split: str):
     """MR's fixed 90/10 split: ``(texts, labels)`` of ``split`` ("train" 9,545 or "test" 1,060)."""
     if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        raise InputError(f"split must be 'train' or 'test', got {split!r}")
     texts, labels = load_movie_reviews()
     train_idx, test_idx = _classify.split_indices(len(texts), TEST_FRACTION, SPLIT_SEED)
     chosen = train_idx if split == "train" else test_idx
@@ -168,7 +169,7 @@ def load_texts(data=None, split="train", text_column="text", label_column="label
 
 def train(data=None, *, test_data=None, text_column="text", label_column="label",
           out_dir="runs/sentiment", config: TrainConfig = DEFAULTS, limit=None, progress=None,
-          resume=False):
+          resume=False, overwrite=False):
     """Train on MR's 90% (or the user's file) and test on MR's 10% (or ``test_data``).
 
     Returns ``(classifier, summary)``; the model is saved to ``out_dir/checkpoint.npz``.
@@ -182,7 +183,8 @@ def train(data=None, *, test_data=None, text_column="text", label_column="label"
         test = None
     return _classify.train_classifier(APP, TextEncoder, texts, labels, config, out_dir,
                                       dataset=DATASET if data is None else str(data),
-                                      test=test, progress=progress, make_model=make_model, resume=resume)
+                                      test=test, progress=progress, make_model=make_model, resume=resume,
+                                      overwrite=overwrite)
 
 
 def load(model) -> _classify.Classifier:
@@ -195,7 +197,7 @@ def evaluate(model, data=None, text_column="text", label_column="label") -> dict
     """Accuracy etc. of a trained model on MR's test split or on the user's file."""
     classifier = load(model)
     if data is None and classifier.extra.get("dataset") != DATASET:
-        raise ValueError("this model was not trained on the default data; pass --data FILE")
+        raise InputError("this model was not trained on the default data; pass --data FILE")
     return classifier.evaluate(*load_texts(data, "test", text_column, label_column))
 
 
@@ -210,7 +212,7 @@ def build_parser(parser):
     actions = one_line_subparsers(parser)
     p = actions.add_parser("train", help="train a classifier (default: movie-review polarity, MR)")
     _data_arguments(p, test=True)
-    _classify.add_train_arguments(p, DEFAULTS, text=True)
+    _classify.add_train_arguments(p, DEFAULTS, text=True, app=APP)
     p.set_defaults(run=_run_train)
 
     p = actions.add_parser("eval", help="accuracy of a trained model (default: MR's test split)")
@@ -238,16 +240,16 @@ def _run_train(args):
     out = args.out or "runs/sentiment"
     _, summary = train(args.data, test_data=args.test_data, text_column=args.text_column,
                        label_column=args.label_column, out_dir=out,
-                       config=TrainConfig.from_args(args), limit=args.limit,
+                       config=_classify.run_config(args, APP, out), limit=args.limit,
                        progress=False if args.quiet else None,
-                       resume=args.resume)
+                       resume=args.resume, overwrite=args.overwrite)
     _classify.report_training(APP, summary, out)
 
 
 def _run_eval(args):
     classifier = load(_classify.model_paths(args))
     if args.data is None and classifier.extra.get("dataset") != DATASET:
-        raise ValueError("this model was not trained on the default data; pass --data FILE")
+        raise InputError("this model was not trained on the default data; pass --data FILE")
     metrics = classifier.evaluate(*load_texts(args.data, "test", args.text_column, args.label_column))
     _classify.report_evaluation(metrics, classifier.classes, args.json)
 

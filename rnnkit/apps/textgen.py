@@ -46,6 +46,8 @@ import numpy as np
 
 from rnnkit._validation import check_scalar
 from rnnkit.apps._args import non_negative_int, number, one_line_subparsers, positive_int
+from rnnkit.apps._run import merge_settings, prepare_out, remove_run_files
+from rnnkit.errors import InputError, MissingFileError
 from rnnkit.layers.registry import CELLS
 
 APP = "textgen"
@@ -59,10 +61,14 @@ DEFAULTS = {
     "dropout": 0.0, "seq_len": 64, "batch_size": 32, "lr": 2e-3, "optimizer": "adam",
     "clip": 5.0, "seed": 0,
 }
-# Options that define the model or the data: a resumed run must keep them.
+# Options that define the model, the data or the optimizer's saved state: a resumed run
+# must keep them. The others (clip and the run's limits) may change; all are saved.
 FLAGS = {"level": "--level", "cell": "--cell", "hidden_size": "--hidden", "num_layers": "--layers",
          "embed_size": "--embed", "dropout": "--dropout", "seq_len": "--seq-len",
-         "batch_size": "--batch", "corpus": "--corpus"}
+         "batch_size": "--batch", "corpus": "--corpus", "lr": "--lr", "optimizer": "--optimizer",
+         "seed": "--seed"}
+RUN_LIMITS = ("max_minutes", "max_steps", "eval_every", "checkpoint_every")
+DEFAULT_MINUTES = 10.0     # when neither --max-minutes nor --max-steps is given
 WORD_EMBED_SIZE = 128
 EVAL_BATCH = 16            # parallel validation streams
 VAL_TOKENS_DURING_TRAINING = 64_000
@@ -108,37 +114,34 @@ def _make_optimizer(name: str, params, lr: float):
     classes = {"adam": optim.Adam, "adamw": optim.AdamW, "rmsprop": optim.RMSprop,
                "sgd": optim.SGD}
     if name not in classes:
-        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
+        raise InputError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
     return classes[name](params, lr=lr)
 
 
-def _settings(out_dir, resume: bool, given: dict) -> dict:
-    """Merge explicit options with the checkpoint's (on resume) or the defaults."""
-    settings = dict(DEFAULTS, corpus=None)
-    if resume:
-        saved = _read_meta(Path(out_dir) / CHECKPOINT, out_dir)["extra"]["settings"]
-        conflicts = [f"{flag} {given[k]!r} (the run used {saved.get(k)!r})"
-                     for k, flag in FLAGS.items()
-                     if given.get(k) is not None and given[k] != saved.get(k)]
-        if conflicts:
-            raise ValueError(f"cannot resume {str(out_dir)!r} with a different setup: "
-                             + "; ".join(conflicts))
-        settings.update(saved)
-    settings.update({k: v for k, v in given.items() if v is not None})
+def _settings(out_dir, resume: bool, given: dict, log) -> dict:
+    """The explicit options over the checkpoint's (on resume) or the defaults."""
+    defaults = dict(DEFAULTS, corpus=None, **dict.fromkeys(RUN_LIMITS))
+    if not resume:
+        return dict(defaults, **{k: v for k, v in given.items() if v is not None})
+    saved = _read_meta(Path(out_dir) / CHECKPOINT, out_dir)["extra"]["settings"]
+    settings, changed = merge_settings(dict(defaults, **saved), given, FLAGS)
+    if changed:
+        log("resuming with " + ", ".join(f"{k} {saved[k]!r} -> {settings[k]!r}" for k in changed))
     return settings
 
 
 def train(out_dir, corpus=None, *, level=None, cell=None, hidden_size=None, num_layers=None,
           embed_size=None, dropout=None, seq_len=None, batch_size=None, lr=None, optimizer=None,
           clip=None, seed=None, max_minutes=None, max_steps=None, eval_every=None,
-          checkpoint_every=None, resume=False, progress=None, log=print) -> dict:
+          checkpoint_every=None, resume=False, overwrite=False, progress=None, log=print) -> dict:
     """Train a language model on ``corpus`` (default: the embedded Shakespeare) into ``out_dir``.
 
     Every option left as None takes its default (``DEFAULTS``), or its value in the
-    checkpoint when ``resume=True``. ``embed_size`` None means one-hot inputs at char
-    level (char-rnn style) and 128 at word level; 0 also means one-hot. Stops after
-    ``max_minutes`` (default 10 when neither limit is given) or at step ``max_steps``
-    (counted over the whole run, resumed parts included).
+    checkpoint when ``resume=True`` (the run's limits included). ``embed_size`` None means
+    one-hot inputs at char level (char-rnn style) and 128 at word level; 0 also means
+    one-hot. Stops after ``max_minutes`` of this call (default 10 when neither limit is
+    given) or at step ``max_steps`` (counted over the whole run, resumed parts included).
+    An ``out_dir`` that holds a model is refused unless ``resume`` or ``overwrite``.
 
     Returns the trainer's summary dict plus ``val_bits_per_char`` and ``settings``.
     """
@@ -146,23 +149,19 @@ def train(out_dir, corpus=None, *, level=None, cell=None, hidden_size=None, num_
     from rnnkit.models import LanguageModel
     from rnnkit.training import TokenStream, Trainer
 
-    if out_dir is None or str(out_dir) == "":
-        raise ValueError("out_dir is required: the directory for the checkpoint and logs")
     given = {"level": level, "cell": cell, "hidden_size": hidden_size, "num_layers": num_layers,
              "embed_size": embed_size, "dropout": dropout, "seq_len": seq_len,
              "batch_size": batch_size, "lr": lr, "optimizer": optimizer, "clip": clip,
-             "seed": seed, "corpus": None if corpus is None else os.path.abspath(corpus)}
-    _check_train_args(given, max_minutes, max_steps, eval_every, checkpoint_every)
-    if os.path.isfile(out_dir):
-        raise ValueError(f"--out {str(out_dir)!r} is a file; give a directory")
-    if not resume and (Path(out_dir) / CHECKPOINT).exists():
-        raise ValueError(f"{str(out_dir)!r} already holds a trained model; add --resume to "
-                         f"continue it or choose another --out")
-    s = _settings(out_dir, resume, given)
+             "seed": seed, "corpus": None if corpus is None else os.path.abspath(corpus),
+             "max_minutes": max_minutes, "max_steps": max_steps, "eval_every": eval_every,
+             "checkpoint_every": checkpoint_every}
+    _check_train_args(given)
+    prepare_out(out_dir, APP, resume=resume, overwrite=overwrite)
+    s = _settings(out_dir, resume, given, log)
     text = corpus_text(s["corpus"])
-    if max_minutes is None and max_steps is None:
-        max_minutes = 10.0
-        log("training for at most 10 minutes (set --max-minutes or --max-steps)")
+    if s["max_minutes"] is None and s["max_steps"] is None:
+        s["max_minutes"] = DEFAULT_MINUTES
+        log(f"training for at most {DEFAULT_MINUTES:g} minutes (set --max-minutes or --max-steps)")
     train_text, val_text = split_text(text)
     if resume:
         from rnnkit.data import Vocabulary
@@ -181,6 +180,8 @@ def train(out_dir, corpus=None, *, level=None, cell=None, hidden_size=None, num_
     val_data = TokenStream(val_ids, batch_size=val_batch, seq_len=s["seq_len"])
     eval_batches = max(1, VAL_TOKENS_DURING_TRAINING // (val_batch * s["seq_len"]))
     opt = _make_optimizer(s["optimizer"], model.parameters(), s["lr"])
+    if overwrite:
+        remove_run_files(out_dir)
     extra = {"app": APP, "vocab": vocab.to_dict(), "settings": s,
              "corpus_chars": len(text), "val_fraction": 0.1}
     log(f"{'resuming' if resume else 'training'} {s['num_layers']}-layer {s['cell'].upper()} "
@@ -188,10 +189,10 @@ def train(out_dir, corpus=None, *, level=None, cell=None, hidden_size=None, num_
         f"{'the embedded Shakespeare' if s['corpus'] is None else s['corpus']}: "
         f"{len(train_ids):,} training / {len(val_ids):,} validation tokens")
     trainer = Trainer(model, opt, train_data, val_data, clip_grad_norm=s["clip"],
-                      max_steps=max_steps, max_minutes=max_minutes,
-                      eval_every=eval_every or max(1, min(200, train_data.num_batches)),
+                      max_steps=s["max_steps"], max_minutes=s["max_minutes"],
+                      eval_every=s["eval_every"] or max(1, min(200, train_data.num_batches)),
                       eval_batches=eval_batches, out_dir=out_dir,
-                      checkpoint_every=checkpoint_every or 100, progress=progress, extra=extra)
+                      checkpoint_every=s["checkpoint_every"] or 100, progress=progress, extra=extra)
     summary = trainer.fit(resume=resume)
     best = summary.get("best_val_loss")                      # nats per token
     per_char = best
@@ -202,32 +203,19 @@ def train(out_dir, corpus=None, *, level=None, cell=None, hidden_size=None, num_
     return summary
 
 
-def _check_train_args(given, max_minutes, max_steps, eval_every, checkpoint_every) -> None:
-    def positive_int(name, value):
-        check_scalar(value, name, int, low=1, none_ok=True)
-
-    for name in ("hidden_size", "num_layers", "seq_len", "batch_size"):
-        positive_int(name, given[name])
+def _check_train_args(given) -> None:
+    for name in ("hidden_size", "num_layers", "seq_len", "batch_size", "max_steps", "eval_every",
+                 "checkpoint_every"):
+        check_scalar(given[name], name, int, low=1, none_ok=True)
     check_scalar(given["seed"], "seed", int, low=0, none_ok=True)
-    positive_int("max_steps", max_steps)
-    positive_int("eval_every", eval_every)
-    positive_int("checkpoint_every", checkpoint_every)
-    if given["embed_size"] is not None and (not isinstance(given["embed_size"], int)
-                                            or given["embed_size"] < 0):
-        raise ValueError(f"embed_size must be an integer >= 0 (0: one-hot), got {given['embed_size']!r}")
-    for name in ("lr", "clip"):
-        value = given[name]
-        if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value)
-                                      and value > 0):
-            raise ValueError(f"{name} must be a positive number, got {value!r}")
-    if max_minutes is not None and not (isinstance(max_minutes, (int, float))
-                                        and math.isfinite(max_minutes) and max_minutes > 0):
-        raise ValueError(f"max_minutes must be a positive number, got {max_minutes!r}")
-    if given["dropout"] is not None and not 0 <= given["dropout"] < 1:
-        raise ValueError(f"dropout must lie in [0, 1), got {given['dropout']!r}")
+    check_scalar(given["embed_size"], "embed_size", int, low=0, none_ok=True, note=" (0: one-hot)")
+    for name in ("lr", "clip", "max_minutes"):
+        check_scalar(given[name], name, float, low=0.0, include_low=False, none_ok=True)
+    check_scalar(given["dropout"], "dropout", float, low=0.0, high=1.0, include_high=False,
+                 none_ok=True)
     for name, choices in (("level", ("char", "word")), ("cell", tuple(CELLS)), ("optimizer", OPTIMIZERS)):
         if given[name] is not None and given[name] not in choices:
-            raise ValueError(f"{name} must be one of {choices}, got {given[name]!r}")
+            raise InputError(f"{name} must be one of {choices}, got {given[name]!r}")
 
 
 def _read_meta(path: Path, model_dir) -> dict:
@@ -235,18 +223,18 @@ def _read_meta(path: Path, model_dir) -> dict:
     from rnnkit.training import checkpoint_meta
     directory = Path(model_dir)
     if not directory.exists():
-        raise FileNotFoundError(f"model directory {str(model_dir)!r} does not exist")
+        raise MissingFileError(f"model directory {str(model_dir)!r} does not exist")
     if not directory.is_dir():
-        raise ValueError(f"{str(model_dir)!r} is not a directory; give the --out directory "
+        raise InputError(f"{str(model_dir)!r} is not a directory; give the --out directory "
                          f"of `rnnkit textgen train`")
     if not path.exists():
-        raise FileNotFoundError(f"{str(model_dir)!r} holds no {CHECKPOINT}; it is not a trained "
+        raise MissingFileError(f"{str(model_dir)!r} holds no {CHECKPOINT}; it is not a trained "
                                 f"textgen model (train one with `rnnkit textgen train --out "
                                 f"{model_dir}`)")
     meta = checkpoint_meta(path)
     extra = meta.get("extra") or {}
     if extra.get("app") != APP or "vocab" not in extra or "settings" not in extra:
-        raise ValueError(f"{str(path)!r} is not a textgen model (it was written by "
+        raise InputError(f"{str(path)!r} is not a textgen model (it was written by "
                          f"{extra.get('app') or 'another program'})")
     return meta
 
@@ -263,7 +251,7 @@ def load(model_dir, which: str = "best"):
     model, meta = load_model(path, which=which)
     vocab = Vocabulary.from_dict(meta["extra"]["vocab"])
     if len(vocab) != model.vocab_size:
-        raise ValueError(f"{str(path)!r} is inconsistent: vocabulary of {len(vocab)} tokens, "
+        raise InputError(f"{str(path)!r} is inconsistent: vocabulary of {len(vocab)} tokens, "
                          f"model of {model.vocab_size}")
     return model, vocab, meta
 
@@ -286,7 +274,7 @@ def evaluate_text(model, vocab, text: str, seq_len: int = 256, batch_size: int =
     unknown = vocab.unknown(text)
     ids = vocab.encode(text)
     if ids.size < 2:
-        raise ValueError("the evaluation text has fewer than 2 known tokens")
+        raise InputError("the evaluation text has fewer than 2 known tokens")
     if max_tokens is not None:
         ids = ids[:max_tokens]
     batch_size = max(1, min(batch_size, ids.size // 2))
@@ -309,7 +297,7 @@ def evaluate(model_dir, corpus=None, split: str = "val", max_tokens: int | None 
     """Evaluate a trained model on the validation part (``split='val'``) or all of
     ``corpus`` (default: the corpus it was trained on)."""
     if split not in ("val", "all"):
-        raise ValueError(f"split must be 'val' or 'all', got {split!r}")
+        raise InputError(f"split must be 'val' or 'all', got {split!r}")
     from rnnkit.data.corpus import split_text
     model, vocab, meta = load(model_dir)
     source = corpus if corpus is not None else meta["extra"]["settings"].get("corpus")
@@ -335,7 +323,10 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", metavar="PATH", help="UTF-8 text file (default: Shakespeare's plays)")
     p.add_argument("--out", metavar="DIR", required=True, help="directory for the model (required)")
     p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its checkpoint, exactly")
+                   help="continue the run in --out from its checkpoint, exactly; options not "
+                        "given again keep their saved values")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a model already in --out (default: refuse)")
     p.add_argument("--level", choices=("char", "word"), help="tokens: characters (default) or words")
     p.add_argument("--cell", choices=tuple(CELLS), help="recurrent cell (default lstm)")
     p.add_argument("--hidden", type=positive_int, metavar="N", help="units per layer (default 256)")
@@ -380,7 +371,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
 
     p = actions.add_parser("eval", help="validation bits and nats per character",
                            description="Cross-entropy of a trained model on the validation part "
-                                       "(last 10%%) of its corpus or of --corpus.")
+                                       "(last 10%) of its corpus or of --corpus.")
     p.add_argument("--model", metavar="DIR", required=True, help="the --out directory of train")
     p.add_argument("--corpus", metavar="PATH", help="evaluate on this UTF-8 file instead")
     p.add_argument("--split", choices=("val", "all"), default="val",
@@ -408,6 +399,7 @@ def _train_and_report(args) -> int:
         seq_len=args.seq_len, batch_size=args.batch, lr=args.lr, optimizer=args.optimizer,
         clip=args.clip, seed=args.seed, max_minutes=args.max_minutes, max_steps=args.max_steps,
         eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, resume=args.resume,
+        overwrite=args.overwrite,
         log=lambda msg: print(msg, file=sys.stderr))
     bits = summary["val_bits_per_char"]
     print(f"step {summary['step']} ({summary['stop_reason']}, {summary['elapsed_s'] / 60:.1f} min "

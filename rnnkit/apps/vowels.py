@@ -25,6 +25,7 @@ from rnnkit.apps import _classify
 from rnnkit.apps._args import one_line_subparsers
 from rnnkit.apps._classify import TrainConfig
 from rnnkit.data.speech import load_japanese_vowels, read_sequence_file
+from rnnkit.errors import InputError
 
 APP = "vowels"
 DATASET = "japanese-vowels"
@@ -66,15 +67,15 @@ def _check_sequences(sequences, width=None) -> list[np.ndarray]:
     for n, s in enumerate(sequences):
         s = np.asarray(s, dtype=np.float64)
         if s.ndim != 2 or s.shape[0] == 0:
-            raise ValueError(f"sequences[{n}] must have shape (T, D) with T >= 1, got {s.shape}")
+            raise InputError(f"sequences[{n}] must have shape (T, D) with T >= 1, got {s.shape}")
         want = width if width is not None else (checked[0].shape[1] if checked else s.shape[1])
         if s.shape[1] != want:
-            raise ValueError(f"sequences[{n}] has {s.shape[1]} features, expected {want}")
+            raise InputError(f"sequences[{n}] has {s.shape[1]} features, expected {want}")
         if not np.isfinite(s).all():
-            raise ValueError(f"sequences[{n}] holds NaN or infinite values")
+            raise InputError(f"sequences[{n}] holds NaN or infinite values")
         checked.append(s)
     if not checked:
-        raise ValueError("no sequences")
+        raise InputError("no sequences")
     return checked
 
 
@@ -91,7 +92,7 @@ def load_sequences(data=None, split="train", id_column="id", label_column="label
 
 def train(data=None, *, test_data=None, id_column="id", label_column="label",
           out_dir="runs/vowels", config: TrainConfig = DEFAULTS, limit=None, progress=None,
-          resume=False):
+          resume=False, overwrite=False):
     """Train on JapaneseVowels' training set (or the user's file), test on its test set
     (or ``test_data``). Returns ``(classifier, summary)``."""
     sequences, labels = _classify.limit(*load_sequences(data, "train", id_column, label_column), limit)
@@ -103,7 +104,8 @@ def train(data=None, *, test_data=None, id_column="id", label_column="label",
         test = None
     return _classify.train_classifier(APP, StandardScaler, sequences, labels, config, out_dir,
                                       dataset=DATASET if data is None else str(data),
-                                      test=test, progress=progress, resume=resume)
+                                      test=test, progress=progress, resume=resume,
+                                      overwrite=overwrite)
 
 
 def load(model) -> _classify.Classifier:
@@ -124,7 +126,7 @@ def predict(model, data, id_column="id", label_column="label") -> list[tuple[str
 
 def _check_default_data(classifier, data):
     if data is None and classifier.extra.get("dataset") != DATASET:
-        raise ValueError("this model was not trained on the default data; pass --data FILE")
+        raise InputError("this model was not trained on the default data; pass --data FILE")
 
 
 # -- command line -------------------------------------------------------------------------
@@ -133,7 +135,7 @@ def build_parser(parser):
     actions = one_line_subparsers(parser)
     p = actions.add_parser("train", help="train a classifier (default: JapaneseVowels)")
     _data_arguments(p, test=True)
-    _classify.add_train_arguments(p, DEFAULTS)
+    _classify.add_train_arguments(p, DEFAULTS, app=APP)
     p.set_defaults(run=_run_train)
 
     p = actions.add_parser("eval", help="accuracy of a trained model (default: the 370 test sequences)")
@@ -163,9 +165,9 @@ def _run_train(args):
     out = args.out or "runs/vowels"
     _, summary = train(args.data, test_data=args.test_data, id_column=args.id_column,
                        label_column=args.label_column, out_dir=out,
-                       config=TrainConfig.from_args(args), limit=args.limit,
+                       config=_classify.run_config(args, APP, out), limit=args.limit,
                        progress=False if args.quiet else None,
-                       resume=args.resume)
+                       resume=args.resume, overwrite=args.overwrite)
     _classify.report_training(APP, summary, out)
 
 

@@ -18,6 +18,7 @@ from rnnkit._validation import (
     require_forward,
 )
 from rnnkit.cells.kernel import initial_value
+from rnnkit.errors import InputTypeError
 from rnnkit.module import Module, Parameter, is_grad_enabled
 
 
@@ -48,7 +49,7 @@ class RecurrentCell(Module):
         if len(names) == 1:
             state = (state,)
         elif not (isinstance(state, tuple) and len(state) == len(names)):
-            raise TypeError(f"hx must be a tuple ({', '.join(names)}) of arrays of shape (B, hidden_size)")
+            raise InputTypeError(f"hx must be a tuple ({', '.join(names)}) of arrays of shape (B, hidden_size)")
         for name, s in zip(names, state):
             check_float_array(s, name, (batch, H), self.dtype, f"(B={batch}, hidden_size={H})")
         return tuple(state)

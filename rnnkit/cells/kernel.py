@@ -45,6 +45,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rnnkit.errors import InputError
+
 
 @dataclass(frozen=True)
 class ParameterSpec:
@@ -74,7 +76,7 @@ def initial_value(spec: ParameterSpec, rng: np.random.Generator, hidden_size, dt
         return np.ones(spec.shape, dtype)
     if spec.init == "zeros":
         return np.zeros(spec.shape, dtype)
-    raise ValueError(f"unknown init {spec.init!r} for parameter {spec.name!r}")
+    raise InputError(f"unknown init {spec.init!r} for parameter {spec.name!r}")
 
 
 def hidden_grads(dgh, h_prev, params) -> dict:

@@ -28,6 +28,7 @@ import numpy as np
 
 from rnnkit.cells.base import RecurrentCell
 from rnnkit.cells.kernel import RecurrentKernel, hidden_grads, hidden_grads_summed
+from rnnkit.errors import InputError
 
 NONLINEARITIES = ("tanh", "relu")
 
@@ -41,7 +42,7 @@ class RNNKernel(RecurrentKernel):
 
     def __init__(self, nonlinearity: str = "tanh"):
         if nonlinearity not in NONLINEARITIES:
-            raise ValueError(f"nonlinearity must be one of {NONLINEARITIES}, got {nonlinearity!r}")
+            raise InputError(f"nonlinearity must be one of {NONLINEARITIES}, got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
 
     def step_forward(self, gi, state, params):

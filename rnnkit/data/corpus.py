@@ -18,6 +18,8 @@ import os
 from pathlib import Path
 
 from rnnkit._validation import check_scalar
+from rnnkit.data.textfile import decode_utf8
+from rnnkit.errors import InputError, InputTypeError, MissingFileError
 
 VAL_FRACTION = 0.1
 
@@ -42,24 +44,19 @@ def load_text(path) -> str:
         The file is empty, binary or not UTF-8.
     """
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"corpus path must be a str or path, got {type(path).__name__}")
+        raise InputTypeError(f"corpus path must be a str or path, got {type(path).__name__}")
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"corpus file {str(path)!r} does not exist")
+        raise MissingFileError(f"corpus file {str(path)!r} does not exist")
     if path.is_dir():
         raise IsADirectoryError(f"corpus {str(path)!r} is a directory; give a UTF-8 text file")
     data = path.read_bytes()
     if b"\x00" in data:
-        raise ValueError(f"corpus file {str(path)!r} looks binary (it contains NUL bytes); "
+        raise InputError(f"corpus file {str(path)!r} looks binary (it contains NUL bytes); "
                          f"give a UTF-8 text file")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"corpus file {str(path)!r} is not UTF-8 text (invalid byte "
-                         f"0x{data[exc.start]:02x} at offset {exc.start}); convert it with "
-                         f"e.g. `iconv -t UTF-8`") from None
+    text = decode_utf8(data, f"corpus file {str(path)!r}")
     if not text.strip():
-        raise ValueError(f"corpus file {str(path)!r} is empty")
+        raise InputError(f"corpus file {str(path)!r} is empty")
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -72,7 +69,7 @@ def split_text(text: str, val_fraction: float = VAL_FRACTION) -> tuple[str, str]
     Raises ValueError if either part would be empty.
     """
     if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")
+        raise InputTypeError(f"text must be a str, got {type(text).__name__}")
     check_scalar(val_fraction, "val_fraction", float, low=0.0, high=1.0, include_low=False,
                  include_high=False)
     cut = int(round(len(text) * (1.0 - val_fraction)))
@@ -81,6 +78,6 @@ def split_text(text: str, val_fraction: float = VAL_FRACTION) -> tuple[str, str]
         cut = newline + 1
     train, val = text[:cut], text[cut:]
     if not train or not val:
-        raise ValueError(f"text of {len(text)} characters is too short to split into "
+        raise InputError(f"text of {len(text)} characters is too short to split into "
                          f"train and validation (val_fraction={val_fraction})")
     return train, val

@@ -10,17 +10,20 @@ The polarity label is the *original* one, given by the id: ids 1–5331 are the
 positive snippets, the rest negative. (The mean crowd rating in column 2 agrees
 with it for 94% of the snippets; it is not used.)
 
-User files: a ``.csv`` or ``.tsv`` (``.txt`` = tab) with a header row; the text
-and label columns are chosen by name (``text`` and ``label`` by default), other
-columns are ignored.
+User files: a UTF-8 ``.csv`` or ``.tsv`` (``.txt`` = tab) with a header row (a
+byte-order mark is dropped; fields may be of any length); the text and label
+columns are chosen by name (``text`` and ``label`` by default), other columns
+are ignored.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import tarfile
 from pathlib import Path
+
+from rnnkit.data.textfile import csv_rows, read_utf8
+from rnnkit.errors import InputError, MissingFileError
 
 MR_INNER_ARCHIVE = "vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz"
 MR_MEMBER = "hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt"
@@ -40,7 +43,7 @@ def load_movie_reviews():
         raw = inner.extractfile(MR_MEMBER).read()
     texts, labels = parse_mr(raw.decode("utf-8"), source=f"{sdist.name}:{MR_MEMBER}")
     if len(texts) != MR_SIZE:
-        raise ValueError(f"{sdist.name}: expected {MR_SIZE} movie-review sentences, found {len(texts)}")
+        raise InputError(f"{sdist.name}: expected {MR_SIZE} movie-review sentences, found {len(texts)}")
     return texts, labels
 
 
@@ -52,7 +55,7 @@ def parse_mr(text: str, source: str = "<string>"):
             continue
         parts = line.split("\t")
         if len(parts) != 3 or not parts[0].strip().isdigit():
-            raise ValueError(f"{source}, line {number}: expected 'id<TAB>rating<TAB>text'")
+            raise InputError(f"{source}, line {number}: expected 'id<TAB>rating<TAB>text'")
         texts.append(parts[2].strip())
         labels.append(MR_CLASSES[int(parts[0]) <= MR_LAST_POSITIVE_ID])
     return texts, labels
@@ -69,39 +72,39 @@ def read_labeled_texts(path, text_column: str = "text", label_column: str = "lab
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"text file {str(path)!r} does not exist")
+        raise MissingFileError(f"text file {str(path)!r} does not exist")
     if delimiter is None:
         suffix = path.suffix.lower()
         if suffix not in (".csv", ".tsv", ".txt"):
-            raise ValueError(f"text file {str(path)!r}: expected .csv, .tsv or .txt, "
+            raise InputError(f"text file {str(path)!r}: expected .csv, .tsv or .txt, "
                              f"or pass the delimiter explicitly")
         delimiter = "," if suffix == ".csv" else "\t"
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = [r for r in csv.reader(f, delimiter=delimiter) if any(c.strip() for c in r)]
+    rows = csv_rows(read_utf8(path, "text file"), str(path), delimiter)
+    rows = [r for r in rows if any(c.strip() for c in r)]
     return parse_text_table(rows, str(path), text_column, label_column)
 
 
 def parse_text_table(rows, source, text_column="text", label_column="label"):
     """Rows (header first) -> ``(texts, labels)``; see :func:`read_labeled_texts`."""
     if not rows:
-        raise ValueError(f"{source}: the file is empty")
+        raise InputError(f"{source}: the file is empty")
     header = [c.strip() for c in rows[0]]
     for flag, name in (("text_column", text_column), ("label_column", label_column)):
         if name not in header:
-            raise ValueError(f"{source}: no column named {name!r} ({flag}); the header has {header}")
+            raise InputError(f"{source}: no column named {name!r} ({flag}); the header has {header}")
     i_text, i_label = header.index(text_column), header.index(label_column)
     if len(rows) == 1:
-        raise ValueError(f"{source}: the file has a header but no rows")
+        raise InputError(f"{source}: the file has a header but no rows")
     texts, labels = [], []
     for number, row in enumerate(rows[1:], start=2):
         where = f"{source}, row {number}"
         if len(row) <= max(i_text, i_label):
-            raise ValueError(f"{where}: expected {len(header)} columns as in the header, got {len(row)}")
+            raise InputError(f"{where}: expected {len(header)} columns as in the header, got {len(row)}")
         text, label = row[i_text].strip(), row[i_label].strip()
         if not text:
-            raise ValueError(f"{where}: the text ({text_column!r}) is empty (a sequence of length 0)")
+            raise InputError(f"{where}: the text ({text_column!r}) is empty (a sequence of length 0)")
         if not label:
-            raise ValueError(f"{where}: the label ({label_column!r}) is missing")
+            raise InputError(f"{where}: the label ({label_column!r}) is missing")
         texts.append(text)
         labels.append(label)
     return texts, labels

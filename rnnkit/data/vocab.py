@@ -34,6 +34,7 @@ import numpy as np
 
 from rnnkit._validation import check_scalar
 from rnnkit.data.tokenize import detokenize, word_tokenize
+from rnnkit.errors import InputError, InputTypeError
 
 LEVELS = ("char", "word")
 ON_UNKNOWN = ("auto", "unk", "skip", "error")
@@ -61,26 +62,26 @@ class Vocabulary:
                  pad_token: str | None = None, lowercase: bool = False,
                  keep_newlines: bool = True):
         if level not in LEVELS:
-            raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+            raise InputError(f"level must be one of {LEVELS}, got {level!r}")
         if isinstance(tokens, str) or not isinstance(tokens, Iterable):
-            raise TypeError(f"tokens must be a list of str, got {type(tokens).__name__}")
+            raise InputTypeError(f"tokens must be a list of str, got {type(tokens).__name__}")
         tokens = list(tokens)
         if not tokens:
-            raise ValueError("tokens must not be empty")
+            raise InputError("tokens must not be empty")
         for i, token in enumerate(tokens):
             if not isinstance(token, str) or token == "":
-                raise TypeError(f"tokens[{i}] must be a non-empty str, got {token!r}")
+                raise InputTypeError(f"tokens[{i}] must be a non-empty str, got {token!r}")
         if len(set(tokens)) != len(tokens):
             duplicates = sorted(t for t, n in Counter(tokens).items() if n > 1)
-            raise ValueError(f"tokens must be distinct; repeated: {duplicates[:10]}")
+            raise InputError(f"tokens must be distinct; repeated: {duplicates[:10]}")
         for name, special in (("unk_token", unk_token), ("pad_token", pad_token)):
             if special is not None and special not in tokens:
-                raise ValueError(f"{name} {special!r} is not among the tokens")
+                raise InputError(f"{name} {special!r} is not among the tokens")
         specials = {unk_token, pad_token} - {None}
         if level == "char":
             long = [t for t in tokens if len(t) != 1 and t not in specials]
             if long:
-                raise ValueError(
+                raise InputError(
                     f"a char-level vocabulary holds single characters; got {long[:5]}")
         self.level = level
         self.unk_token = unk_token
@@ -117,7 +118,7 @@ class Vocabulary:
             See the class docstring.
         """
         if level not in LEVELS:
-            raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+            raise InputError(f"level must be one of {LEVELS}, got {level!r}")
         if unk_token == _AUTO:
             unk_token = None if level == "char" else "<unk>"
         min_count = check_scalar(min_count, "min_count", int, low=1)
@@ -126,7 +127,7 @@ class Vocabulary:
         counts: Counter = Counter()
         for i, text in enumerate(texts):
             if not isinstance(text, str):
-                raise TypeError(f"corpus must be a str or an iterable of str; item {i} is "
+                raise InputTypeError(f"corpus must be a str or an iterable of str; item {i} is "
                                 f"{type(text).__name__}")
             if level == "char":
                 counts.update(text.lower() if lowercase else text)
@@ -146,7 +147,7 @@ class Vocabulary:
                 kept.sort(key=lambda item: item[0])
         tokens = specials + [t for t, _ in kept]
         if not tokens:
-            raise ValueError("corpus is empty: no tokens to build a vocabulary from")
+            raise InputError("corpus is empty: no tokens to build a vocabulary from")
         return cls(tokens, level=level, unk_token=unk_token, pad_token=pad_token,
                    lowercase=lowercase, keep_newlines=keep_newlines)
 
@@ -205,7 +206,7 @@ class Vocabulary:
     def tokenize(self, text: str) -> list[str]:
         """Split text into tokens as this vocabulary does (characters or words)."""
         if not isinstance(text, str):
-            raise TypeError(f"text must be a str, got {type(text).__name__}")
+            raise InputTypeError(f"text must be a str, got {type(text).__name__}")
         if self.level == "char":
             return list(text.lower() if self.lowercase else text)
         return word_tokenize(text, lowercase=self.lowercase, keep_newlines=self.keep_newlines)
@@ -221,7 +222,7 @@ class Vocabulary:
         "unk", "skip" or "error" (ValueError listing the unknown tokens).
         """
         if not isinstance(text, str):
-            raise TypeError(f"text must be a str, got {type(text).__name__}")
+            raise InputTypeError(f"text must be a str, got {type(text).__name__}")
         on_unknown = self._check_on_unknown(on_unknown)
         if self.level == "word":
             return self.encode_tokens(self.tokenize(text), on_unknown)
@@ -250,17 +251,17 @@ class Vocabulary:
 
     def _check_on_unknown(self, on_unknown: str) -> str:
         if on_unknown not in ON_UNKNOWN:
-            raise ValueError(f"on_unknown must be one of {ON_UNKNOWN}, got {on_unknown!r}")
+            raise InputError(f"on_unknown must be one of {ON_UNKNOWN}, got {on_unknown!r}")
         if on_unknown == "auto":
             return "skip" if self.unk_token is None else "unk"
         if on_unknown == "unk" and self.unk_token is None:
-            raise ValueError("on_unknown='unk' needs a vocabulary with an unk_token")
+            raise InputError("on_unknown='unk' needs a vocabulary with an unk_token")
         return on_unknown
 
     def _resolve_unknown(self, ids, known, on_unknown, list_unknown) -> np.ndarray:
         if on_unknown == "error":
             missing = list_unknown()
-            raise ValueError(f"{len(missing)} token(s) not in the vocabulary: "
+            raise InputError(f"{len(missing)} token(s) not in the vocabulary: "
                              f"{', '.join(repr(t) for t in missing[:10])}")
         if on_unknown == "skip":
             return ids[known].astype(np.int64)
@@ -271,10 +272,10 @@ class Vocabulary:
         the unk id reads as ``unk_token``."""
         arr = np.asarray(ids)
         if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
-            raise TypeError(f"ids must be a 1-D sequence of integers, got shape {arr.shape} "
+            raise InputTypeError(f"ids must be a 1-D sequence of integers, got shape {arr.shape} "
                             f"dtype {arr.dtype}")
         if arr.size and (arr.min() < 0 or arr.max() >= len(self)):
-            raise ValueError(f"ids must lie in [0, {len(self)}), got min {arr.min()} "
+            raise InputError(f"ids must lie in [0, {len(self)}), got min {arr.min()} "
                              f"and max {arr.max()}")
         skip = self.pad_id if skip_pad else None
         tokens = [self._tokens[i] for i in arr.tolist() if i != skip]
@@ -291,13 +292,13 @@ class Vocabulary:
     def from_dict(cls, data) -> "Vocabulary":
         """Rebuild a vocabulary from ``to_dict()`` output; ValueError if malformed."""
         if not isinstance(data, dict):
-            raise ValueError(f"vocabulary data must be a dict, got {type(data).__name__}")
+            raise InputError(f"vocabulary data must be a dict, got {type(data).__name__}")
         missing = sorted({"level", "tokens"} - set(data))
         if missing:
-            raise ValueError(f"vocabulary data lacks {missing}")
+            raise InputError(f"vocabulary data lacks {missing}")
         try:
             return cls(data["tokens"], level=data["level"], unk_token=data.get("unk_token"),
                        pad_token=data.get("pad_token"), lowercase=data.get("lowercase", False),
                        keep_newlines=data.get("keep_newlines", True))
         except TypeError as exc:
-            raise ValueError(f"vocabulary data is malformed: {exc}") from None
+            raise InputError(f"vocabulary data is malformed: {exc}") from None

@@ -11,9 +11,10 @@ import sys
 from pathlib import Path
 
 from rnnkit.datasets.sources import SOURCES
+from rnnkit.errors import MissingFileError
 
 
-class DatasetNotInstalled(FileNotFoundError):
+class DatasetNotInstalled(MissingFileError):
     """A data archive that rnnkit fetches at install time is not there."""
 
 

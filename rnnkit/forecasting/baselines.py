@@ -25,6 +25,8 @@ import warnings
 
 import numpy as np
 
+from rnnkit.errors import InputError
+
 ARIMA_MAX_POINTS = 600      # "where quick": beyond this the state-space fit takes too long
 
 
@@ -35,7 +37,7 @@ def seasonal_naive(y: np.ndarray, origins, horizon: int, period: int) -> np.ndar
     k = np.arange(horizon)
     lag = m * (1 + k // m)                                              # (H,)
     if (origins - m < 0).any():
-        raise ValueError(f"seasonal naive needs at least period={m} points before each origin")
+        raise InputError(f"seasonal naive needs at least period={m} points before each origin")
     return y[origins[:, None] - lag[None, :] + k[None, :]]              # (B, H, C)
 
 

@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from rnnkit.errors import InputError
 from rnnkit.forecasting import baselines, metrics
 from rnnkit.forecasting.fit import ForecastConfig, Prepared, forecast
 from rnnkit.forecasting.model import Forecaster
@@ -24,7 +25,7 @@ METHODS = ("rnn", "seasonal_naive", "holt_winters", "arima")
 def holdout_origins(n_points: int, test_size: int, horizon: int, stride: int | None = None) -> np.ndarray:
     stride = horizon if stride is None else stride
     if test_size < horizon:
-        raise ValueError(f"test_size={test_size} must be at least horizon={horizon}")
+        raise InputError(f"test_size={test_size} must be at least horizon={horizon}")
     return np.arange(n_points - test_size, n_points - horizon + 1, stride)
 
 

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from rnnkit._validation import check_scalar
+from rnnkit.errors import InputError
 from rnnkit.forecasting.model import Forecaster
 from rnnkit.forecasting.series import TimeSeries
 from rnnkit.forecasting.windows import (
@@ -68,11 +69,11 @@ class ForecastConfig:
             check_scalar(getattr(self, name), name, int, low=1)
         check_scalar(self.seasonal_diff, "seasonal_diff", int, low=0)
         if self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+            raise InputError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         check_scalar(self.val_fraction, "val_fraction", float, low=0.0, high=0.5,
                      include_low=False, include_high=False)
         if not self.lr > 0 or not self.clip > 0:
-            raise ValueError("lr and clip must be positive")
+            raise InputError("lr and clip must be positive")
 
 
 @dataclass
@@ -120,7 +121,7 @@ def check_length(n_points: int, config: ForecastConfig, test_size: int) -> None:
     n_train = n_points - test_size
     need = W + H + 2 * max(H, 1) + 8 + config.seasonal_diff
     if n_train < need:
-        raise ValueError(
+        raise InputError(
             f"the series has {n_points} points, {n_train} before the {test_size}-point holdout; "
             f"window={W} and horizon={H} need at least {need} (lower --window/--horizon/--test-size)")
 
@@ -128,10 +129,10 @@ def check_length(n_points: int, config: ForecastConfig, test_size: int) -> None:
 def check_setup(series: TimeSeries, exog, config: ForecastConfig, test_size: int) -> None:
     """Everything about the data and config that can be refused before training starts."""
     if exog is not None and exog.shape[1] and config.strategy == "recursive":
-        raise ValueError("exogenous columns are known only up to the forecast origin, so the "
+        raise InputError("exogenous columns are known only up to the forecast origin, so the "
                          "recursive strategy cannot feed them forward; use --strategy direct")
     if exog is not None and exog.shape[0] != len(series):
-        raise ValueError(f"exog must have shape (N={len(series)}, E), got {exog.shape}")
+        raise InputError(f"exog must have shape (N={len(series)}, E), got {exog.shape}")
     check_length(len(series), config, test_size)
 
 
@@ -146,7 +147,7 @@ def window_starts(config: ForecastConfig, n_train: int) -> tuple[np.ndarray, np.
         fit = np.arange(lag, cut - W)                      # targets s+1..s+W < cut
         val = np.arange(max(cut - W, lag), n_train - W)    # last target in [cut, n_train)
     if fit.size == 0 or val.size == 0:
-        raise ValueError("too few points for window+horizon after the validation split")
+        raise InputError("too few points for window+horizon after the validation split")
     return fit, val
 
 
@@ -258,7 +259,7 @@ def forecast(model: Forecaster, data: Prepared, origins, config: ForecastConfig)
     W, H, C = config.window, config.horizon, data.z.shape[1]
     first = W + data.lag
     if (origins < first).any() or (origins > data.z.shape[0]).any():
-        raise ValueError(f"origins must lie in [window + seasonal_diff={first}, N={data.z.shape[0]}]")
+        raise InputError(f"origins must lie in [window + seasonal_diff={first}, N={data.z.shape[0]}]")
     with no_grad():
         if config.strategy == "direct":
             X, _, ref = direct_windows(data.z, data.exog, data.cal, origins, W, H, config.level)
@@ -312,7 +313,7 @@ def load(path):
     model, meta = load_model(path)
     extra = meta.get("extra") or {}
     if not isinstance(model, Forecaster) or "forecast_config" not in extra:
-        raise ValueError(f"{path} is not a forecaster checkpoint (write one with `rnnkit forecast train`)")
+        raise InputError(f"{path} is not a forecaster checkpoint (write one with `rnnkit forecast train`)")
     return model, ForecastConfig(**extra["forecast_config"]), extra
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnkit.errors import InputError
+
 
 def mase_scale(y_train: np.ndarray, period: int) -> np.ndarray:
     """In-sample seasonal-naive MAE per column: y_train (N, C) -> (C,)."""
@@ -40,4 +42,4 @@ def smape(truth: np.ndarray, forecast: np.ndarray) -> float:
 
 def _check_pair(truth, forecast):
     if truth.shape != forecast.shape:
-        raise ValueError(f"forecast must have the shape of truth {truth.shape}, got {forecast.shape}")
+        raise InputError(f"forecast must have the shape of truth {truth.shape}, got {forecast.shape}")

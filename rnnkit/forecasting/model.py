@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit._validation import check_dtype, check_float_array, check_positive_int, require_forward
+from rnnkit.errors import InputError
 from rnnkit.forecasting.windows import STRATEGIES
 from rnnkit.layers import Linear
 from rnnkit.layers.registry import CELLS, check_cell
@@ -51,12 +52,12 @@ class Forecaster(Module):
     def __init__(self, input_size, output_size, horizon=1, strategy="direct", cell="lstm",
                  hidden_size=64, num_layers=1, dropout=0.0, dtype=np.float32, seed=None):
         if strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+            raise InputError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
         self.input_size = check_positive_int(input_size, "input_size")
         self.output_size = check_positive_int(output_size, "output_size")
         self.horizon = check_positive_int(horizon, "horizon")
         if strategy == "recursive" and self.horizon != 1:
-            raise ValueError("the recursive strategy predicts one step: horizon must be 1")
+            raise InputError("the recursive strategy predicts one step: horizon must be 1")
         self.strategy = strategy
         self.cell = check_cell(cell)
         self.dtype = check_dtype(dtype)

@@ -25,13 +25,14 @@ neither installed nor imported, and nothing from the wheel is executed).
 from __future__ import annotations
 
 import ast
-import csv
 import zipfile
 from dataclasses import dataclass
 
 import numpy as np
 
 from rnnkit._validation import check_scalar
+from rnnkit.data.textfile import csv_rows, read_utf8
+from rnnkit.errors import InputError
 
 DEFAULT_SERIES = ("sunspots", "co2", "airpassengers", "taylor")
 
@@ -48,12 +49,12 @@ class TimeSeries:
 
     def __post_init__(self):
         if self.values.ndim != 2 or self.values.shape[1] != len(self.columns):
-            raise ValueError(
+            raise InputError(
                 f"values must have shape (N, C={len(self.columns)}), got {self.values.shape}")
         if self.times.shape != (self.values.shape[0],):
-            raise ValueError(f"times must have shape (N={self.values.shape[0]},), got {self.times.shape}")
+            raise InputError(f"times must have shape (N={self.values.shape[0]},), got {self.times.shape}")
         if not np.isfinite(self.values).all():
-            raise ValueError(f"series {self.name!r} contains NaN or inf values")
+            raise InputError(f"series {self.name!r} contains NaN or inf values")
 
     def __len__(self) -> int:
         return self.values.shape[0]
@@ -71,7 +72,7 @@ def load_series(name: str) -> TimeSeries:
     loaders = {"sunspots": load_sunspots, "co2": load_co2,
                "airpassengers": load_airpassengers, "taylor": load_taylor}
     if name not in loaders:
-        raise ValueError(f"series must be one of {', '.join(DEFAULT_SERIES)}, got {name!r}")
+        raise InputError(f"series must be one of {', '.join(DEFAULT_SERIES)}, got {name!r}")
     return loaders[name]()
 
 
@@ -120,7 +121,7 @@ def _pmdarima_array(name: str) -> np.ndarray:
         if (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "array"
                 and node.args and isinstance(node.args[0], ast.List)):
             return np.asarray(ast.literal_eval(node.args[0]), dtype=np.float64)
-    raise ValueError(f"no array literal found in {member} of the pmdarima wheel")
+    raise InputError(f"no array literal found in {member} of the pmdarima wheel")
 
 
 # --------------------------------------------------------------------------- user CSV
@@ -154,22 +155,24 @@ def read_csv(path, time_col: str, value_cols, period: int | None = None,
     exog_cols = _check_names(exog_cols, "exog_cols", allow_empty=True)
     overlap = (set(value_cols) | set(exog_cols)) & {time_col}
     if overlap or set(value_cols) & set(exog_cols):
-        raise ValueError("time_col, value_cols and exog_cols must name different columns")
-    with open(path, newline="", encoding="utf-8-sig") as f:   # -sig: tolerate a BOM
-        rows = list(csv.reader(f))
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
+        raise InputError("time_col, value_cols and exog_cols must name different columns")
+    rows = [r for r in csv_rows(read_utf8(path, "CSV file"), str(path)) if any(cell.strip() for cell in r)]
     if not rows:
-        raise ValueError(f"{path}: the file is empty (expected a header row and data rows)")
+        raise InputError(f"{path}: the file is empty (expected a header row and data rows)")
     header = [h.strip() for h in rows[0]]
     if len(rows) < 2:
-        raise ValueError(f"{path}: the file has a header but no data rows")
+        raise InputError(f"{path}: the file has a header but no data rows")
+    twice = [h for i, h in enumerate(header) if h and h in header[:i]]
+    if twice:
+        raise InputError(f"{path}: column {twice[0]!r} appears more than once in the header; "
+                         f"give each column its own name")
     for col in (time_col, *value_cols, *exog_cols):
         if col not in header:
-            raise ValueError(f"{path}: no column {col!r}; the header has {header}")
+            raise InputError(f"{path}: no column {col!r}; the header has {header}")
     index = {name: header.index(name) for name in (time_col, *value_cols, *exog_cols)}
     for lineno, row in enumerate(rows[1:], start=2):
         if len(row) < len(header):
-            raise ValueError(f"{path}: line {lineno} has {len(row)} fields, the header has {len(header)}")
+            raise InputError(f"{path}: line {lineno} has {len(row)} fields, the header has {len(header)}")
     values = _numeric_columns(rows, index, value_cols, path)
     exog = _numeric_columns(rows, index, exog_cols, path) if exog_cols else None
     times = _parse_times([r[index[time_col]].strip() for r in rows[1:]], path, time_col)
@@ -186,9 +189,9 @@ def _check_names(names, arg: str, allow_empty=False) -> list[str]:
         names = [n.strip() for n in names.split(",") if n.strip()]
     names = list(names or [])
     if not names and not allow_empty:
-        raise ValueError(f"{arg} must name at least one column")
+        raise InputError(f"{arg} must name at least one column")
     if len(set(names)) != len(names):
-        raise ValueError(f"{arg} names a column twice: {names}")
+        raise InputError(f"{arg} names a column twice: {names}")
     return names
 
 
@@ -200,11 +203,11 @@ def _numeric_columns(rows, index, cols, path) -> np.ndarray:
             try:
                 out[i, j] = float(cell)
             except ValueError:
-                raise ValueError(
+                raise InputError(
                     f"{path}: line {i + 2}, column {col!r}: {cell!r} is not a number"
                     + (" (missing value: fill or drop the row)" if not cell else "")) from None
             if not np.isfinite(out[i, j]):
-                raise ValueError(f"{path}: line {i + 2}, column {col!r}: {cell!r} is not finite")
+                raise InputError(f"{path}: line {i + 2}, column {col!r}: {cell!r} is not finite")
     return out
 
 
@@ -214,9 +217,57 @@ def _parse_times(cells: list[str], path, time_col: str) -> np.ndarray:
         if times is not None:
             steps = np.diff(times)
             if (steps <= steps.dtype.type(0)).any():
-                raise ValueError(f"{path}: column {time_col!r} must be strictly increasing")
+                raise InputError(f"{path}: column {time_col!r} must be strictly increasing")
+            if parse is _as_datetimes:
+                _check_equally_spaced(times, path, time_col)
             return times
     return np.asarray(cells, dtype=str)
+
+
+def _check_equally_spaced(times: np.ndarray, path, time_col: str) -> None:
+    """Refuse dates with a gap or an uneven step, naming the first one.
+
+    The model and the seasonal period treat row k as step k; a missing date would
+    silently shift every later season. Calendar steps count as even: month starts
+    (2020-01-01, 2020-02-01), month ends (2020-01-31, 2020-02-29), quarters and years,
+    as pandas' ``MS``/``ME``/``QS``/``YS`` frequencies.
+    """
+    if times.size < 3:
+        return
+    steps, unit = np.diff(times), "time"
+    months = times.astype("datetime64[M]")
+    month_start = months.astype(times.dtype)
+    next_month = (months + 1).astype(times.dtype)
+    if (steps != steps[0]).any() and (
+            ((times - month_start) == (times[0] - month_start[0])).all()
+            or ((next_month - times) == (next_month[0] - times[0])).all()):
+        steps, unit = np.diff(months), "month"          # calendar-aligned: compare in months
+    if (steps == steps[0]).all():
+        return
+    values, counts = np.unique(steps, return_counts=True)
+    usual = values[np.argmax(counts)]
+    k = int(np.flatnonzero(steps != usual)[0])
+    raise InputError(
+        f"{path}: column {time_col!r} is not equally spaced: {times[k]} (line {k + 2}) to "
+        f"{times[k + 1]} (line {k + 3}) is {_describe_step(steps[k], unit)}, the usual step is "
+        f"{_describe_step(usual, unit)}; fill the missing rows or resample to a regular step "
+        f"(pandas: df.asfreq(...)), or number the rows if they are consecutive steps "
+        f"(e.g. trading days)")
+
+
+def _describe_step(step: np.timedelta64, unit: str) -> str:
+    if unit == "month":
+        n, name = int(step.astype(np.int64)), "month"
+        if n % 12 == 0:
+            n, name = n // 12, "year"
+    else:
+        seconds = step / np.timedelta64(1, "s")
+        size, name = next(((size, name) for size, name in
+                           ((86400, "day"), (3600, "hour"), (60, "minute")) if seconds % size == 0),
+                          (1, "second"))
+        n = seconds / size
+        n = int(n) if float(n).is_integer() else n
+    return f"{n} {name}" + ("" if n == 1 else "s")
 
 
 def _as_datetimes(cells):

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnkit.errors import InputError
+
 STRATEGIES = ("direct", "recursive")
 
 
@@ -43,7 +45,7 @@ class Scaler:
 
     def fit(self, y: np.ndarray) -> "Scaler":
         if self.log and (y <= 0).any():
-            raise ValueError("log scaling needs strictly positive values; run without --log")
+            raise InputError("log scaling needs strictly positive values; run without --log")
         f = np.log(y) if self.log else y
         self.mean_ = f.mean(axis=0)
         std = f.std(axis=0)
@@ -74,7 +76,7 @@ def seasonal_difference(z: np.ndarray, lag: int) -> np.ndarray:
     if lag == 0:
         return z
     if lag >= z.shape[0]:
-        raise ValueError(f"seasonal_diff={lag} must be shorter than the series ({z.shape[0]} points)")
+        raise InputError(f"seasonal_diff={lag} must be shorter than the series ({z.shape[0]} points)")
     d = np.zeros_like(z)
     d[lag:] = z[lag:] - z[:-lag]
     return d

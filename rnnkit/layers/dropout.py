@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit._validation import check_probability, require_forward
+from rnnkit.errors import InputTypeError
 from rnnkit.module import Module, is_grad_enabled
 
 
@@ -23,7 +24,7 @@ class Dropout(Module):
 
     def forward(self, x):
         if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
-            raise TypeError(f"x must be a float numpy.ndarray, got {type(x).__name__}")
+            raise InputTypeError(f"x must be a float numpy.ndarray, got {type(x).__name__}")
         if not self.training or self.p == 0:
             mask = None
             y = x

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit._validation import check_dtype, check_float_array, check_index_array, check_positive_int, require_forward
+from rnnkit.errors import InputError
 from rnnkit.module import Module, Parameter, is_grad_enabled
 
 
@@ -24,7 +25,7 @@ class Embedding(Module):
         self.embedding_dim = check_positive_int(embedding_dim, "embedding_dim")
         self.dtype = check_dtype(dtype)
         if padding_idx is not None and not 0 <= padding_idx < num_embeddings:
-            raise ValueError(f"padding_idx must lie in [0, {num_embeddings}), got {padding_idx}")
+            raise InputError(f"padding_idx must lie in [0, {num_embeddings}), got {padding_idx}")
         self.padding_idx = padding_idx
         rng = np.random.default_rng(seed)
         weight = rng.standard_normal((num_embeddings, embedding_dim)).astype(self.dtype)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit._validation import check_dtype, check_float_array, check_positive_int, require_forward
+from rnnkit.errors import InputTypeError
 from rnnkit.module import Module, Parameter, is_grad_enabled
 
 
@@ -33,7 +34,7 @@ class Linear(Module):
 
     def forward(self, x):
         if not isinstance(x, np.ndarray) or x.ndim < 1:
-            raise TypeError(f"x must be a numpy.ndarray of shape (..., in_features={self.in_features})")
+            raise InputTypeError(f"x must be a numpy.ndarray of shape (..., in_features={self.in_features})")
         check_float_array(x, "x", (None,) * (x.ndim - 1) + (self.in_features,), self.dtype,
                           f"(..., in_features={self.in_features})")
         y = x @ self.weight.data.T                                 # (..., out)

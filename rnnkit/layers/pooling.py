@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit._validation import check_lengths, require_forward
+from rnnkit.errors import InputError
 from rnnkit.module import Module, is_grad_enabled
 
 
@@ -31,11 +32,11 @@ class LastValid(Module):
     def forward(self, out, lengths=None):
         if not isinstance(out, np.ndarray) or out.ndim != 3:
             layout = "(B, T, F)" if self.batch_first else "(T, B, F)"
-            raise ValueError(f"out must be a numpy.ndarray of shape {layout}, got {getattr(out, 'shape', type(out))}")
+            raise InputError(f"out must be a numpy.ndarray of shape {layout}, got {getattr(out, 'shape', type(out))}")
         seq = out.transpose(1, 0, 2) if self.batch_first else out          # (T, B, F)
         T, B, F = seq.shape
         if self.bidirectional and F % 2:
-            raise ValueError(f"bidirectional pooling needs an even feature size, got {F}")
+            raise InputError(f"bidirectional pooling needs an even feature size, got {F}")
         last = np.full(B, T - 1) if lengths is None else check_lengths(lengths, B, T) - 1
         batch = np.arange(B)
         y = seq[last, batch].copy()                                        # (B, F)
@@ -48,7 +49,7 @@ class LastValid(Module):
         require_forward(self._cache, "LastValid")
         (T, B, F), dtype, last = self._cache
         if not isinstance(dy, np.ndarray) or dy.shape != (B, F):
-            raise ValueError(f"dy must have shape (B={B}, F={F}), got {getattr(dy, 'shape', type(dy))}")
+            raise InputError(f"dy must have shape (B={B}, F={F}), got {getattr(dy, 'shape', type(dy))}")
         d_seq = np.zeros((T, B, F), dtype)
         batch = np.arange(B)
         if self.bidirectional:

@@ -43,6 +43,7 @@ from rnnkit.cells.gru import GRUKernel
 from rnnkit.cells.kernel import initial_value
 from rnnkit.cells.lstm import LSTMKernel
 from rnnkit.cells.rnn import RNNKernel
+from rnnkit.errors import InputError, InputTypeError
 from rnnkit.module import Module, Parameter, is_grad_enabled
 
 
@@ -123,7 +124,7 @@ class RecurrentLayer(Module):
         doc = f"(B, T, input_size={D})" if self.batch_first else f"(T, B, input_size={D})"
         check_float_array(x, "x", (None, None, D), self.dtype, doc)
         if x.shape[0] == 0 or x.shape[1] == 0:
-            raise ValueError(f"x must have shape {doc} with T >= 1 and B >= 1, got {x.shape}")
+            raise InputError(f"x must have shape {doc} with T >= 1 and B >= 1, got {x.shape}")
         return np.ascontiguousarray(x.transpose(1, 0, 2)) if self.batch_first else x
 
     def _state_parts(self, value, batch, pattern, parts_may_be_none):
@@ -140,7 +141,7 @@ class RecurrentLayer(Module):
         elif isinstance(value, tuple) and len(value) == len(names):
             parts = list(value)
         else:
-            raise TypeError(f"{names[0]} must be a tuple ({', '.join(names)}) of arrays of shape {doc}")
+            raise InputTypeError(f"{names[0]} must be a tuple ({', '.join(names)}) of arrays of shape {doc}")
         full = []
         for name, part in zip(names, parts):
             if part is None and (value is None or parts_may_be_none):
@@ -255,9 +256,19 @@ class RecurrentLayer(Module):
         return dx, self._pack_state(d_init)
 
     def __repr__(self):
-        return (f"{type(self).__name__}({self.input_size}, {self.hidden_size}, "
-                f"num_layers={self.num_layers}, bidirectional={self.bidirectional}, "
-                f"dtype={self.dtype.name})")
+        # As torch.nn.RNN/GRU/LSTM: constructor order, arguments at their default omitted.
+        nonlinearity = getattr(self, "nonlinearity", "tanh")      # RNN only
+        reset_after = getattr(self, "reset_after", True)          # GRU only
+        options = [(f"num_layers={self.num_layers}", self.num_layers != 1),
+                   (f"nonlinearity={nonlinearity!r}", nonlinearity != "tanh"),
+                   (f"bias={self.bias}", not self.bias),
+                   (f"batch_first={self.batch_first}", self.batch_first),
+                   (f"dropout={self.dropout}", self.dropout != 0),
+                   (f"bidirectional={self.bidirectional}", self.bidirectional),
+                   (f"reset_after={reset_after}", not reset_after),
+                   (f"dtype=numpy.{self.dtype.name}", self.dtype != np.float32)]
+        shown = "".join(f", {text}" for text, differs in options if differs)
+        return f"{type(self).__name__}({self.input_size}, {self.hidden_size}{shown})"
 
 
 class RNN(RecurrentLayer):

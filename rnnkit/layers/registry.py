@@ -16,6 +16,7 @@ import numpy as np
 from rnnkit.cells import GRUCell, LSTMCell, RNNCell
 from rnnkit.cells.base import RecurrentCell
 from rnnkit.cells.layernorm_lstm import LayerNormLSTMKernel
+from rnnkit.errors import InputError
 from rnnkit.layers.recurrent import GRU, LSTM, RNN, RecurrentLayer
 
 
@@ -34,7 +35,7 @@ CELLS: dict[str, CellType] = {}
 
 def register(name: str, layer: type, cell: type, description: str) -> CellType:
     if name in CELLS:
-        raise ValueError(f"cell {name!r} is already registered")
+        raise InputError(f"cell {name!r} is already registered")
     CELLS[name] = CellType(name, layer, cell, description)
     return CELLS[name]
 
@@ -42,7 +43,7 @@ def register(name: str, layer: type, cell: type, description: str) -> CellType:
 def check_cell(cell) -> str:
     """A registered cell name (case-insensitive), or a ValueError listing them."""
     if not isinstance(cell, str) or cell.lower() not in CELLS:
-        raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
+        raise InputError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
     return cell.lower()
 
 

@@ -15,6 +15,7 @@ Example — many-to-one sentiment classifier::
 
 from __future__ import annotations
 
+from rnnkit.errors import InputError, InputTypeError
 from rnnkit.layers.recurrent import RecurrentLayer
 from rnnkit.module import Module
 
@@ -23,9 +24,9 @@ class Sequential(Module):
     def __init__(self, *modules):
         for i, m in enumerate(modules):
             if not isinstance(m, Module):
-                raise TypeError(f"Sequential: module {i} must be an rnnkit Module, got {type(m).__name__}")
+                raise InputTypeError(f"Sequential: module {i} must be an rnnkit Module, got {type(m).__name__}")
         if not modules:
-            raise ValueError("Sequential needs at least one module")
+            raise InputError("Sequential needs at least one module")
         self._modules_list = list(modules)
         self.final_states = []
 

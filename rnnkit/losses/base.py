@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnkit.errors import InputError, InputTypeError
 from rnnkit.module import Module
 
 REDUCTIONS = ("mean", "sum")
@@ -18,7 +19,7 @@ REDUCTIONS = ("mean", "sum")
 class Loss(Module):
     def __init__(self, reduction="mean"):
         if reduction not in REDUCTIONS:
-            raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+            raise InputError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
         self._cache = None
 
@@ -28,9 +29,9 @@ class Loss(Module):
             return None
         mask = np.asarray(mask)
         if mask.dtype != bool:
-            raise TypeError(f"mask must be a boolean array of shape {shape}, got dtype {mask.dtype}")
+            raise InputTypeError(f"mask must be a boolean array of shape {shape}, got dtype {mask.dtype}")
         if mask.shape != shape:
-            raise ValueError(f"mask must have shape {shape}, got {mask.shape}")
+            raise InputError(f"mask must have shape {shape}, got {mask.shape}")
         return mask
 
     def _weights(self, mask, shape) -> tuple[np.ndarray | None, float]:
@@ -40,13 +41,13 @@ class Loss(Module):
         if self.reduction == "sum":
             return weights, 1.0
         if count == 0:
-            raise ValueError("mask selects no position: the mean loss is undefined")
+            raise InputError("mask selects no position: the mean loss is undefined")
         return weights, float(count)
 
 
 def check_prediction(x, name: str) -> np.ndarray:
     if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
-        raise TypeError(f"{name} must be a float numpy.ndarray, got {getattr(x, 'dtype', type(x).__name__)}")
+        raise InputTypeError(f"{name} must be a float numpy.ndarray, got {getattr(x, 'dtype', type(x).__name__)}")
     if not np.isfinite(x).all():
-        raise ValueError(f"{name} contains NaN or inf values")
+        raise InputError(f"{name} contains NaN or inf values")
     return x

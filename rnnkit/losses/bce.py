@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit._validation import require_forward
+from rnnkit.errors import InputError
 from rnnkit.losses.base import Loss, check_prediction
 
 
@@ -20,9 +21,9 @@ class BCEWithLogitsLoss(Loss):
         check_prediction(logits, "logits")
         targets = check_prediction(np.asarray(targets, dtype=logits.dtype), "targets")
         if targets.shape != logits.shape:
-            raise ValueError(f"targets must have the shape of logits {logits.shape}, got {targets.shape}")
+            raise InputError(f"targets must have the shape of logits {logits.shape}, got {targets.shape}")
         if targets.size and (targets.min() < 0 or targets.max() > 1):
-            raise ValueError("targets must lie in [0, 1]")
+            raise InputError("targets must lie in [0, 1]")
         weights, divisor = self._weights(mask, logits.shape)
         loss = np.maximum(logits, 0) - logits * targets + np.log1p(np.exp(-np.abs(logits)))
         sig = 0.5 * (1.0 + np.tanh(0.5 * logits))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit._validation import check_index_array, require_forward
+from rnnkit.errors import InputError
 from rnnkit.losses.base import Loss, check_prediction
 
 
@@ -30,11 +31,11 @@ class CrossEntropyLoss(Loss):
     def forward(self, logits, targets, mask=None):
         check_prediction(logits, "logits")
         if logits.ndim < 1:
-            raise ValueError("logits must have shape (..., C)")
+            raise InputError("logits must have shape (..., C)")
         C = logits.shape[-1]
         targets = np.asarray(targets)
         if targets.shape != logits.shape[:-1]:
-            raise ValueError(f"targets must have shape {logits.shape[:-1]} (logits without the class axis), got {targets.shape}")
+            raise InputError(f"targets must have shape {logits.shape[:-1]} (logits without the class axis), got {targets.shape}")
         valid = self._check_mask(mask, targets.shape)
         if valid is None:
             valid = np.ones(targets.shape, bool)

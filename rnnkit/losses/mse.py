@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit._validation import require_forward
+from rnnkit.errors import InputError
 from rnnkit.losses.base import Loss, check_prediction
 
 
@@ -19,7 +20,7 @@ class MSELoss(Loss):
         check_prediction(predictions, "predictions")
         targets = check_prediction(np.asarray(targets, dtype=predictions.dtype), "targets")
         if targets.shape != predictions.shape:
-            raise ValueError(f"targets must have the shape of predictions {predictions.shape}, got {targets.shape}")
+            raise InputError(f"targets must have the shape of predictions {predictions.shape}, got {targets.shape}")
         weights, divisor = self._weights(mask, predictions.shape)
         diff = predictions - targets
         sq = diff * diff

@@ -5,6 +5,7 @@ Every model here has ``forward``/``backward`` over time-major arrays and a
 rebuilds it from a checkpoint.
 """
 
+from rnnkit.errors import InputError, InputTypeError
 from rnnkit.models.classifier import SequenceClassifier, SequenceRegressor
 from rnnkit.models.language_model import LanguageModel
 from rnnkit.models.pooling import MaxOverTime, MeanOverTime
@@ -18,7 +19,7 @@ def register_model(cls):
     Usable as a decorator; returns ``cls``.
     """
     if not isinstance(cls, type) or not callable(getattr(cls, "config", None)):
-        raise TypeError(f"register_model expects a model class with a config() method, got {cls!r}")
+        raise InputTypeError(f"register_model expects a model class with a config() method, got {cls!r}")
     MODELS[cls.__name__] = cls
     return cls
 
@@ -26,7 +27,7 @@ def register_model(cls):
 def build_model(name: str, config: dict):
     """``MODELS[name](**config)``, with a clear error for an unknown name."""
     if name not in MODELS:
-        raise ValueError(f"unknown model class {name!r}; known: {sorted(MODELS)} "
+        raise InputError(f"unknown model class {name!r}; known: {sorted(MODELS)} "
                          f"(register your own with rnnkit.models.register_model)")
     return MODELS[name](**config)
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit._validation import check_dtype, check_index_array, check_positive_int, check_probability
+from rnnkit.errors import InputError
 from rnnkit.layers import Dropout, Embedding, LastValid, Linear
 from rnnkit.models._common import child_seeds, check_cell, dtype_name, make_recurrent, seed_to_json
 from rnnkit.models.pooling import MaxOverTime, MeanOverTime
@@ -66,9 +67,9 @@ class SequenceClassifier(Module):
                  pooling="last", dtype=np.float32, seed=None):
         self.num_outputs = check_positive_int(num_classes, self._outputs_name)
         if (input_size is None) == (vocab_size is None):
-            raise ValueError("give exactly one of input_size (float features) and vocab_size (token ids)")
+            raise InputError("give exactly one of input_size (float features) and vocab_size (token ids)")
         if input_size is not None and embed_size is not None:
-            raise ValueError("embed_size applies to token inputs (vocab_size), not to input_size")
+            raise InputError("embed_size applies to token inputs (vocab_size), not to input_size")
         self.input_size = None if input_size is None else check_positive_int(input_size, "input_size")
         self.vocab_size = None if vocab_size is None else check_positive_int(vocab_size, "vocab_size")
         self.embed_size = None if embed_size is None else check_positive_int(embed_size, "embed_size")
@@ -78,7 +79,7 @@ class SequenceClassifier(Module):
         self.bidirectional = bool(bidirectional)
         self.dropout = check_probability(dropout, "dropout")
         if pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+            raise InputError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         self.pooling = pooling
         self.dtype = check_dtype(dtype)
         self.seed = seed_to_json(seed)
@@ -108,7 +109,7 @@ class SequenceClassifier(Module):
             return x                                                   # checked by the RNN
         ids = check_index_array(x, "x", self.vocab_size)
         if ids.ndim != 2:
-            raise ValueError(f"x must be token ids of shape (T, B), got {ids.shape}")
+            raise InputError(f"x must be token ids of shape (T, B), got {ids.shape}")
         if self.embed_size is None:
             return np.eye(self.vocab_size, dtype=self.dtype)[ids]      # (T, B, V) one-hot
         return self.embedding.forward(ids)                             # (T, B, E)
@@ -128,7 +129,7 @@ class SequenceClassifier(Module):
         """Backpropagate ``dL/dlogits (B, num_classes)``; returns dL/dx for feature
         inputs and None for token ids."""
         if not self._forwarded:
-            raise ValueError(f"{type(self).__name__}.backward called before forward (no cached activations)")
+            raise InputError(f"{type(self).__name__}.backward called before forward (no cached activations)")
         dz = self.head_dropout.backward(self.head.backward(dy))
         dh = self.pool.backward(dz)
         dx, _ = self.rnn.backward(dh.astype(self.dtype, copy=False))

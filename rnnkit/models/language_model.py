@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit._validation import check_dtype, check_index_array, check_positive_int, check_probability
+from rnnkit.errors import InputError
 from rnnkit.layers import Dropout, Embedding, Linear
 from rnnkit.models._common import child_seeds, check_cell, dtype_name, make_recurrent, seed_to_json
 from rnnkit.module import Module, is_grad_enabled
@@ -108,7 +109,7 @@ class LanguageModel(Module):
         """
         ids = check_index_array(ids, "ids", self.vocab_size)
         if ids.ndim != 2 or 0 in ids.shape:
-            raise ValueError(f"ids must have shape (T, B) with T, B >= 1, got {ids.shape}")
+            raise InputError(f"ids must have shape (T, B) with T, B >= 1, got {ids.shape}")
         if self.embed_size is None:
             x = np.eye(self.vocab_size, dtype=self.dtype)[ids]              # (T, B, V) one-hot
         else:
@@ -127,7 +128,7 @@ class LanguageModel(Module):
         were used when it was None); a trainer doing truncated BPTT discards it.
         """
         if self._ids_shape is None:
-            raise ValueError("LanguageModel.backward called before forward (no cached activations)")
+            raise InputError("LanguageModel.backward called before forward (no cached activations)")
         d_out = self.decoder.backward(dlogits)                               # (T, B, H)
         d_out = self.output_dropout.backward(d_out)
         dx, d_state0 = self.rnn.backward(d_out, d_state)                     # (T, B, D)

@@ -13,12 +13,13 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit._validation import check_lengths, require_forward
+from rnnkit.errors import InputError
 from rnnkit.module import Module, is_grad_enabled
 
 
 def _check_out(out) -> np.ndarray:
     if not isinstance(out, np.ndarray) or out.ndim != 3 or out.dtype.kind != "f":
-        raise ValueError(
+        raise InputError(
             f"out must be a float numpy.ndarray of shape (T, B, F), "
             f"got {getattr(out, 'shape', type(out).__name__)}"
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnkit.errors import InputError
 from rnnkit.optim.base import (
     Optimizer, check_bool, check_nonnegative, check_unit_interval, lerp_,
 )
@@ -47,7 +48,7 @@ class Adam(Optimizer):
     @staticmethod
     def _check_hyperparameters(lr, betas, eps, weight_decay, amsgrad) -> dict:
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+            raise InputError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         return {
             "lr": check_nonnegative(lr, "lr"),
             "betas": (check_unit_interval(betas[0], "betas[0]"),

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit._validation import check_scalar
+from rnnkit.errors import InputError, InputTypeError
 from rnnkit.module import Parameter
 
 
@@ -96,18 +97,18 @@ class Optimizer:
         leaves the optimizer unchanged. Raises ValueError naming what mismatched.
         """
         if not isinstance(state, dict) or set(state) != {"meta", "arrays"}:
-            raise ValueError('state must be a dict with keys "meta" and "arrays"')
+            raise InputError('state must be a dict with keys "meta" and "arrays"')
         meta, arrays = state["meta"], state["arrays"]
         expected_meta = {"type", "num_params", "step_count", "hyperparameters"}
         if not isinstance(meta, dict) or set(meta) != expected_meta:
             got = sorted(meta) if isinstance(meta, dict) else type(meta).__name__
-            raise ValueError(f'state["meta"] must have keys {sorted(expected_meta)}, got {got}')
+            raise InputError(f'state["meta"] must have keys {sorted(expected_meta)}, got {got}')
         if meta["type"] != type(self).__name__:
-            raise ValueError(
+            raise InputError(
                 f'state["meta"]["type"] is {meta["type"]!r}, expected {type(self).__name__!r}'
             )
         if meta["num_params"] != len(self.params):
-            raise ValueError(
+            raise InputError(
                 f'state["meta"]["num_params"] is {meta["num_params"]!r}, '
                 f"but this optimizer has {len(self.params)} parameters"
             )
@@ -119,7 +120,7 @@ class Optimizer:
         missing = sorted(expected_keys - set(arrays))
         unexpected = sorted(set(arrays) - expected_keys)
         if missing or unexpected:
-            raise ValueError(
+            raise InputError(
                 f'state["arrays"] does not match {type(self).__name__}: '
                 f"missing {missing}, unexpected {unexpected}"
             )
@@ -128,12 +129,12 @@ class Optimizer:
                 key = f"{i}.{name}"
                 value = arrays[key]
                 if not isinstance(value, np.ndarray):
-                    raise ValueError(
+                    raise InputError(
                         f'state["arrays"][{key!r}] must be a numpy.ndarray, '
                         f"got {type(value).__name__}"
                     )
                 if value.shape != p.data.shape or value.dtype != p.data.dtype:
-                    raise ValueError(
+                    raise InputError(
                         f'state["arrays"][{key!r}] has shape {value.shape} and dtype '
                         f"{value.dtype}, expected {p.data.shape} and {p.data.dtype}"
                     )
@@ -159,18 +160,18 @@ class Optimizer:
 # -- validation helpers shared by the optimizers ---------------------------------
 def _check_params(params) -> list[Parameter]:
     if isinstance(params, Parameter) or not hasattr(params, "__iter__"):
-        raise TypeError(
+        raise InputTypeError(
             "params must be an iterable of rnnkit Parameter objects "
             f"(e.g. model.parameters()), got {type(params).__name__}"
         )
     params = list(params)
     if not params:
-        raise ValueError("params is empty: there is nothing to update")
+        raise InputError("params is empty: there is nothing to update")
     for i, p in enumerate(params):
         if not isinstance(p, Parameter):
-            raise TypeError(f"params[{i}] must be an rnnkit Parameter, got {type(p).__name__}")
+            raise InputTypeError(f"params[{i}] must be an rnnkit Parameter, got {type(p).__name__}")
     if len({id(p) for p in params}) != len(params):
-        raise ValueError("params contains the same Parameter more than once")
+        raise InputError("params contains the same Parameter more than once")
     return params
 
 
@@ -186,7 +187,7 @@ def check_unit_interval(value, name: str) -> float:
 
 def check_bool(value, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
+        raise InputTypeError(f"{name} must be True or False, got {value!r}")
     return bool(value)
 
 

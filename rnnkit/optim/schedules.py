@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass
 
 from rnnkit._validation import check_scalar
+from rnnkit.errors import InputError, InputTypeError
 from rnnkit.optim.base import Optimizer, check_nonnegative
 
 
@@ -84,7 +85,7 @@ class WarmupCosine:
         check_scalar(self.total_steps, "total_steps", int, low=self.warmup_steps,
                      include_low=False, note=f" (warmup_steps={self.warmup_steps})")
         if self.min_lr > self.lr:
-            raise ValueError(f"min_lr={self.min_lr!r} must not exceed lr={self.lr!r}")
+            raise InputError(f"min_lr={self.min_lr!r} must not exceed lr={self.lr!r}")
 
     def __call__(self, step: int) -> float:
         if step < self.warmup_steps:
@@ -101,11 +102,11 @@ class Scheduler:
 
     def __init__(self, optimizer: Optimizer, schedule):
         if not isinstance(optimizer, Optimizer):
-            raise TypeError(
+            raise InputTypeError(
                 f"optimizer must be an rnnkit optimizer, got {type(optimizer).__name__}"
             )
         if not callable(schedule):
-            raise TypeError(
+            raise InputTypeError(
                 f"schedule must be callable as schedule(step) -> lr, got {type(schedule).__name__}"
             )
         self.optimizer = optimizer
@@ -123,7 +124,7 @@ class Scheduler:
 
     def load_state_dict(self, state: dict) -> None:
         if not isinstance(state, dict) or set(state) != {"step_count"}:
-            raise ValueError(f'state must be {{"step_count": int}}, got {state!r}')
+            raise InputError(f'state must be {{"step_count": int}}, got {state!r}')
         self.step_count = _check_step_count(state["step_count"], 'state["step_count"]')
         self._apply()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnkit.errors import InputError
 from rnnkit.optim.base import Optimizer, check_bool, check_nonnegative
 
 
@@ -46,7 +47,7 @@ class SGD(Optimizer):
             "weight_decay": check_nonnegative(weight_decay, "weight_decay"),
         }
         if hp["nesterov"] and (hp["momentum"] <= 0 or hp["dampening"] != 0):
-            raise ValueError(
+            raise InputError(
                 f"nesterov=True requires momentum > 0 and dampening == 0, "
                 f"got momentum={momentum!r} and dampening={dampening!r}"
             )

@@ -7,6 +7,9 @@ Two kinds of data, one loop:
   state at the end of one chunk starts the next one but the gradient stops there.
 * **Supervised mini-batches** of variable-length sequences (:class:`SequenceBatches`):
   padded, with ``lengths``, shuffled per epoch by a seeded generator.
+* **Sequence pairs** (:class:`Seq2SeqBatches`, translation and CTC): targets are
+  sequences of their own lengths (``targets (S, B)``, ``target_lengths``); the model
+  computes its loss itself (:class:`ModelLoss`).
 
 The :class:`Trainer` runs the loop: any ``rnnkit.optim`` optimizer, clipping by global
 norm, a learning-rate schedule, validation every N steps, early stopping, best-weight
@@ -47,9 +50,10 @@ Classification uses the same loop::
 
 from rnnkit.checkpoint import CheckpointError
 from rnnkit.training.checkpointing import checkpoint_meta, collect_rngs, load_model
-from rnnkit.training.data import Batch, SequenceBatches, TokenStream
-from rnnkit.training.objectives import LanguageModeling, Supervised
+from rnnkit.training.data import Batch, Seq2SeqBatches, SequenceBatches, TokenStream
+from rnnkit.training.objectives import LanguageModeling, ModelLoss, Supervised
 from rnnkit.training.trainer import Trainer
 
-__all__ = ["Trainer", "TokenStream", "SequenceBatches", "Batch", "LanguageModeling", "Supervised",
+__all__ = ["Trainer", "TokenStream", "SequenceBatches", "Seq2SeqBatches", "Batch",
+           "LanguageModeling", "Supervised", "ModelLoss",
            "load_model", "checkpoint_meta", "collect_rngs", "CheckpointError"]

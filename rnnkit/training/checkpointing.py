@@ -30,6 +30,7 @@ from rnnkit.checkpoint import (
     CheckpointError, check_arrays_match, check_compatible, load_checkpoint, rng_from_json,
     rng_state_to_json, save_checkpoint,
 )
+from rnnkit.errors import InputError
 from rnnkit.module import Module
 
 KIND = "rnnkit-trainer"
@@ -100,7 +101,7 @@ def load_model(path, which: str = "best"):
     from rnnkit.models import build_model
 
     if which not in ("best", "last"):
-        raise ValueError(f"which must be 'best' or 'last', got {which!r}")
+        raise InputError(f"which must be 'best' or 'last', got {which!r}")
     arrays, meta = read_trainer_checkpoint(path)
     info = meta["model"]
     try:

@@ -2,8 +2,8 @@
 
 An objective connects a data loader's :class:`~rnnkit.training.data.Batch` to a model.
 The :class:`~rnnkit.training.Trainer` picks one from the data (token streams ->
-:class:`LanguageModeling`, padded sequences -> :class:`Supervised`); pass your own for
-anything else. The interface is two methods::
+:class:`LanguageModeling`, padded sequences -> :class:`Supervised`, sequence pairs ->
+:class:`ModelLoss`); pass your own for anything else. The interface is two methods::
 
     loss, new_state = objective.train_step(model, batch, state)   # forward + backward
     metrics = objective.evaluate(model, data, max_batches)         # {"loss": ..., ...}
@@ -22,6 +22,10 @@ Supervised many-to-one::
 
     y = model.forward(x, lengths=lengths)                         # (B, C)
     L = loss(y, targets);  model.backward(dL/dy)
+
+Sequence targets (translation, CTC), where the loss depends on the model's structure::
+
+    L = model.loss_and_backward(batch)      # teacher forcing / CTC: the model knows how
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import math
 
 import numpy as np
 
+from rnnkit.errors import InputTypeError
 from rnnkit.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from rnnkit.module import no_grad
 
@@ -88,7 +93,7 @@ class Supervised:
         self.loss = CrossEntropyLoss() if loss is None else loss
         if not callable(getattr(self.loss, "forward", None)) or not callable(
                 getattr(self.loss, "backward", None)):
-            raise TypeError(f"loss must have forward(pred, target) and backward(), got {loss!r}")
+            raise InputTypeError(f"loss must have forward(pred, target) and backward(), got {loss!r}")
 
     def _squeeze(self, pred, targets):
         squeeze = (not isinstance(self.loss, CrossEntropyLoss) and pred.ndim == 2
@@ -126,6 +131,47 @@ class Supervised:
         return metrics
 
 
+class ModelLoss:
+    """The model computes the loss of a whole batch itself.
+
+    For batches whose targets are sequences of their own (``Seq2SeqBatches``: ``targets
+    (S, B)`` and ``target_lengths``), where the loss (teacher-forced cross-entropy, CTC)
+    follows from the model's structure. The model provides::
+
+        loss = model.loss_and_backward(batch)   # training: forward, loss, backward (+= grads)
+        loss = model.loss(batch)                # evaluation; called under no_grad()
+
+    ``evaluate`` returns ``{"loss"}``: the batch losses averaged with the batch sizes as
+    weights (the mean per sequence when the model's loss is a mean over sequences).
+    """
+
+    carries_state = False
+
+    @staticmethod
+    def _method(model, name):
+        method = getattr(model, name, None)
+        if not callable(method):
+            raise InputTypeError(f"{type(model).__name__} has no {name}(batch) method; ModelLoss (the "
+                            f"objective for sequence-pair batches) needs loss_and_backward(batch) "
+                            f"and loss(batch), or pass the Trainer an objective")
+        return method
+
+    def train_step(self, model, batch, state=None):
+        return float(self._method(model, "loss_and_backward")(batch)), None
+
+    def evaluate(self, model, data, max_batches=None) -> dict:
+        loss, total, count = self._method(model, "loss"), 0.0, 0
+        with no_grad():
+            for batch in _batches(data, max_batches):
+                size = batch.inputs.shape[1]                            # B (time-major)
+                total += float(loss(batch)) * size
+                count += size
+        return {"loss": total / count}
+
+
 def default_objective(data):
-    """The objective a loader implies: token streams -> language modelling, else supervised."""
-    return LanguageModeling() if getattr(data, "carries_state", False) else Supervised()
+    """The objective a loader implies: token streams -> language modelling, sequence
+    pairs -> the model's own loss, else supervised."""
+    if getattr(data, "carries_state", False):
+        return LanguageModeling()
+    return ModelLoss() if getattr(data, "sequence_targets", False) else Supervised()

@@ -16,6 +16,11 @@ One step, in the order the code runs it::
 Files in ``out_dir``: ``checkpoint.npz`` (see :mod:`rnnkit.training.checkpointing`),
 ``metrics.jsonl`` and ``loss_curve.png``.
 
+Ctrl-C (SIGINT) during :meth:`Trainer.fit` finishes the current step, writes the
+checkpoint and raises :class:`TrainingInterrupted` (a ``KeyboardInterrupt`` that
+knows where the checkpoint is); ``fit(resume=True)`` continues from it. A second
+Ctrl-C stops at once.
+
 Determinism: given the model's seed and the loaders' seeds, two runs make
 bit-identical weights, and a run resumed from a checkpoint (even after SIGKILL
 between checkpoints) continues exactly as if it had never stopped — the
@@ -24,11 +29,15 @@ between checkpoints) continues exactly as if it had never stopped — the
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import signal
+import threading
 import time
 
 from rnnkit._validation import check_scalar
+from rnnkit.errors import InputError, InputTypeError, TrainingDiverged
 from rnnkit.module import Module
 from rnnkit.optim import Optimizer, Scheduler, clip_grad_norm
 from rnnkit.training.checkpointing import restore_trainer, save_trainer_checkpoint
@@ -38,6 +47,36 @@ from rnnkit.training.progress import ProgressBar, append_jsonl, progress_enabled
 CHECKPOINT_FILE = "checkpoint.npz"
 METRICS_FILE = "metrics.jsonl"
 PLOT_FILE = "loss_curve.png"
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped :meth:`Trainer.fit` after a whole step; ``checkpoint`` is the file
+    it wrote (None without ``out_dir``) and ``step`` the last step it holds."""
+
+    def __init__(self, step: int, checkpoint):
+        self.step, self.checkpoint = step, checkpoint
+        where = f"; checkpoint saved to {checkpoint}" if checkpoint else ""
+        super().__init__(f"interrupted at step {step}{where}")
+
+
+@contextlib.contextmanager
+def _sigint_finishes_the_step(trainer):
+    """While training, the first SIGINT only sets ``trainer._interrupted``; a second one
+    raises KeyboardInterrupt at once. (Signal handlers exist in the main thread only.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if trainer._interrupted:
+            raise KeyboardInterrupt
+        trainer._interrupted = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _optional_int(value, name):
@@ -52,7 +91,7 @@ def _check_loader(data, name):
     if data is None:
         return None
     if not callable(getattr(data, "batch", None)) or not isinstance(getattr(data, "num_batches", None), int):
-        raise TypeError(f"{name} must be a loader with batch(epoch, index) and num_batches "
+        raise InputTypeError(f"{name} must be a loader with batch(epoch, index) and num_batches "
                         f"(TokenStream, SequenceBatches), got {type(data).__name__}")
     return data
 
@@ -121,14 +160,14 @@ class Trainer:
                  min_delta=0.0, out_dir=None, checkpoint_every=None, log_every=10,
                  progress=None, extra=None, on_step=None):
         if not isinstance(model, Module):
-            raise TypeError(f"model must be an rnnkit Module, got {type(model).__name__}")
+            raise InputTypeError(f"model must be an rnnkit Module, got {type(model).__name__}")
         if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"optimizer must be an rnnkit.optim optimizer, got {type(optimizer).__name__}")
+            raise InputTypeError(f"optimizer must be an rnnkit.optim optimizer, got {type(optimizer).__name__}")
         self.model = model
         self.optimizer = optimizer
         self.train_data = _check_loader(train_data, "train_data")
         if self.train_data is None:
-            raise TypeError("train_data is required")
+            raise InputTypeError("train_data is required")
         self.val_data = _check_loader(val_data, "val_data")
         self.objective = default_objective(self.train_data) if objective is None else objective
         if schedule is None or isinstance(schedule, Scheduler):
@@ -136,28 +175,28 @@ class Trainer:
         else:
             self.scheduler = Scheduler(optimizer, schedule)
         if self.scheduler is not None and self.scheduler.optimizer is not optimizer:
-            raise ValueError("schedule is a Scheduler for a different optimizer")
+            raise InputError("schedule is a Scheduler for a different optimizer")
         self.clip = _optional_positive(clip_grad_norm, "clip_grad_norm")
         self.max_steps = _optional_int(max_steps, "max_steps")
         self.max_epochs = _optional_int(max_epochs, "max_epochs")
         self.max_minutes = _optional_positive(max_minutes, "max_minutes")
         if self.max_steps is None and self.max_epochs is None and self.max_minutes is None:
-            raise ValueError("give at least one of max_steps, max_epochs and max_minutes")
+            raise InputError("give at least one of max_steps, max_epochs and max_minutes")
         self.eval_every = _optional_int(eval_every, "eval_every")
         self.eval_batches = _optional_int(eval_batches, "eval_batches")
         self.patience = _optional_int(patience, "patience")
         self.min_delta = check_scalar(min_delta, "min_delta", float, low=0.0)
         if self.patience is not None and self.val_data is None:
-            raise ValueError("patience (early stopping) needs val_data to validate on")
+            raise InputError("patience (early stopping) needs val_data to validate on")
         self.out_dir = None if out_dir is None else os.fspath(out_dir)
         self.checkpoint_every = _optional_int(checkpoint_every, "checkpoint_every")
         self.log_every = _optional_int(log_every, "log_every") or 1
         self.progress = progress
         if extra is not None and not isinstance(extra, dict):
-            raise TypeError(f"extra must be a dict of JSON-native values, got {type(extra).__name__}")
+            raise InputTypeError(f"extra must be a dict of JSON-native values, got {type(extra).__name__}")
         self.extra = {} if extra is None else extra
         if on_step is not None and not callable(on_step):
-            raise TypeError("on_step must be callable as on_step(trainer, record)")
+            raise InputTypeError("on_step must be callable as on_step(trainer, record)")
         self.on_step = on_step
         self.params = model.parameters()
         # progress of the run; everything here goes into the checkpoint
@@ -204,39 +243,43 @@ class Trainer:
             os.makedirs(self.out_dir, exist_ok=True)
         if resume:
             if self.out_dir is None:
-                raise ValueError("resume=True needs out_dir (where checkpoint.npz is)")
+                raise InputError("resume=True needs out_dir (where checkpoint.npz is)")
             self.restore(self.checkpoint_path)
             truncate_jsonl(self.metrics_path, self.step)
         elif self.metrics_path is not None and self.step == 0 and os.path.exists(self.metrics_path):
             truncate_jsonl(self.metrics_path, 0)       # a fresh run starts a fresh log
         self.stop_reason = None
+        self._interrupted = False
         self.history = []
         start = time.perf_counter()
         elapsed_before = self.elapsed_s
         bar = ProgressBar(progress_enabled(self.progress), total=self._total_steps(), initial=self.step)
         window = _Window()
         try:
-            while not self._stop_condition(start):
-                loss, norm, lr = self._train_step()
-                window.add(loss, self._last_tokens)
-                self.elapsed_s = elapsed_before + time.perf_counter() - start
-                tokens_per_s = window.tokens_per_s()        # before validation: training speed
-                stopping = self._stop_condition(start)
-                val = None
-                due = self.step % self.eval_every == 0 if self.eval_every else self.batch_index == 0
-                if self.val_data is not None and (due or stopping):
-                    val = self._validate()                  # the last step is always validated
-                if self.patience is not None and self.bad_evals >= self.patience:
-                    self.stop_reason = self.stop_reason or "early_stopping"
-                record = self._record(window, tokens_per_s, lr, norm, val)
-                if val is not None or self.step % self.log_every == 0:
-                    self._log(record)
-                    window = _Window()
-                bar.update(loss, tokens_per_s)
-                if self.checkpoint_every and self.step % self.checkpoint_every == 0 and self.out_dir:
-                    self.save_checkpoint()
-                if self.on_step is not None:
-                    self.on_step(self, record)
+            with _sigint_finishes_the_step(self):
+                while not self._stop_condition(start):
+                    loss, norm, lr = self._train_step()
+                    window.add(loss, self._last_tokens)
+                    self.elapsed_s = elapsed_before + time.perf_counter() - start
+                    tokens_per_s = window.tokens_per_s()        # before validation: training speed
+                    stopping = self._stop_condition(start)
+                    val = None
+                    due = self.step % self.eval_every == 0 if self.eval_every else self.batch_index == 0
+                    if self.val_data is not None and (due or stopping):
+                        val = self._validate()                  # the last step is always validated
+                    if self.patience is not None and self.bad_evals >= self.patience:
+                        self.stop_reason = self.stop_reason or "early_stopping"
+                    record = self._record(window, tokens_per_s, lr, norm, val)
+                    if val is not None or self.step % self.log_every == 0:
+                        self._log(record)
+                        window = _Window()
+                    bar.update(loss, tokens_per_s)
+                    if self.checkpoint_every and self.step % self.checkpoint_every == 0 and self.out_dir:
+                        self.save_checkpoint()
+                    if self.on_step is not None:
+                        self.on_step(self, record)
+                    if self._interrupted:
+                        self.stop_reason = "interrupted"
         finally:
             bar.close()
         if self.best_weights is None and self.val_data is None:
@@ -244,6 +287,8 @@ class Trainer:
         if self.out_dir is not None:
             self.save_checkpoint()
             self.write_plot()
+        if self.stop_reason == "interrupted":
+            raise TrainingInterrupted(self.step, self.checkpoint_path)
         return {"step": self.step, "epoch": self.epoch, "stop_reason": self.stop_reason,
                 "best_val_loss": self.best_val_loss, "best_step": self.best_step,
                 "elapsed_s": self.elapsed_s, "tokens_seen": self.tokens_seen,
@@ -278,13 +323,13 @@ class Trainer:
         self.model.zero_grad()
         loss, new_state = self.objective.train_step(self.model, batch, state)
         if not math.isfinite(loss):
-            raise FloatingPointError(f"training loss is {loss} at step {self.step + 1}; "
+            raise TrainingDiverged(f"training loss is {loss} at step {self.step + 1}; "
                                      f"lower the learning rate or set clip_grad_norm")
         norm = None
         if self.clip is not None:
             norm = clip_grad_norm(self.params, self.clip)
             if not math.isfinite(norm):
-                raise FloatingPointError(f"gradient norm is {norm} at step {self.step + 1}; "
+                raise TrainingDiverged(f"gradient norm is {norm} at step {self.step + 1}; "
                                          f"lower the learning rate")
         lr = self.optimizer.lr
         self.optimizer.step()
@@ -306,7 +351,7 @@ class Trainer:
         """Metrics of the current weights on ``data`` (default: val_data), in eval mode."""
         data = self.val_data if data is None else _check_loader(data, "data")
         if data is None:
-            raise ValueError("no data to evaluate: pass data or give the Trainer val_data")
+            raise InputError("no data to evaluate: pass data or give the Trainer val_data")
         was_training = self.model.training
         self.model.eval()
         try:
@@ -372,7 +417,7 @@ class Trainer:
         (default ``out_dir/checkpoint.npz``); returns the path."""
         path = self.checkpoint_path if path is None else os.fspath(path)
         if path is None:
-            raise ValueError("no checkpoint path: give path or set the Trainer's out_dir")
+            raise InputError("no checkpoint path: give path or set the Trainer's out_dir")
         save_trainer_checkpoint(self, path)
         return path
 

@@ -1,0 +1,129 @@
+"""A run directory: what every application's ``train``, ``eval`` and ``predict`` share.
+
+``rnnkit <app> train --out DIR`` writes ``DIR/checkpoint.npz`` (the trainer checkpoint,
+whose ``extra["app"]`` names the app), ``metrics.jsonl``, ``loss_curve.png`` and the
+app's own reports. The rules, the same for every app:
+
+* ``train`` refuses a directory that already holds a model (exit 2, nothing touched)
+  unless ``--resume`` (continue it: same app, same setup) or ``--overwrite`` (replace
+  it: the files a run writes are removed first, nothing else in the directory);
+* ``--resume`` restores every saved option not given again; an option a resume cannot
+  change is refused, naming the flag and the saved value;
+* ``eval`` / ``predict`` take the directory or its ``checkpoint.npz``, and a model of
+  another app is refused with the name of the app that trained it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from rnnkit.errors import InputError, MissingFileError
+
+CHECKPOINT = "checkpoint.npz"
+RUN_FILES = (CHECKPOINT, "metrics.jsonl", "loss_curve.png")
+
+
+def checkpoint_path(model, app: str) -> Path:
+    """``model`` is a training output directory or its checkpoint file."""
+    path = Path(model)
+    if path.is_dir():
+        path = path / CHECKPOINT
+        if not path.is_file():
+            raise MissingFileError(
+                f"{str(model)!r} holds no {CHECKPOINT}; it is not a trained model (train one "
+                f"with `rnnkit {app} train --out {model}`)")
+    elif not path.exists():
+        raise MissingFileError(f"no model at {str(model)!r}: give the --out directory of "
+                                f"`rnnkit {app} train` or its {CHECKPOINT}")
+    return path
+
+
+def app_of(meta: dict) -> str | None:
+    """The app that wrote a checkpoint (forecast keeps it under ``extra["info"]``)."""
+    extra = meta.get("extra") or {}
+    return extra.get("app") or (extra.get("info") or {}).get("app")
+
+
+def read_meta(model, app: str) -> tuple[Path, dict]:
+    """``(checkpoint path, meta)`` of a model ``app`` trained; clear errors otherwise."""
+    from rnnkit.training import checkpoint_meta
+
+    path = checkpoint_path(model, app)
+    meta = checkpoint_meta(path)
+    owner = app_of(meta)
+    if owner != app:
+        if owner is None:
+            raise InputError(f"{str(path)!r} is an rnnkit checkpoint but not from "
+                             f"`rnnkit {app} train`")
+        raise InputError(f"{str(path)!r} was trained by `rnnkit {owner}`, not `rnnkit {app}`; "
+                         f"use `rnnkit {owner}` with it")
+    return path, meta
+
+
+def prepare_out(out_dir, app: str, *, resume: bool = False, overwrite: bool = False) -> Path:
+    """Check ``out_dir`` before a training run touches it; returns it as a Path.
+
+    A directory holding a model is refused unless ``resume`` (it must be a model of
+    ``app``) or ``overwrite`` (then call :func:`remove_run_files` once the run's input
+    has been read and checked, right before training starts).
+    """
+    if out_dir is None or str(out_dir) == "":
+        raise InputError("--out is required: the directory for the model and its logs")
+    if resume and overwrite:
+        raise InputError("give --resume (continue the model in --out) or --overwrite "
+                         "(replace it), not both")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {str(out_dir)!r} is a file; give a directory")
+    existing = out / CHECKPOINT
+    if resume:
+        if not existing.exists():
+            raise MissingFileError(f"nothing to resume: {str(out_dir)!r} holds no {CHECKPOINT}")
+        read_meta(out, app)
+    elif existing.exists():
+        if not overwrite:
+            from rnnkit.training import checkpoint_meta
+            owner = app_of(checkpoint_meta(existing)) or "another program"
+            raise InputError(
+                f"{str(out_dir)!r} already holds a model (trained by `rnnkit {owner}`); add "
+                f"--resume to continue it, --overwrite to replace it, or choose another --out")
+    return out
+
+
+def remove_run_files(out_dir, app_files: tuple = ()) -> None:
+    """Delete what an earlier run wrote to ``out_dir`` (``--overwrite``); nothing else."""
+    for name in RUN_FILES + tuple(app_files):
+        (Path(out_dir) / name).unlink(missing_ok=True)
+
+
+def merge_settings(saved: dict, given: dict, fixed) -> tuple[dict, list[str]]:
+    """Settings of a resumed run: the saved ones, updated by those given (not None).
+
+    Options in ``fixed`` (``{name: flag}``) cannot change on resume: a different value
+    is refused. Returns the settings and the list of the options that changed.
+    """
+    conflicts = [f"{flag} {given[name]!r} (the run used {saved.get(name)!r})"
+                 for name, flag in fixed.items()
+                 if given.get(name) is not None and given[name] != saved.get(name)]
+    if conflicts:
+        raise InputError("a resumed run keeps its setup; cannot change " + "; ".join(conflicts))
+    changed = [name for name, value in given.items()
+               if value is not None and name in saved and saved[name] != value]
+    settings = dict(saved)
+    settings.update({k: v for k, v in given.items() if v is not None})
+    return settings, changed
+
+
+def write_text_atomic(path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same directory."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
