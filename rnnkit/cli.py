@@ -74,8 +74,10 @@ def main(argv=None) -> int:
         app_parser.print_help()
         return 2
     from rnnkit.training.trainer import TrainingInterrupted
+    from rnnkit.apps._threads import blas_threads
     try:
-        result = args.run(args)
+        with blas_threads(getattr(args, "threads", 1)):
+            result = args.run(args)
     except TrainingInterrupted as exc:
         app_parser.exit(130, f"rnnkit {name}: {exc}{_resume_hint(name, exc.checkpoint)}\n")
     except KeyboardInterrupt:

@@ -8,7 +8,7 @@ What it does, in order (``python -m rnnkit.demo --help`` for the knobs)::
             Adam lr 2e-3, gradient clipping at 5, truncated BPTT over 64 characters,
             32 parallel streams, seed 0
     train   for --minutes (default 3) of wall time, validating every 100 steps,
-            NumPy's BLAS on one thread (textgen.blas_threads says why);
+            NumPy's BLAS on one thread (rnnkit/apps/_threads.py says why);
             checkpoint, metrics.jsonl and loss_curve.png in --out (default runs/demo)
     report  validation bits/char of the best weights on the first 100,000
             characters of the validation text, and a 300-character sample
@@ -63,6 +63,7 @@ def run_demo(minutes: float = 3.0, out_dir="runs/demo", seed: int = 0, hidden_si
              num_layers=None, max_steps=None, log=print) -> dict:
     """Train the demo model, evaluate it, sample it; returns the numbers it printed."""
     from rnnkit.apps import textgen
+    from rnnkit.apps._threads import blas_threads
     from rnnkit.data.shakespeare import shakespeare_split
     from rnnkit.generate import generate
 
@@ -74,7 +75,7 @@ def run_demo(minutes: float = 3.0, out_dir="runs/demo", seed: int = 0, hidden_si
         settings["hidden_size"] = hidden_size
     if num_layers is not None:
         settings["num_layers"] = num_layers
-    with textgen.blas_threads(1):        # see textgen.blas_threads: 1 thread is the robust choice
+    with blas_threads(1):                # see rnnkit/apps/_threads.py: 1 thread is the robust choice
         start = time.perf_counter()
         summary = textgen.train(out, None, max_minutes=minutes, max_steps=max_steps,
                                 eval_every=100, log=log, **settings)

@@ -172,7 +172,43 @@ def test_trained_model_refuses_other_setups_and_corpora(corpus, tmp_path, capsys
 
 
 def test_blas_threads_limits_numpy_blas():
+    from rnnkit.apps._threads import blas_threads
+
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    with textgen.blas_threads(1):
+    with blas_threads(1):
         blas = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
         assert blas and all(i["num_threads"] == 1 for i in blas)
+
+
+@pytest.mark.parametrize("app, action", [("textgen", "train"), ("textgen", "sample"),
+                                         ("sentiment", "train"), ("vowels", "eval"),
+                                         ("imageseq", "predict"), ("forecast", "train"),
+                                         ("forecast", "predict")])
+def test_every_computing_action_runs_under_one_blas_thread_by_default(app, action, capsys,
+                                                                       monkeypatch):
+    """The same --threads policy everywhere (applied once, in rnnkit/cli.py)."""
+    import importlib
+
+    from rnnkit.cli import main
+
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    assert "--threads N" in run([app, action, "--help"], capsys)[1]
+    seen = []
+    module = importlib.import_module(f"rnnkit.apps.{app}")
+    name = {"train": "_run_train", "sample": "_run_sample", "eval": "_run_eval",
+            "predict": "_run_predict"}[action]
+
+    def record(args):
+        seen.append([i["num_threads"] for i in threadpoolctl.threadpool_info()
+                     if i["user_api"] == "blas"])
+        return 0
+
+    monkeypatch.setattr(module, name, record)
+    argv = {"train": ["--out", "x"], "sample": ["--model", "x"], "eval": ["--model", "x"],
+            "predict": ["--model", "x"]}[action]
+    if app == "forecast" and action == "train":
+        argv += ["--series", "co2"]
+    if app == "imageseq" and action == "predict":
+        argv = ["file.npz", *argv]
+    assert main([app, action, *argv]) == 0
+    assert seen and seen[0] and all(n == 1 for n in seen[0])

@@ -37,6 +37,7 @@ from rnnkit.apps._args import (
     non_negative_float, non_negative_int, positive_float, positive_int, probability,
 )
 from rnnkit.apps._run import CHECKPOINT, merge_settings, prepare_out, read_meta, remove_run_files
+from rnnkit.apps._threads import add_threads_option
 from rnnkit.errors import InputError
 from rnnkit.layers.registry import CELLS
 
@@ -388,6 +389,7 @@ def add_train_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig, 
                               "keep their saved values")
         fit.add_argument("--overwrite", action="store_true",
                          help="replace a model already in --out (default: refuse)")
+        add_threads_option(fit)
 
 
 def add_model_argument(parser, default: str) -> None:
@@ -396,6 +398,7 @@ def add_model_argument(parser, default: str) -> None:
                         help=f"checkpoint or training directory (default: {default}); give it "
                              f"several times to average the predictions of several models")
     parser.set_defaults(model_default=default)
+    add_threads_option(parser)
 
 
 def model_paths(args) -> list:

@@ -40,6 +40,7 @@ import numpy as np
 
 from rnnkit.apps._args import one_line_subparsers, positive_float, positive_int
 from rnnkit.apps._run import prepare_out, remove_run_files
+from rnnkit.apps._threads import add_threads_option
 from rnnkit.errors import InputError, MissingFileError
 from rnnkit.layers.registry import CELLS
 
@@ -381,6 +382,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--max-minutes", type=positive_float, metavar="X", help="stop training after X minutes")
     p.add_argument("--no-baselines", action="store_false", dest="baselines",
                    help="score the network only")
+    add_threads_option(p)
     p.set_defaults(run=_run_train)
 
     p = actions.add_parser("eval", help="score a trained forecaster and the baselines on the holdout",
@@ -394,6 +396,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--no-baselines", action="store_false", dest="baselines",
                    help="score the network only")
     p.add_argument("--out", metavar="DIR", help="where eval.json and forecast.png go (default --model)")
+    add_threads_option(p)
     p.set_defaults(run=_run_eval)
 
     p = actions.add_parser("predict", help="forecast the steps after the end of the series",
@@ -402,6 +405,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="DIR", required=True, help="the --out directory of train")
     _add_data_options(p, required_source=False)
     p.add_argument("--out", metavar="DIR", help="where forecast.csv and prediction.png go (default --model)")
+    add_threads_option(p)
     p.set_defaults(run=_run_predict)
 
 

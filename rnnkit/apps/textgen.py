@@ -36,7 +36,6 @@ Python::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import os
 import sys
@@ -47,6 +46,7 @@ import numpy as np
 from rnnkit._validation import check_scalar
 from rnnkit.apps._args import non_negative_int, number, one_line_subparsers, positive_int
 from rnnkit.apps._run import merge_settings, prepare_out, remove_run_files
+from rnnkit.apps._threads import add_threads_option
 from rnnkit.errors import InputError, MissingFileError
 from rnnkit.layers.registry import CELLS
 
@@ -75,21 +75,6 @@ VAL_TOKENS_DURING_TRAINING = 64_000
 
 
 # --------------------------------------------------------------------------- library
-
-
-def blas_threads(count: int):
-    """A context limiting NumPy's BLAS to ``count`` threads (threadpoolctl, which the
-    ``apps`` extra brings with scikit-learn; without it, a no-op).
-
-    The commands default to one thread: the matrix products of these models are small,
-    a second thread gains little on an idle machine, and when other jobs share the
-    cores two threads made a training step 25-35x slower (measured on 2 cores).
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(count, user_api="blas")
 
 
 def corpus_text(corpus=None) -> str:
@@ -350,7 +335,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
                    help="validate every N steps (default 200)")
     p.add_argument("--checkpoint-every", type=positive_int, metavar="N",
                    help="checkpoint every N steps (default 100; always at the end)")
-    _threads_option(p)
+    add_threads_option(p)
     p.set_defaults(run=_run_train)
 
     p = actions.add_parser("sample", help="generate text from a trained model",
@@ -366,7 +351,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
                    help="sample only among the K most likely tokens")
     p.add_argument("--seed", type=non_negative_int, default=None, metavar="S",
                    help="seed for reproducible samples (default: a random one, printed)")
-    _threads_option(p)
+    add_threads_option(p)
     p.set_defaults(run=_run_sample)
 
     p = actions.add_parser("eval", help="validation bits and nats per character",
@@ -378,21 +363,11 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
                    help="the last 10%% of the text (default) or all of it")
     p.add_argument("--max-tokens", type=positive_int, metavar="N",
                    help="evaluate on the first N tokens only")
-    _threads_option(p)
+    add_threads_option(p)
     p.set_defaults(run=_run_eval)
 
 
-def _threads_option(p) -> None:
-    p.add_argument("--threads", type=positive_int, default=1, metavar="N",
-                   help="BLAS threads (default 1; more only help large --hidden on idle cores)")
-
-
 def _run_train(args) -> int:
-    with blas_threads(args.threads):
-        return _train_and_report(args)
-
-
-def _train_and_report(args) -> int:
     summary = train(
         args.out, args.corpus, level=args.level, cell=args.cell, hidden_size=args.hidden,
         num_layers=args.layers, embed_size=args.embed, dropout=args.dropout,
@@ -416,9 +391,8 @@ def _run_sample(args) -> int:
     model, vocab, _ = load(args.model)
     # Without --seed, draw one and print it, so any sample can be reproduced.
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
-    with blas_threads(args.threads):
-        result = generate(model, vocab, length=args.length, prime=args.prime,
-                          temperature=args.temperature, top_k=args.top_k, seed=seed)
+    result = generate(model, vocab, length=args.length, prime=args.prime,
+                      temperature=args.temperature, top_k=args.top_k, seed=seed)
     if result.skipped:
         print(f"note: skipped prime characters not in the vocabulary: "
               f"{' '.join(repr(t) for t in result.skipped)}", file=sys.stderr)
@@ -430,8 +404,7 @@ def _run_sample(args) -> int:
 
 
 def _run_eval(args) -> int:
-    with blas_threads(args.threads):
-        result = evaluate(args.model, args.corpus, split=args.split, max_tokens=args.max_tokens)
+    result = evaluate(args.model, args.corpus, split=args.split, max_tokens=args.max_tokens)
     if result["unknown"]:
         action = "skipped" if result["level"] == "char" else "read as <unk>"
         print(f"note: {len(result['unknown'])} distinct tokens not in the vocabulary were {action}",
