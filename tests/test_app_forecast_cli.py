@@ -9,7 +9,7 @@ import pytest
 from rnnkit.apps import forecast
 from helpers import run_cli as run
 
-TINY = ["--window", "12", "--horizon", "6", "--test-size", "12", "--hidden", "4", "--epochs", "2",
+TINY = ["--window", "12", "--horizon", "6", "--test-size", "12", "--hidden-size", "4", "--epochs", "2",
         "--no-baselines"]
 
 
@@ -29,8 +29,8 @@ def monthly_csv(tmp_path):
 
 def test_train_eval_predict_on_a_multivariate_csv(monthly_csv, tmp_path, capsys):
     out = tmp_path / "run"
-    argv = ["forecast", "train", "--csv", str(monthly_csv), "--time-col", "month",
-            "--value-cols", "sales,returns", "--exog-cols", "promo", "--out", str(out), *TINY]
+    argv = ["forecast", "train", "--csv", str(monthly_csv), "--time-column", "month",
+            "--value-columns", "sales,returns", "--exog-columns", "promo", "--out", str(out), *TINY]
     status, stdout, stderr = run(argv, capsys)
     assert status == 0, stderr
     assert "period 12" in stderr and "| rnn |" in stdout
@@ -70,18 +70,18 @@ def test_help_everywhere(capsys):
 
 
 @pytest.mark.parametrize("make_argv, message", [
-    (lambda d, o: ["train", "--csv", str(d), "--time-col", "month", "--value-cols", "units",
+    (lambda d, o: ["train", "--csv", str(d), "--time-column", "month", "--value-columns", "units",
                    "--out", o], "no column 'units'"),
-    (lambda d, o: ["train", "--csv", str(d) + ".missing", "--time-col", "month",
-                   "--value-cols", "sales", "--out", o], "no such file"),
+    (lambda d, o: ["train", "--csv", str(d) + ".missing", "--time-column", "month",
+                   "--value-columns", "sales", "--out", o], "no such file"),
     (lambda d, o: ["train", "--csv", str(d), "--series", "co2", "--out", o], "either --series"),
-    (lambda d, o: ["train", "--csv", str(d), "--time-col", "month", "--value-cols", "sales",
+    (lambda d, o: ["train", "--csv", str(d), "--time-column", "month", "--value-columns", "sales",
                    "--window", "80", "--out", o], "need at least"),
-    (lambda d, o: ["train", "--csv", str(d), "--time-col", "month", "--value-cols", "sales",
-                   "--exog-cols", "promo", "--strategy", "recursive", "--out", o, *TINY],
+    (lambda d, o: ["train", "--csv", str(d), "--time-column", "month", "--value-columns", "sales",
+                   "--exog-columns", "promo", "--strategy", "recursive", "--out", o, *TINY],
      "use --strategy direct"),
     (lambda d, o: ["train", "--series", "co2", "--horizon", "0", "--out", o], "positive integer"),
-    (lambda d, o: ["predict", "--model", o], "does not exist"),
+    (lambda d, o: ["predict", "--model", o], "no model at"),
 ])
 def test_bad_input_is_one_line_with_exit_status_2(monthly_csv, tmp_path, capsys, make_argv, message):
     status, stdout, stderr = run(["forecast", *make_argv(monthly_csv, str(tmp_path / "x"))], capsys)
@@ -95,6 +95,17 @@ def test_empty_and_non_numeric_files_are_refused(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("t,y\n2020-01-01,1\n2020-01-02,n/a\n")
     for path, message in ((empty, "the file is empty"), (bad, "'n/a' is not a number")):
-        status, _, stderr = run(["forecast", "train", "--csv", str(path), "--time-col", "t",
-                                 "--value-cols", "y", "--out", str(tmp_path / "o")], capsys)
+        status, _, stderr = run(["forecast", "train", "--csv", str(path), "--time-column", "t",
+                                 "--value-columns", "y", "--out", str(tmp_path / "o")], capsys)
         assert status == 2 and message in stderr
+
+
+def test_a_horizon_longer_than_the_holdout_names_the_flags(tmp_path, capsys):
+    status, _, err = run(["forecast", "train", "--series", "airpassengers", "--horizon", "100",
+                          "--out", str(tmp_path / "m")], capsys)
+    assert status == 2 and err.count("\n") == 1
+    assert "--horizon 100 is longer than the holdout (--test-size 24): lower --horizon, or " \
+           "raise --test-size to at least 100" in err
+    status, _, err = run(["forecast", "train", "--series", "airpassengers", "--test-size", "144",
+                          "--out", str(tmp_path / "m")], capsys)
+    assert status == 2 and "--test-size 144 leaves nothing to train on: the series has 144" in err

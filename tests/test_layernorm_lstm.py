@@ -199,8 +199,8 @@ def test_textgen_trains_samples_and_reloads_a_layer_norm_lstm(tmp_path, capsys):
     corpus.write_text("ROMEO:\nBut soft, what light through yonder window breaks?\n\n" * 30)
     out = tmp_path / "model"
     status, _, stderr = run_cli(["textgen", "train", "--corpus", str(corpus), "--out", str(out),
-                                 "--cell", "lnlstm", "--hidden", "12", "--layers", "2",
-                                 "--seq-len", "8", "--batch", "4", "--max-steps", "4"], capsys)
+                                 "--cell", "lnlstm", "--hidden-size", "12", "--num-layers", "2",
+                                 "--seq-len", "8", "--batch-size", "4", "--max-steps", "4"], capsys)
     assert status == 0, stderr
     model = rnnkit.load_model(out / "checkpoint.npz")[0]
     assert isinstance(model.rnn, rnnkit.LayerNormLSTM) and model.rnn.num_layers == 2

@@ -26,8 +26,8 @@ def corpus(tmp_path):
 
 
 def textgen_argv(corpus, out, *extra):
-    return ["textgen", "train", "--corpus", str(corpus), "--out", str(out), "--hidden", "8",
-            "--layers", "1", "--seq-len", "8", "--batch", "4", *extra]
+    return ["textgen", "train", "--corpus", str(corpus), "--out", str(out), "--hidden-size", "8",
+            "--num-layers", "1", "--seq-len", "8", "--batch-size", "4", *extra]
 
 
 def interrupt_at(monkeypatch, step):
@@ -169,7 +169,7 @@ def test_forecast_predict_keeps_the_holdout_plot_and_train_refuses_a_model(tmp_p
     values = 100 + 10 * np.sin(np.arange(len(rows)) * 2 * np.pi / 12)
     csv.write_text("month,sales\n" + "".join(f"{t},{v:.3f}\n" for t, v in zip(rows, values)))
     out = tmp_path / "run"
-    argv = ["forecast", "train", "--csv", str(csv), "--time-col", "month", "--value-cols", "sales",
+    argv = ["forecast", "train", "--csv", str(csv), "--time-column", "month", "--value-columns", "sales",
             "--out", str(out), "--epochs", "2", "--no-baselines"]
     assert run_cli(argv, capsys)[0] == 0
     holdout = (out / "forecast.png").read_bytes()
@@ -203,3 +203,13 @@ def test_the_command_prints_rnnkit_errors_in_one_line_and_keeps_a_bugs_traceback
     fail_with(KeyError("weight_hh_l0"))
     with pytest.raises(KeyError):
         main(["vowels", "eval"])
+
+
+def test_each_app_names_the_app_that_trained_a_model(tiny_images, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run_cli(imageseq_argv(tiny_images, out, "--epochs", "1"), capsys)[0] == 0
+    for argv in (["textgen", "sample", "--model", str(out)], ["vowels", "eval", "--model", str(out)],
+                 ["sentiment", "predict", "--model", str(out), "good"],
+                 ["forecast", "predict", "--model", str(out)]):
+        status, _, err = run_cli(argv, capsys)
+        assert status == 2 and "was trained by `rnnkit imageseq`, not `rnnkit " in err, (argv, err)

@@ -16,7 +16,7 @@ CORPUS = "".join(
                        ("JULIET", "O Romeo, Romeo! wherefore art thou Romeo?"),
                        ("MERCUTIO", "A plague o' both your houses!"),
                        ("NURSE", "Faith, I can tell how to look of love.")] * 12)
-TINY = ["--hidden", "12", "--layers", "1", "--seq-len", "8", "--batch", "4", "--eval-every", "3",
+TINY = ["--hidden-size", "12", "--num-layers", "1", "--seq-len", "8", "--batch-size", "4", "--eval-every", "3",
         "--checkpoint-every", "2"]
 
 
@@ -82,12 +82,13 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(corpus, tmp_path, ca
 
 def test_word_level_model(corpus, tmp_path, capsys):
     out = tmp_path / "words"
-    assert run(train_argv(corpus, out, 3, "--level", "word", "--embed", "8"), capsys)[0] == 0
+    assert run(train_argv(corpus, out, 3, "--level", "word", "--embed-size", "8"), capsys)[0] == 0
     _, vocab, _ = textgen.load(out)
     assert vocab.level == "word" and "Romeo" in vocab.tokens and vocab.unk_token == "<unk>"
-    status, stdout, _ = run(["textgen", "sample", "--model", str(out), "--prime", "ROMEO: zebra",
-                             "--length", "12", "--seed", "0"], capsys)
+    status, stdout, stderr = run(["textgen", "sample", "--model", str(out), "--prime", "ROMEO: zebra",
+                                  "--length", "12", "--seed", "0"], capsys)
     assert status == 0 and stdout.startswith("ROMEO: <unk>") and "<pad>" not in stdout
+    assert "note: prime words not in the vocabulary were read as <unk>: 'zebra'" in stderr
     status, stdout, _ = run(["textgen", "eval", "--model", str(out), "--split", "all"], capsys)
     assert status == 0 and "nats/word" in stdout
 
@@ -111,8 +112,8 @@ def bad_inputs(tmp_path, corpus):
     model = str(tmp_path / "model")
     return [
         (["train", "--corpus", str(corpus)], "the following arguments are required: --out"),
-        (["train", "--out", model, "--hidden", "0"], "argument --hidden: expected a positive integer, got '0'"),
-        (["train", "--out", model, "--layers", "two"], "argument --layers: expected a positive integer"),
+        (["train", "--out", model, "--hidden-size", "0"], "argument --hidden-size: expected a positive integer, got '0'"),
+        (["train", "--out", model, "--num-layers", "two"], "argument --num-layers: expected a positive integer"),
         (["train", "--out", model, "--lr", "-0.1"], "argument --lr: expected a number > 0"),
         (["train", "--out", model, "--dropout", "1"], "argument --dropout: expected a number >= 0 and < 1"),
         (["train", "--out", model, "--cell", "lstmm"], "argument --cell: invalid choice: 'lstmm'"),
@@ -128,8 +129,8 @@ def bad_inputs(tmp_path, corpus):
         (["sample", "--model", model, "--temperature", "-1"], "argument --temperature: expected a number >= 0"),
         (["sample", "--model", model, "--top-k", "0"], "argument --top-k: expected a positive integer"),
         (["sample", "--model", model, "--length", "-5"], "argument --length: expected a positive integer"),
-        (["sample", "--model", model], f"model directory '{model}' does not exist"),
-        (["sample", "--model", str(not_model)], "holds no checkpoint.npz; it is not a trained textgen model"),
+        (["sample", "--model", model], f"no model at '{model}': give the --out directory of `rnnkit textgen train`"),
+        (["sample", "--model", str(not_model)], "holds no checkpoint.npz; it is not a trained model"),
         (["sample", "--model", str(corpus)], "is not a directory"),
         (["sample", "--model", str(fake)], "is not a readable rnnkit checkpoint"),
         (["sample"], "the following arguments are required: --model"),
@@ -154,8 +155,8 @@ def test_trained_model_refuses_other_setups_and_corpora(corpus, tmp_path, capsys
     assert run(train_argv(corpus, out, 2), capsys)[0] == 0
     cases = [
         (train_argv(corpus, out, 4), "already holds a model (trained by `rnnkit textgen`); add --resume"),
-        (["textgen", "train", "--out", str(out), "--resume", "--hidden", "64"],
-         "cannot change --hidden 64 (the run used 12)"),
+        (["textgen", "train", "--out", str(out), "--resume", "--hidden-size", "64"],
+         "cannot change --hidden-size 64 (the run used 12)"),
         (["textgen", "train", "--out", str(out), "--resume", "--lr", "0.1"],
          "cannot change --lr 0.1"),
         (["textgen", "eval", "--model", str(out), "--corpus", str(tmp_path / "none.txt")],

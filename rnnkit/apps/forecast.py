@@ -11,8 +11,8 @@ Three actions, each one library call you can also make from Python::
         -> predict(model_dir, ...)                the next `horizon` steps: forecast.csv, forecast.png
 
 Data: ``--series sunspots|co2|airpassengers|taylor`` (installed with rnnkit) or
-``--csv PATH --time-col COL --value-cols A[,B...]`` (header row; one or more value
-columns; ``--exog-cols`` adds input-only columns; ``--period`` the seasonal period,
+``--csv PATH --time-column COL --value-columns A[,B...]`` (header row; one or more value
+columns; ``--exog-columns`` adds input-only columns; ``--period`` the seasonal period,
 inferred from the time step when omitted). The last ``--test-size`` points are the
 holdout; the scaler is fitted on the points before it. ``eval``/``predict`` use the
 data the model was trained on unless given other data with the same columns.
@@ -38,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnkit.apps._args import one_line_subparsers, positive_float, positive_int
-from rnnkit.apps._run import prepare_out, remove_run_files
+from rnnkit.apps._args import non_negative_int, one_line_subparsers, positive_float, positive_int
+from rnnkit.apps._run import prepare_out, read_meta, remove_run_files
 from rnnkit.apps._threads import add_threads_option
 from rnnkit.errors import InputError, MissingFileError
 from rnnkit.layers.registry import CELLS
@@ -78,10 +78,11 @@ def load_data(series=None, csv_path=None, time_col=None, value_cols=None, exog_c
         raise InputError("give either --series NAME or --csv PATH (not both)")
     if series is not None:
         if exog_cols or time_col or value_cols:
-            raise InputError("--time-col, --value-cols and --exog-cols go with --csv, not --series")
+            raise InputError("--time-column, --value-columns and --exog-columns go with --csv, "
+                             "not --series")
         return load_series(series), None, {"series": series}
     if not time_col or not value_cols:
-        raise InputError("--csv needs --time-col and --value-cols")
+        raise InputError("--csv needs --time-column and --value-columns")
     if not os.path.isfile(csv_path):
         raise MissingFileError(f"--csv {csv_path!r}: no such file")
     ts, exog = read_csv(csv_path, time_col, value_cols, period=period, exog_cols=exog_cols or ())
@@ -113,9 +114,13 @@ def settings_for(series_name, n_points: int, period: int, given: dict) -> dict:
         s["window"] = max(2 * s["horizon"], 24)
     if s.get("test_size") is None:
         s["test_size"] = 2 * s["horizon"]
-    if not isinstance(s["test_size"], int) or not s["horizon"] <= s["test_size"] < n_points:
-        raise InputError(f"test_size must be an integer in [horizon={s['horizon']}, "
-                         f"{n_points}), got {s['test_size']!r}")
+    if s["test_size"] >= n_points:
+        raise InputError(f"--test-size {s['test_size']} leaves nothing to train on: the series "
+                         f"has {n_points} points; lower --test-size")
+    if s["test_size"] < s["horizon"]:
+        raise InputError(f"--horizon {s['horizon']} is longer than the holdout (--test-size "
+                         f"{s['test_size']}): lower --horizon, or raise --test-size to at least "
+                         f"{s['horizon']}")
     return s
 
 
@@ -172,17 +177,8 @@ def load(model_dir):
     """``(model, config, extra)`` of a model directory written by :func:`train`."""
     from rnnkit.forecasting.fit import load as load_checkpoint
 
-    directory = Path(model_dir)
-    if not directory.is_dir():
-        raise MissingFileError(f"model directory {str(model_dir)!r} does not exist")
-    path = directory / CHECKPOINT
-    if not path.exists():
-        raise MissingFileError(f"{str(model_dir)!r} holds no {CHECKPOINT}; train one with "
-                                f"`rnnkit forecast train --out {model_dir}`")
-    model, config, extra = load_checkpoint(path)
-    if (extra.get("info") or {}).get("app") != APP:
-        raise InputError(f"{str(path)!r} was not written by `rnnkit forecast train`")
-    return model, config, extra
+    path, _ = read_meta(model_dir, APP)
+    return load_checkpoint(path)
 
 
 def _data_for(extra, series, csv_path, time_col, value_cols, exog_cols, period):
@@ -332,10 +328,11 @@ def _add_data_options(p, required_source: bool) -> None:
     p.add_argument("--series", choices=DEFAULT_SERIES, help="a default series" + where)
     p.add_argument("--csv", metavar="PATH", dest="csv_path",
                    help="a CSV file with a header row" + where)
-    p.add_argument("--time-col", metavar="COL", help="the CSV's time column")
-    p.add_argument("--value-cols", metavar="A,B", help="the CSV's column(s) to forecast")
-    p.add_argument("--exog-cols", metavar="X,Y",
-                   help="extra CSV input columns, not forecast (direct strategy only)")
+    p.add_argument("--time-column", metavar="COL", dest="time_col", help="the CSV's time column")
+    p.add_argument("--value-columns", metavar="A,B", dest="value_cols",
+                   help="the CSV's column(s) to forecast")
+    p.add_argument("--exog-columns", metavar="X,Y", dest="exog_cols",
+                   help="extra CSV input columns, not forecast (direct strategy only; default none)")
     p.add_argument("--period", type=positive_int, metavar="M",
                    help="seasonal period (default: from the time step, e.g. monthly -> 12)")
 
@@ -354,22 +351,27 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="DIR", required=True, help="directory for the model (required)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a model already in --out (default: refuse)")
-    p.add_argument("--horizon", type=positive_int, metavar="H", help="steps to forecast")
-    p.add_argument("--window", type=positive_int, metavar="W", help="input steps per forecast")
+    p.add_argument("--horizon", type=positive_int, metavar="H",
+                   help="steps to forecast (default: per series; CSV: the period if 2-60, else 12)")
+    p.add_argument("--window", type=positive_int, metavar="W",
+                   help="input steps per forecast (default: per series; CSV: max(2 x horizon, 24))")
     p.add_argument("--strategy", choices=("direct", "recursive"),
                    help="direct: all H steps at once (default; sunspots: recursive); "
                         "recursive: one step, fed back")
-    p.add_argument("--test-size", type=positive_int, metavar="N", help="holdout points")
-    p.add_argument("--cell", choices=tuple(CELLS), help="default lstm")
-    p.add_argument("--hidden", type=positive_int, metavar="N", dest="hidden_size",
+    p.add_argument("--test-size", type=positive_int, metavar="N",
+                   help="holdout points (default: per series; CSV: 2 x horizon)")
+    p.add_argument("--cell", choices=tuple(CELLS), help="recurrent cell (default lstm)")
+    p.add_argument("--hidden-size", type=positive_int, metavar="N",
                    help="hidden units (default 32)")
-    p.add_argument("--layers", type=positive_int, metavar="N", dest="num_layers",
+    p.add_argument("--num-layers", type=positive_int, metavar="N",
                    help="stacked layers (default 1)")
     p.add_argument("--epochs", type=positive_int, metavar="N", help="at most N epochs (default 150)")
-    p.add_argument("--batch", type=positive_int, metavar="N", dest="batch_size")
+    p.add_argument("--batch-size", type=positive_int, metavar="N",
+                   help="windows per step (default 32; co2, taylor 64)")
     p.add_argument("--lr", type=positive_float, metavar="X", help="Adam learning rate (default 0.003)")
     p.add_argument("--patience", type=positive_int, metavar="N",
-                   help="stop after N epochs without a better validation loss")
+                   help="stop after N epochs without a better validation loss (default 20; "
+                        "co2 8, taylor 5)")
     p.add_argument("--log", action=argparse.BooleanOptionalAction, dest="log_scale",
                    help="forecast log(y) (multiplicative seasonality; default on for airpassengers)")
     p.add_argument("--level", action=argparse.BooleanOptionalAction,
@@ -378,8 +380,10 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
                    help="calendar features from dated time labels (default on)")
     p.add_argument("--seasonal-diff", type=_seasonal_diff, metavar="M",
                    help="learn y_t - y_{t-M}; 'period' for the seasonal period (default 0; taylor 336)")
-    p.add_argument("--seed", type=int, metavar="S", help="weights and shuffling seed (default 0)")
-    p.add_argument("--max-minutes", type=positive_float, metavar="X", help="stop training after X minutes")
+    p.add_argument("--seed", type=non_negative_int, metavar="S",
+                   help="weights and shuffling seed (default 0)")
+    p.add_argument("--max-minutes", type=positive_float, metavar="X",
+                   help="stop training after X minutes (default: no limit)")
     p.add_argument("--no-baselines", action="store_false", dest="baselines",
                    help="score the network only")
     add_threads_option(p)

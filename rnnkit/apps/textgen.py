@@ -45,9 +45,9 @@ import numpy as np
 
 from rnnkit._validation import check_scalar
 from rnnkit.apps._args import non_negative_int, number, one_line_subparsers, positive_int
-from rnnkit.apps._run import merge_settings, prepare_out, remove_run_files
+from rnnkit.apps._run import merge_settings, prepare_out, read_meta, remove_run_files
 from rnnkit.apps._threads import add_threads_option
-from rnnkit.errors import InputError, MissingFileError
+from rnnkit.errors import InputError
 from rnnkit.layers.registry import CELLS
 
 APP = "textgen"
@@ -63,9 +63,9 @@ DEFAULTS = {
 }
 # Options that define the model, the data or the optimizer's saved state: a resumed run
 # must keep them. The others (clip and the run's limits) may change; all are saved.
-FLAGS = {"level": "--level", "cell": "--cell", "hidden_size": "--hidden", "num_layers": "--layers",
-         "embed_size": "--embed", "dropout": "--dropout", "seq_len": "--seq-len",
-         "batch_size": "--batch", "corpus": "--corpus", "lr": "--lr", "optimizer": "--optimizer",
+FLAGS = {"level": "--level", "cell": "--cell", "hidden_size": "--hidden-size",
+         "num_layers": "--num-layers", "embed_size": "--embed-size", "dropout": "--dropout",
+         "seq_len": "--seq-len", "batch_size": "--batch-size", "corpus": "--corpus", "lr": "--lr", "optimizer": "--optimizer",
          "seed": "--seed"}
 RUN_LIMITS = ("max_minutes", "max_steps", "eval_every", "checkpoint_every")
 DEFAULT_MINUTES = 10.0     # when neither --max-minutes nor --max-steps is given
@@ -205,22 +205,13 @@ def _check_train_args(given) -> None:
 
 def _read_meta(path: Path, model_dir) -> dict:
     """The checkpoint meta of a textgen model directory, with clear errors."""
-    from rnnkit.training import checkpoint_meta
-    directory = Path(model_dir)
-    if not directory.exists():
-        raise MissingFileError(f"model directory {str(model_dir)!r} does not exist")
-    if not directory.is_dir():
+    if Path(model_dir).exists() and not Path(model_dir).is_dir():
         raise InputError(f"{str(model_dir)!r} is not a directory; give the --out directory "
                          f"of `rnnkit textgen train`")
-    if not path.exists():
-        raise MissingFileError(f"{str(model_dir)!r} holds no {CHECKPOINT}; it is not a trained "
-                                f"textgen model (train one with `rnnkit textgen train --out "
-                                f"{model_dir}`)")
-    meta = checkpoint_meta(path)
+    _, meta = read_meta(model_dir, APP)
     extra = meta.get("extra") or {}
-    if extra.get("app") != APP or "vocab" not in extra or "settings" not in extra:
-        raise InputError(f"{str(path)!r} is not a textgen model (it was written by "
-                         f"{extra.get('app') or 'another program'})")
+    if "vocab" not in extra or "settings" not in extra:
+        raise InputError(f"{str(path)!r} is a textgen checkpoint without its vocabulary")
     return meta
 
 
@@ -314,14 +305,15 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
                    help="replace a model already in --out (default: refuse)")
     p.add_argument("--level", choices=("char", "word"), help="tokens: characters (default) or words")
     p.add_argument("--cell", choices=tuple(CELLS), help="recurrent cell (default lstm)")
-    p.add_argument("--hidden", type=positive_int, metavar="N", help="units per layer (default 256)")
-    p.add_argument("--layers", type=positive_int, metavar="N", help="stacked layers (default 2)")
-    p.add_argument("--embed", type=non_negative_int, metavar="N",
+    p.add_argument("--hidden-size", type=positive_int, metavar="N", help="units per layer (default 256)")
+    p.add_argument("--num-layers", type=positive_int, metavar="N", help="stacked layers (default 2)")
+    p.add_argument("--embed-size", type=non_negative_int, metavar="N",
                    help="embedding size; 0 = one-hot (default: one-hot for char, 128 for word)")
     p.add_argument("--dropout", type=number(0, True, 1), metavar="P", help="dropout in [0, 1) (default 0)")
     p.add_argument("--seq-len", type=positive_int, metavar="N",
                    help="truncated-BPTT window in tokens (default 64)")
-    p.add_argument("--batch", type=positive_int, metavar="N", help="parallel streams (default 32)")
+    p.add_argument("--batch-size", type=positive_int, metavar="N",
+                   help="parallel streams (default 32)")
     p.add_argument("--lr", type=number(0, False), metavar="X", help="learning rate (default 0.002)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, help="default adam")
     p.add_argument("--clip", type=number(0, False), metavar="X",
@@ -342,7 +334,8 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
                            description="Generate text from a model trained with `textgen train`.")
     p.add_argument("--model", metavar="DIR", required=True, help="the --out directory of train")
     p.add_argument("--prime", default="", metavar="TEXT",
-                   help="text to continue (unknown characters are skipped)")
+                   help="text to continue (unknown characters are skipped; at word level, "
+                        "unknown words are read as <unk>)")
     p.add_argument("--length", type=positive_int, default=500, metavar="N",
                    help="tokens to generate (default 500)")
     p.add_argument("--temperature", type=number(0, True), default=0.8, metavar="X",
@@ -369,9 +362,9 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
 
 def _run_train(args) -> int:
     summary = train(
-        args.out, args.corpus, level=args.level, cell=args.cell, hidden_size=args.hidden,
-        num_layers=args.layers, embed_size=args.embed, dropout=args.dropout,
-        seq_len=args.seq_len, batch_size=args.batch, lr=args.lr, optimizer=args.optimizer,
+        args.out, args.corpus, level=args.level, cell=args.cell, hidden_size=args.hidden_size,
+        num_layers=args.num_layers, embed_size=args.embed_size, dropout=args.dropout,
+        seq_len=args.seq_len, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
         clip=args.clip, seed=args.seed, max_minutes=args.max_minutes, max_steps=args.max_steps,
         eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, resume=args.resume,
         overwrite=args.overwrite,
@@ -394,8 +387,13 @@ def _run_sample(args) -> int:
     result = generate(model, vocab, length=args.length, prime=args.prime,
                       temperature=args.temperature, top_k=args.top_k, seed=seed)
     if result.skipped:
-        print(f"note: skipped prime characters not in the vocabulary: "
-              f"{' '.join(repr(t) for t in result.skipped)}", file=sys.stderr)
+        unknown = " ".join(repr(t) for t in result.skipped)
+        if vocab.level == "word":
+            print(f"note: prime words not in the vocabulary were read as <unk>: {unknown}",
+                  file=sys.stderr)
+        else:
+            print(f"note: prime characters not in the vocabulary were skipped: {unknown}",
+                  file=sys.stderr)
     sep = " " if vocab.level == "word" and result.prime and not result.text.startswith((" ", "\n")) else ""
     print(result.prime + sep + result.text)
     print(f"{result.num_tokens} tokens in {result.seconds:.2f} s "
