@@ -36,9 +36,11 @@ Python::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -55,19 +57,39 @@ CHECKPOINT = "checkpoint.npz"
 WORD_MIN_COUNT = 2
 OPTIMIZERS = ("adam", "rmsprop", "sgd", "adamw")
 
-# Defaults of `train`; a resumed run takes unspecified options from its checkpoint instead.
-DEFAULTS = {
-    "level": "char", "cell": "lstm", "hidden_size": 256, "num_layers": 2, "embed_size": None,
-    "dropout": 0.0, "seq_len": 64, "batch_size": 32, "lr": 2e-3, "optimizer": "adam",
-    "clip": 5.0, "seed": 0,
-}
+
+
+@dataclass
+class TextgenConfig:
+    """Every setting of a run (the flags of ``train``), saved in its checkpoint; a resumed
+    run takes the settings not given again from there."""
+
+    level: str = "char"                 # "char" or "word"
+    cell: str = "lstm"                  # a name in rnnkit.CELLS
+    hidden_size: int = 256
+    num_layers: int = 2
+    embed_size: int | None = None       # None: one-hot at char level, 128 at word level
+    dropout: float = 0.0
+    seq_len: int = 64                   # truncated-BPTT window
+    batch_size: int = 32                # parallel streams
+    lr: float = 2e-3
+    optimizer: str = "adam"
+    clip: float = 5.0
+    seed: int = 0
+    corpus: str | None = None           # absolute path; None: the embedded Shakespeare
+    max_minutes: float | None = None    # of one call
+    max_steps: int | None = None        # over the whole run
+    eval_every: int | None = None
+    checkpoint_every: int | None = None
+
+
+DEFAULTS = TextgenConfig()
 # Options that define the model, the data or the optimizer's saved state: a resumed run
 # must keep them. The others (clip and the run's limits) may change; all are saved.
 FLAGS = {"level": "--level", "cell": "--cell", "hidden_size": "--hidden-size",
          "num_layers": "--num-layers", "embed_size": "--embed-size", "dropout": "--dropout",
-         "seq_len": "--seq-len", "batch_size": "--batch-size", "corpus": "--corpus", "lr": "--lr", "optimizer": "--optimizer",
-         "seed": "--seed"}
-RUN_LIMITS = ("max_minutes", "max_steps", "eval_every", "checkpoint_every")
+         "seq_len": "--seq-len", "batch_size": "--batch-size", "corpus": "--corpus",
+         "lr": "--lr", "optimizer": "--optimizer", "seed": "--seed"}
 DEFAULT_MINUTES = 10.0     # when neither --max-minutes nor --max-steps is given
 WORD_EMBED_SIZE = 128
 EVAL_BATCH = 16            # parallel validation streams
@@ -103,16 +125,15 @@ def _make_optimizer(name: str, params, lr: float):
     return classes[name](params, lr=lr)
 
 
-def _settings(out_dir, resume: bool, given: dict, log) -> dict:
+def _settings(out_dir, resume: bool, given: dict, log) -> TextgenConfig:
     """The explicit options over the checkpoint's (on resume) or the defaults."""
-    defaults = dict(DEFAULTS, corpus=None, **dict.fromkeys(RUN_LIMITS))
     if not resume:
-        return dict(defaults, **{k: v for k, v in given.items() if v is not None})
+        return dataclasses.replace(DEFAULTS, **{k: v for k, v in given.items() if v is not None})
     saved = _read_meta(Path(out_dir) / CHECKPOINT, out_dir)["extra"]["settings"]
-    settings, changed = merge_settings(dict(defaults, **saved), given, FLAGS)
+    settings, changed = merge_settings(dataclasses.asdict(DEFAULTS) | saved, given, FLAGS)
     if changed:
         log("resuming with " + ", ".join(f"{k} {saved[k]!r} -> {settings[k]!r}" for k in changed))
-    return settings
+    return TextgenConfig(**settings)
 
 
 def train(out_dir, corpus=None, *, level=None, cell=None, hidden_size=None, num_layers=None,
@@ -121,7 +142,7 @@ def train(out_dir, corpus=None, *, level=None, cell=None, hidden_size=None, num_
           checkpoint_every=None, resume=False, overwrite=False, progress=None, log=print) -> dict:
     """Train a language model on ``corpus`` (default: the embedded Shakespeare) into ``out_dir``.
 
-    Every option left as None takes its default (``DEFAULTS``), or its value in the
+    Every option left as None takes its default (:class:`TextgenConfig`), or its value in the
     checkpoint when ``resume=True`` (the run's limits included). ``embed_size`` None means
     one-hot inputs at char level (char-rnn style) and 128 at word level; 0 also means
     one-hot. Stops after ``max_minutes`` of this call (default 10 when neither limit is
@@ -143,47 +164,47 @@ def train(out_dir, corpus=None, *, level=None, cell=None, hidden_size=None, num_
     _check_train_args(given)
     prepare_out(out_dir, APP, resume=resume, overwrite=overwrite)
     s = _settings(out_dir, resume, given, log)
-    text = corpus_text(s["corpus"])
-    if s["max_minutes"] is None and s["max_steps"] is None:
-        s["max_minutes"] = DEFAULT_MINUTES
+    text = corpus_text(s.corpus)
+    if s.max_minutes is None and s.max_steps is None:
+        s.max_minutes = DEFAULT_MINUTES
         log(f"training for at most {DEFAULT_MINUTES:g} minutes (set --max-minutes or --max-steps)")
     train_text, val_text = split_text(text)
     if resume:
         from rnnkit.data import Vocabulary
         vocab = Vocabulary.from_dict(_read_meta(Path(out_dir) / CHECKPOINT, out_dir)["extra"]["vocab"])
     else:
-        vocab = build_vocab(s["level"], text, train_text)
+        vocab = build_vocab(s.level, text, train_text)
     train_ids = vocab.encode(train_text)
     val_ids = vocab.encode(val_text)
-    embed = s["embed_size"] if s["embed_size"] is not None else (
-        None if s["level"] == "char" else WORD_EMBED_SIZE)
-    model = LanguageModel(len(vocab), embed_size=embed or None, hidden_size=s["hidden_size"],
-                          num_layers=s["num_layers"], cell=s["cell"], dropout=s["dropout"],
-                          seed=s["seed"])
-    train_data = TokenStream(train_ids, batch_size=s["batch_size"], seq_len=s["seq_len"])
+    embed = s.embed_size if s.embed_size is not None else (
+        None if s.level == "char" else WORD_EMBED_SIZE)
+    model = LanguageModel(len(vocab), embed_size=embed or None, hidden_size=s.hidden_size,
+                          num_layers=s.num_layers, cell=s.cell, dropout=s.dropout,
+                          seed=s.seed)
+    train_data = TokenStream(train_ids, batch_size=s.batch_size, seq_len=s.seq_len)
     val_batch = max(1, min(EVAL_BATCH, len(val_ids) // 2))
-    val_data = TokenStream(val_ids, batch_size=val_batch, seq_len=s["seq_len"])
-    eval_batches = max(1, VAL_TOKENS_DURING_TRAINING // (val_batch * s["seq_len"]))
-    opt = _make_optimizer(s["optimizer"], model.parameters(), s["lr"])
+    val_data = TokenStream(val_ids, batch_size=val_batch, seq_len=s.seq_len)
+    eval_batches = max(1, VAL_TOKENS_DURING_TRAINING // (val_batch * s.seq_len))
+    opt = _make_optimizer(s.optimizer, model.parameters(), s.lr)
     if overwrite:
         remove_run_files(out_dir)
-    extra = {"app": APP, "vocab": vocab.to_dict(), "settings": s,
+    extra = {"app": APP, "vocab": vocab.to_dict(), "settings": dataclasses.asdict(s),
              "corpus_chars": len(text), "val_fraction": 0.1}
-    log(f"{'resuming' if resume else 'training'} {s['num_layers']}-layer {s['cell'].upper()} "
-        f"({model.num_parameters():,} parameters, {s['level']} level, {len(vocab)} tokens) on "
-        f"{'the embedded Shakespeare' if s['corpus'] is None else s['corpus']}: "
+    log(f"{'resuming' if resume else 'training'} {s.num_layers}-layer {s.cell.upper()} "
+        f"({model.num_parameters():,} parameters, {s.level} level, {len(vocab)} tokens) on "
+        f"{'the embedded Shakespeare' if s.corpus is None else s.corpus}: "
         f"{len(train_ids):,} training / {len(val_ids):,} validation tokens")
-    trainer = Trainer(model, opt, train_data, val_data, clip_grad_norm=s["clip"],
-                      max_steps=s["max_steps"], max_minutes=s["max_minutes"],
-                      eval_every=s["eval_every"] or max(1, min(200, train_data.num_batches)),
+    trainer = Trainer(model, opt, train_data, val_data, clip_grad_norm=s.clip,
+                      max_steps=s.max_steps, max_minutes=s.max_minutes,
+                      eval_every=s.eval_every or max(1, min(200, train_data.num_batches)),
                       eval_batches=eval_batches, out_dir=out_dir,
-                      checkpoint_every=s["checkpoint_every"] or 100, progress=progress, extra=extra)
+                      checkpoint_every=s.checkpoint_every or 100, progress=progress, extra=extra)
     summary = trainer.fit(resume=resume)
     best = summary.get("best_val_loss")                      # nats per token
     per_char = best
-    if best is not None and s["level"] == "word":
+    if best is not None and s.level == "word":
         per_char = best * len(val_ids) / len(val_text)
-    summary.update(settings=s, val_nats_per_char=per_char,
+    summary.update(settings=dataclasses.asdict(s), val_nats_per_char=per_char,
                    val_bits_per_char=None if per_char is None else per_char / math.log(2))
     return summary
 
