@@ -57,9 +57,9 @@ SERIES_DEFAULTS = {
     "taylor": {"window": 48, "horizon": 48, "test_size": 672, "seasonal_diff": 336,
                "level": False, "batch_size": 64, "patience": 5},
 }
-TRAIN_DEFAULTS = {"strategy": "direct", "cell": "lstm", "hidden_size": 32, "num_layers": 1,
-                  "epochs": 150, "batch_size": 32, "lr": 3e-3, "patience": 20, "log": False,
-                  "level": True, "calendar": True, "seasonal_diff": 0, "seed": 0}
+# Where the command's defaults differ from the library's ForecastConfig (the settings
+# dataclass every run is described by); a series' benchmark settings above override them.
+COMMAND_DEFAULTS = {"hidden_size": 32, "epochs": 150}
 
 
 # --------------------------------------------------------------------------- data
@@ -99,13 +99,16 @@ def _split(names) -> list:
     return list(names)
 
 
-def settings_for(series_name, n_points: int, period: int, given: dict) -> dict:
-    """Options: the given ones, else the series' benchmark settings, else generic defaults.
+def settings_for(series_name, n_points: int, period: int, given: dict):
+    """``(ForecastConfig, test_size)``: the options given, else the series' benchmark
+    settings, else the command's defaults, else ForecastConfig's.
 
     Generic (CSV) defaults: horizon = the period when 1 < period <= 60, else 12;
     window = max(2 * horizon, 24); test_size = 2 * horizon.
     """
-    s = dict(TRAIN_DEFAULTS)
+    from rnnkit.forecasting.fit import ForecastConfig
+
+    s = dict(COMMAND_DEFAULTS)
     s.update(SERIES_DEFAULTS.get(series_name, {}))
     s.update({k: v for k, v in given.items() if v is not None})
     if s.get("horizon") is None:
@@ -121,7 +124,8 @@ def settings_for(series_name, n_points: int, period: int, given: dict) -> dict:
         raise InputError(f"--horizon {s['horizon']} is longer than the holdout (--test-size "
                          f"{s['test_size']}): lower --horizon, or raise --test-size to at least "
                          f"{s['horizon']}")
-    return s
+    test_size = s.pop("test_size")
+    return ForecastConfig(**s), test_size
 
 
 # --------------------------------------------------------------------------- actions
@@ -141,7 +145,7 @@ def train(out_dir, series=None, csv_path=None, time_col=None, value_cols=None, e
     that holds a model is refused unless ``overwrite``.
     Returns :func:`evaluate`'s result plus the trainer's ``summary``.
     """
-    from rnnkit.forecasting.fit import ForecastConfig, check_setup
+    from rnnkit.forecasting.fit import check_setup
     from rnnkit.forecasting.fit import train as fit_model
 
     prepare_out(out_dir, APP, overwrite=overwrite)
@@ -152,9 +156,7 @@ def train(out_dir, series=None, csv_path=None, time_col=None, value_cols=None, e
              "log": log_scale, "level": level, "calendar": calendar,
              "seasonal_diff": ts.period if seasonal_diff == "period" else seasonal_diff,
              "seed": seed}
-    s = settings_for(series, len(ts), ts.period, given)
-    test = s.pop("test_size")
-    config = ForecastConfig(**s)
+    config, test = settings_for(series, len(ts), ts.period, given)
     check_setup(ts, exog, config, test)
     log(f"training a {config.strategy} {config.cell.upper()} forecaster on {ts.name} "
         f"({len(ts)} points x {len(ts.columns)} column(s), period {ts.period}): window "
