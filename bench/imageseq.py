@@ -23,7 +23,7 @@ def main(argv=None):
     parser.add_argument("--dataset", choices=imageseq.DATASETS, default="fashion-mnist")
     _classify.add_benchmark_arguments(parser, imageseq.UNSET_PER_DATASET)
     args = parser.parse_args(argv)
-    config = imageseq.resolve(_classify.TrainConfig.from_args(args), args.dataset)
+    config = imageseq.resolve(_classify.config_from_args(args), args.dataset)
     out = args.out or os.path.join("runs", f"bench-imageseq-{args.dataset}")
     if args.dataset == "fashion-mnist":
         name, refs, goal = ("Fashion-MNIST rows as steps (60,000 train / 10,000 test)",

@@ -21,7 +21,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     _classify.add_benchmark_arguments(parser, sentiment.DEFAULTS, text=True)
     args = parser.parse_args(argv)
-    config = _classify.TrainConfig.from_args(args)
+    config = _classify.config_from_args(args)
     out = args.out or os.path.join("runs", "bench-sentiment")
     _classify.benchmark("MR sentence polarity (9,545 train / 1,060 test)", sentiment.train, config,
                         args.seeds, {"LSTM (Yao et al. 2019)": 0.751,

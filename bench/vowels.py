@@ -19,7 +19,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     _classify.add_benchmark_arguments(parser, vowels.DEFAULTS)
     args = parser.parse_args(argv)
-    config = _classify.TrainConfig.from_args(args)
+    config = _classify.config_from_args(args)
     out = args.out or os.path.join("runs", "bench-vowels")
     _classify.benchmark("JapaneseVowels (270 train / 370 test)", vowels.train, config, args.seeds,
                         {"Kudo et al. 1999": 0.941}, goal=0.98, out_root=out)

@@ -1,40 +1,14 @@
-"""The plumbing shared by the classification apps: class names, label ids, splits, softmax."""
+"""What the classification apps share on top of rnnkit.classification (rnnkit/apps/_classify.py):
+the run-directory rules, --limit, the flags and their config, loading a model of the right app."""
 
 import numpy as np
 import pytest
 
 from rnnkit.apps import _classify
+from rnnkit.classification import TrainConfig
+from rnnkit.data.scaling import RowScaler
 
-
-def test_class_names_sort_numbers_as_numbers_and_strings_as_strings():
-    assert _classify.class_names(["10", "9", 1, "9"]) == ("1", "9", "10")
-    assert _classify.class_names(["pos", "neg", "pos"]) == ("neg", "pos")
-    with pytest.raises(ValueError, match="empty label"):
-        _classify.class_names(["a", " "])
-
-
-def test_encode_labels_maps_to_class_ids_and_refuses_unknown_labels():
-    ids = _classify.encode_labels(["b", "a", " b"], ("a", "b"))
-    assert ids.dtype == np.int64 and ids.tolist() == [1, 0, 1]
-    with pytest.raises(ValueError, match=r"label 'c' \(example 1\)"):
-        _classify.encode_labels(["a", "c"], ("a", "b"))
-
-
-def test_split_is_seeded_disjoint_and_complete():
-    kept, held = _classify.split_indices(10, 0.3, seed=0)
-    assert len(held) == 3 and len(kept) == 7
-    assert sorted(np.concatenate([kept, held]).tolist()) == list(range(10))
-    again = _classify.split_indices(10, 0.3, seed=0)
-    assert kept.tolist() == again[0].tolist() and held.tolist() == again[1].tolist()
-    assert _classify.split_indices(10, 0.3, seed=1)[1].tolist() != held.tolist()
-    assert len(_classify.split_indices(5, 0.0, seed=0)[1]) == 0
-    with pytest.raises(ValueError, match=r"fraction must be in \[0, 1\)"):
-        _classify.split_indices(5, 1.0, seed=0)
-
-
-def test_softmax_is_stable_and_normalised():
-    p = _classify.softmax(np.array([[1000.0, 1000.0], [0.0, np.log(3.0)]]))
-    np.testing.assert_allclose(p, [[0.5, 0.5], [0.25, 0.75]])
+TINY = TrainConfig(hidden_size=2, epochs=1, batch_size=4, patience=None, val_fraction=0.0)
 
 
 def test_checkpoint_path_accepts_a_directory_and_explains_a_missing_model(tmp_path):
@@ -57,33 +31,41 @@ def test_limit_takes_the_first_examples_and_refuses_fewer_than_two():
         _classify.limit([1, 2], ["a", "b"], 1)
 
 
-class _Fixed(_classify._Predictions):
-    def __init__(self, classes, proba):
-        self.classes, self.proba, self.extra = classes, np.array(proba), {}
-
-    def predict_proba(self, examples):
-        return self.proba
-
-
-def test_ensemble_averages_probabilities_and_needs_the_same_classes():
-    a = _Fixed(("x", "y"), [[0.9, 0.1], [0.4, 0.6]])
-    b = _Fixed(("x", "y"), [[0.3, 0.7], [0.2, 0.8]])
-    ensemble = _classify.Ensemble([a, b])
-    np.testing.assert_allclose(ensemble.predict_proba(None), [[0.6, 0.4], [0.3, 0.7]])
-    assert ensemble.predict(None) == [("x", pytest.approx(0.6)), ("y", pytest.approx(0.7))]
-    metrics = ensemble.evaluate(None, ["x", "x"])
-    assert metrics["accuracy"] == 0.5 and metrics["confusion"] == [[1, 1], [0, 0]]
-    assert metrics["loss"] == pytest.approx(-(np.log(0.6) + np.log(0.3)) / 2)
-    with pytest.raises(ValueError, match="an ensemble needs the same classes"):
-        _classify.Ensemble([a, _Fixed(("x", "z"), [[1.0, 0.0]])])
-
-
-def test_a_test_label_unseen_in_training_is_refused_before_training(tmp_path):
-    from rnnkit.apps import imageseq
-
+def test_overwrite_with_a_bad_test_label_leaves_the_old_model_untouched(tmp_path):
     images = np.zeros((4, 2, 2))
-    config = _classify.TrainConfig(hidden_size=2, epochs=1, patience=None, val_fraction=0.0)
+    _classify.train_classifier("imageseq", RowScaler, images, ["a", "b"] * 2, TINY, tmp_path,
+                               dataset="x", progress=False)
+    before = (tmp_path / "checkpoint.npz").read_bytes()
     with pytest.raises(ValueError, match="label 'c' .* not one of the model's classes"):
-        _classify.train_classifier("imageseq", imageseq.RowScaler, images, ["a", "b"] * 2, config,
-                                   tmp_path, dataset="x", test=(images[:1], ["c"]), progress=False)
-    assert not (tmp_path / "checkpoint.npz").exists()
+        _classify.train_classifier("imageseq", RowScaler, images, ["a", "b"] * 2, TINY, tmp_path,
+                                   dataset="x", test=(images[:1], ["c"]), progress=False,
+                                   overwrite=True)
+    assert (tmp_path / "checkpoint.npz").read_bytes() == before
+    with pytest.raises(ValueError, match="already holds a model"):
+        _classify.train_classifier("imageseq", RowScaler, images, ["a", "b"] * 2, TINY, tmp_path,
+                                   dataset="x", progress=False)
+
+
+def test_the_checkpoint_names_the_app_and_another_app_cannot_load_it(tmp_path):
+    images = np.zeros((4, 2, 2))
+    classifier, _ = _classify.train_classifier("imageseq", RowScaler, images, ["a", "b"] * 2, TINY,
+                                               tmp_path, dataset="digits", progress=False)
+    assert classifier.extra["app"] == "imageseq" and classifier.extra["dataset"] == "digits"
+    assert _classify.load_classifier(tmp_path, "imageseq", RowScaler).classes == ("a", "b")
+    assert len(_classify.load_classifier([tmp_path] * 2, "imageseq", RowScaler).members) == 2
+    with pytest.raises(ValueError, match="trained by `rnnkit imageseq`, not `rnnkit vowels`"):
+        _classify.load_classifier([tmp_path, tmp_path], "vowels", RowScaler)
+
+
+def test_flags_over_the_apps_defaults_make_the_config():
+    import argparse
+
+    defaults = TrainConfig(hidden_size=7, epochs=3)
+    command = argparse.ArgumentParser()
+    _classify.add_train_arguments(command, defaults)
+    config = _classify.config_from_args(command.parse_args(["--epochs", "5"]))
+    assert config == TrainConfig(hidden_size=7, epochs=5)
+    bench = argparse.ArgumentParser()
+    _classify.add_benchmark_arguments(bench, defaults)
+    assert _classify.config_from_args(bench.parse_args(["--lr", "0.5"])) == TrainConfig(
+        hidden_size=7, epochs=3, lr=0.5)

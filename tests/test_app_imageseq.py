@@ -8,6 +8,7 @@ import pytest
 
 from helpers import run_cli
 from rnnkit.apps import _classify, imageseq
+from rnnkit.classification import TrainConfig
 from rnnkit.cli import main
 from rnnkit.data.images import FASHION_DIR, load_fashion_mnist, read_idx, read_image_file
 
@@ -136,22 +137,12 @@ def test_digits_split_is_fixed_80_20():
     np.testing.assert_array_equal(imageseq.load_images("digits", "test")[0], test)
 
 
-def test_row_scaler_divides_by_the_training_peak():
-    scaler = imageseq.RowScaler.fit(np.array([[[0, 8], [16, 4]]]))
-    out = scaler.transform(np.array([[[16, 0], [8, 8]]]))
-    assert out.dtype == np.float32
-    np.testing.assert_array_equal(out, [[[1.0, 0.0], [0.5, 0.5]]])
-    assert imageseq.RowScaler.from_dict(scaler.to_dict()).scale == 16.0
-    with pytest.raises(ValueError, match="must be 2x2 like the training images"):
-        scaler.transform(np.zeros((1, 3, 2)))
-
-
 # -- training, eval, predict ----------------------------------------------------------------
 
 def test_small_training_run_on_the_digits_then_eval_and_predict(tmp_path, capsys):
-    config = _classify.TrainConfig(cell="gru", hidden_size=32, bidirectional=False, pooling="last",
-                                   dropout=0.0, epochs=3, batch_size=32, lr=1e-2, patience=None,
-                                   val_fraction=0.1, seed=0)
+    config = TrainConfig(cell="gru", hidden_size=32, bidirectional=False, pooling="last",
+                         dropout=0.0, epochs=3, batch_size=32, lr=1e-2, patience=None,
+                         val_fraction=0.1, seed=0)
     out = tmp_path / "run"
     classifier, summary = imageseq.train("digits", out_dir=out, config=config, limit=640,
                                          progress=False)
@@ -179,7 +170,7 @@ def test_small_training_run_on_the_digits_then_eval_and_predict(tmp_path, capsys
 def test_eval_of_labels_the_model_never_saw_is_refused(tmp_path):
     images = np.random.default_rng(0).random((8, 3, 3))
     labels = ["a", "b"] * 4
-    config = _classify.TrainConfig(hidden_size=4, epochs=1, patience=None, val_fraction=0.0)
+    config = TrainConfig(hidden_size=4, epochs=1, patience=None, val_fraction=0.0)
     classifier, _ = _classify.train_classifier("imageseq", imageseq.RowScaler, images, labels,
                                                config, tmp_path, dataset="x", progress=False)
     with pytest.raises(ValueError, match="label 'c' .* is not one of the model's classes"):
@@ -189,9 +180,9 @@ def test_eval_of_labels_the_model_never_saw_is_refused(tmp_path):
 def test_resumed_training_ends_where_an_uninterrupted_run_ends(tmp_path):
     import dataclasses
 
-    config = _classify.TrainConfig(cell="gru", hidden_size=8, bidirectional=False, pooling="last",
-                                   dropout=0.1, epochs=2, batch_size=50, lr=1e-2, patience=None,
-                                   val_fraction=0.2, seed=0)
+    config = TrainConfig(cell="gru", hidden_size=8, bidirectional=False, pooling="last",
+                         dropout=0.1, epochs=2, batch_size=50, lr=1e-2, patience=None,
+                         val_fraction=0.2, seed=0)
     straight, _ = imageseq.train("digits", out_dir=tmp_path / "a", config=config, limit=200,
                                  progress=False)
     imageseq.train("digits", out_dir=tmp_path / "b", config=dataclasses.replace(config, epochs=1),

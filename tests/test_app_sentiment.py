@@ -1,9 +1,9 @@
 """`rnnkit sentiment`: the MR loader, the user's CSV/TSV, the text encoder, a small training run."""
 
-import numpy as np
 import pytest
 
-from rnnkit.apps import _classify, sentiment
+from rnnkit.apps import sentiment
+from rnnkit.classification import TrainConfig
 from rnnkit.cli import main
 from rnnkit.data.sentiment import load_movie_reviews, parse_mr, read_labeled_texts
 from rnnkit.datasets import DatasetNotInstalled
@@ -87,22 +87,6 @@ def test_user_file_suffix_and_existence(tmp_path):
         read_labeled_texts(other)
 
 
-# -- encoder ----------------------------------------------------------------------------------
-
-def test_text_encoder_lowercases_maps_unknown_words_and_round_trips():
-    encoder = sentiment.TextEncoder.fit(["Good film", "good plot", "bad film"], min_count=2)
-    vocab = encoder.vocab
-    assert vocab.tokens == ("<pad>", "<unk>", "film", "good")
-    assert encoder.transform(["GOOD zebra film"])[0].tolist() == [3, 1, 2]
-    again = sentiment.TextEncoder.from_dict(encoder.to_dict())
-    assert again.vocab == vocab
-    assert encoder.model_inputs() == {"vocab_size": 4}
-    with pytest.raises(ValueError, match=r"texts\[1\] .* has no words"):
-        encoder.transform(["good", "   "])
-    with pytest.raises(TypeError, match="a list of strings"):
-        encoder.transform("good")
-
-
 # -- training, eval, predict ----------------------------------------------------------------
 
 def _write_toy(path, repeats=4):
@@ -132,9 +116,9 @@ def test_small_training_run_on_a_user_csv_then_eval_and_predict(tmp_path, capsys
 
 @needs_data
 def test_small_slice_of_mr_trains_and_records_the_test_split(tmp_path):
-    config = _classify.TrainConfig(cell="gru", hidden_size=8, embed_size=8, bidirectional=False,
-                                   pooling="mean", dropout=0.0, epochs=1, batch_size=50, lr=5e-3,
-                                   patience=None, val_fraction=0.1, seed=0)
+    config = TrainConfig(cell="gru", hidden_size=8, embed_size=8, bidirectional=False,
+                         pooling="mean", dropout=0.0, epochs=1, batch_size=50, lr=5e-3,
+                         patience=None, val_fraction=0.1, seed=0)
     classifier, summary = sentiment.train(out_dir=tmp_path, config=config, limit=400, progress=False)
     assert summary["test"]["n"] == 1060 and summary["step"] == 8          # 360 train sentences / 50
     assert classifier.extra["split"] == {"train": 360, "val": 40}
@@ -149,38 +133,3 @@ def test_predict_without_a_model_says_how_to_train_one(tmp_path, capsys):
         main(["sentiment", "predict", "--model", str(tmp_path / "none"), "hello"])
     assert exit_info.value.code == 2
     assert "no model at" in capsys.readouterr().err
-
-
-# -- the word classifier ---------------------------------------------------------------------
-
-def test_word_classifier_gradients_match_finite_differences_in_float64():
-    from helpers import GRAD_TOL, check_module_gradients
-
-    model = sentiment.WordClassifier(3, vocab_size=7, embed_size=4, embed_dropout=0.0, hidden_size=3,
-                                     cell="lstm", bidirectional=True, dropout=0.0, pooling="max",
-                                     dtype=np.float64, seed=0)
-    ids = np.random.default_rng(1).integers(0, 7, size=(5, 2))             # (T, B)
-    lengths = np.array([5, 3])
-
-    def backward(weights):
-        assert model.backward(weights) is None                             # ids: no input gradient
-        return {}
-
-    worst, errors = check_module_gradients(lambda: model.forward(ids, lengths), backward, {},
-                                           model.parameters())
-    assert worst < GRAD_TOL, errors
-
-
-def test_word_classifier_config_rebuilds_it_and_dropout_is_off_in_eval_mode():
-    from rnnkit.models import build_model
-
-    model = sentiment.WordClassifier(2, vocab_size=9, embed_size=4, embed_dropout=0.5, hidden_size=3,
-                                     seed=3)
-    again = build_model("WordClassifier", model.config())
-    ids, lengths = np.array([[1, 2], [3, 0]]), np.array([2, 1])
-    model.eval()
-    again.eval()
-    np.testing.assert_array_equal(model.forward(ids, lengths), again.forward(ids, lengths))
-    assert np.abs(model.embedding.weight.data).std() < 0.2                 # N(0, 0.1^2) start
-    with pytest.raises(ValueError, match=r"embed_dropout must be a float in \[0, 1\)"):
-        sentiment.WordClassifier(2, vocab_size=9, embed_dropout=1.0)

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from rnnkit.apps import _classify, vowels
+from rnnkit.apps import vowels
+from rnnkit.classification import TrainConfig
 from rnnkit.cli import main
 from rnnkit.data.speech import load_japanese_vowels, parse_long_csv, parse_ts, read_sequence_file
 from rnnkit.datasets import DatasetNotInstalled
@@ -106,30 +107,13 @@ def test_japanese_vowels_has_the_published_shape():
     np.testing.assert_allclose(train[0][0, :3], [1.860936, -0.207383, 0.261557])
 
 
-# -- the scaler -------------------------------------------------------------------------
-
-def test_standard_scaler_uses_training_frames_and_round_trips():
-    seqs = [np.array([[0.0, 1.0], [2.0, 1.0]]), np.array([[4.0, 1.0]])]
-    scaler = vowels.StandardScaler.fit(seqs)
-    np.testing.assert_allclose(scaler.mean, [2.0, 1.0])
-    np.testing.assert_allclose(scaler.std, [np.sqrt(8 / 3), 1.0])          # a constant feature: 1
-    out = scaler.transform(seqs)
-    assert out[0].dtype == np.float32 and out[1].shape == (1, 2)
-    again = vowels.StandardScaler.from_dict(scaler.to_dict())
-    np.testing.assert_array_equal(again.transform(seqs)[0], out[0])
-    with pytest.raises(ValueError, match="has 3 features, expected 2"):
-        scaler.transform([np.zeros((2, 3))])
-    with pytest.raises(ValueError, match=r"T >= 1"):
-        scaler.transform([np.zeros((0, 2))])
-
-
 # -- training, eval, predict ----------------------------------------------------------------
 
 @needs_data
 def test_small_training_run_learns_the_speakers_and_the_cli_reads_it(tmp_path, capsys):
-    config = _classify.TrainConfig(cell="lstm", hidden_size=16, bidirectional=True, pooling="mean",
-                                   dropout=0.0, epochs=4, batch_size=16, lr=1e-2, patience=None,
-                                   val_fraction=0.1, seed=0)
+    config = TrainConfig(cell="lstm", hidden_size=16, bidirectional=True, pooling="mean",
+                         dropout=0.0, epochs=4, batch_size=16, lr=1e-2, patience=None,
+                         val_fraction=0.1, seed=0)
     out = tmp_path / "run"
     classifier, summary = vowels.train(out_dir=out, config=config, progress=False)
     assert summary["step"] == 4 * 16 and summary["stop_reason"] == "max_epochs"
@@ -154,13 +138,6 @@ def test_small_training_run_learns_the_speakers_and_the_cli_reads_it(tmp_path, c
     assert [line.split("\t")[1] for line in lines] == [label for label, _ in expected]
 
 
-def test_training_refuses_a_single_class(tmp_path):
-    seqs = [np.ones((3, 2)), np.zeros((2, 2))]
-    with pytest.raises(ValueError, match="at least 2 classes"):
-        _classify.train_classifier("vowels", vowels.StandardScaler, seqs, ["a", "a"],
-                                   vowels.DEFAULTS, tmp_path, dataset="x")
-
-
 def test_cli_reports_a_malformed_user_file_in_one_line(tmp_path, capsys):
     bad = tmp_path / "bad.ts"
     bad.write_text("@classLabel true a\n@data\n1,2:3:a\n")
@@ -168,3 +145,33 @@ def test_cli_reports_a_malformed_user_file_in_one_line(tmp_path, capsys):
         main(["vowels", "train", "--data", str(bad), "--quiet"])
     assert exit_info.value.code == 2
     assert "different lengths" in capsys.readouterr().err
+
+
+def test_predict_names_each_sequence_by_its_csv_id_or_its_ts_index(tmp_path, capsys):
+    rows = ["label,id,f1,f2"]
+    for n, (name, label) in enumerate([("utt-b", "x"), ("utt-a", "y"), ("z9", "x"), ("7", "y")]):
+        rows += [f"{label},{name},{n + t},{-t}" for t in range(3)]
+    data = tmp_path / "four.csv"
+    data.write_text("\n".join(rows) + "\n")
+    config = TrainConfig(hidden_size=4, epochs=1, batch_size=4, patience=None, val_fraction=0.0)
+    out = tmp_path / "run"
+    vowels.train(data, out_dir=out, config=config, progress=False)
+
+    assert main(["vowels", "predict", str(data), "--model", str(out)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["utt-b", "utt-a", "z9", "7"]
+    predicted = vowels.predict(out, data)
+    assert [line.split("\t")[1] for line in lines] == [label for label, _ in predicted]
+
+    (tmp_path / "two.ts").write_text(TS.replace("a b", "x y").replace(":a", ":x").replace(":b", ":y"))
+    assert main(["vowels", "predict", str(tmp_path / "two.ts"), "--model", str(out)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["0", "1"]              # a .ts has no ids
+
+
+def test_read_sequence_file_gives_the_csv_ids_on_request(tmp_path):
+    (tmp_path / "d.tsv").write_text("id\tlabel\tf\ns2\ta\t0.5\ns1\tb\t1\n")
+    (tmp_path / "d.ts").write_text(TS)
+    sequences, labels, ids = read_sequence_file(tmp_path / "d.tsv", with_ids=True)
+    assert ids == ["s2", "s1"] and labels == ["a", "b"] and len(sequences) == 2
+    assert read_sequence_file(tmp_path / "d.ts", with_ids=True)[2] is None

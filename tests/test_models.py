@@ -1,5 +1,9 @@
-"""Ready-made models: LanguageModel, SequenceClassifier, SequenceRegressor —
-finite-difference checks (float64), PyTorch equivalence, config round trip, bad input."""
+"""Ready-made models: LanguageModel, SequenceClassifier, SequenceRegressor, WordClassifier —
+finite-difference checks (float64), PyTorch equivalence, config round trip, bad input; and the
+registry: load_model finds every model class a checkpoint can name, whatever was imported."""
+
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -7,7 +11,8 @@ from helpers import GRAD_TOL, TORCH_TOL, check_module_gradients
 
 import rnnkit
 from rnnkit.models import (
-    LanguageModel, MaxOverTime, MeanOverTime, SequenceClassifier, SequenceRegressor, build_model,
+    LanguageModel, MaxOverTime, MeanOverTime, SequenceClassifier, SequenceRegressor, WordClassifier,
+    build_model,
 )
 
 F64 = np.float64
@@ -259,3 +264,108 @@ def test_classifier_bad_input():
         model.forward(np.zeros((2, 2, 3), np.float32), lengths=np.array([0, 2]))
     with pytest.raises(ValueError, match="unknown model class"):
         build_model("Transformer", {})
+
+
+# ------------------------------------------------------------------ word classifier
+
+
+def test_word_classifier_gradients_match_finite_differences_in_float64():
+    model = WordClassifier(3, vocab_size=7, embed_size=4, embed_dropout=0.0, hidden_size=3,
+                           cell="lstm", bidirectional=True, dropout=0.0, pooling="max",
+                           dtype=F64, seed=0)
+    ids = _ids((5, 2), 7, seed=1)                                          # (T, B)
+    lengths = np.array([5, 3])
+
+    def backward(weights):
+        assert model.backward(weights) is None                             # ids: no input gradient
+        return {}
+
+    worst, errors = check_module_gradients(lambda: model.forward(ids, lengths), backward, {},
+                                           model.parameters())
+    assert worst < GRAD_TOL, errors
+
+
+def test_word_classifier_config_rebuilds_it_and_dropout_is_off_in_eval_mode():
+    model = WordClassifier(2, vocab_size=9, embed_size=4, embed_dropout=0.5, hidden_size=3, seed=3)
+    again = build_model("WordClassifier", model.config())
+    ids, lengths = np.array([[1, 2], [3, 0]]), np.array([2, 1])
+    model.eval()
+    again.eval()
+    np.testing.assert_array_equal(model.forward(ids, lengths), again.forward(ids, lengths))
+    assert np.abs(model.embedding.weight.data).std() < 0.2                 # N(0, 0.1^2) start
+    with pytest.raises(ValueError, match=r"embed_dropout must be a float in \[0, 1\)"):
+        WordClassifier(2, vocab_size=9, embed_dropout=1.0)
+    with pytest.raises(ValueError, match="embed_init_std must be positive"):
+        WordClassifier(2, vocab_size=9, embed_init_std=0.0)
+
+
+# ------------------------------------------------------------------ registry and load_model
+
+
+def _tiny_models():
+    """One small model of every class rnnkit can rebuild from a checkpoint, by class name."""
+    from rnnkit.forecasting.model import Forecaster
+
+    return {
+        "LanguageModel": LanguageModel(5, 3, 4, seed=0),
+        "SequenceClassifier": SequenceClassifier(2, input_size=3, hidden_size=4, seed=0),
+        "SequenceRegressor": SequenceRegressor(2, input_size=3, hidden_size=4, seed=0),
+        "WordClassifier": WordClassifier(2, vocab_size=5, embed_size=3, hidden_size=4, seed=0),
+        "Forecaster": Forecaster(3, 1, hidden_size=4, seed=0),
+    }
+
+
+def _save_checkpoint(model, path):
+    from rnnkit.optim import SGD
+    from rnnkit.training import SequenceBatches, Trainer
+
+    data = SequenceBatches([np.zeros((2, 3), np.float32)] * 2, np.zeros(2, np.int64), 2)
+    return Trainer(model, SGD(model.parameters(), lr=0.1), data, max_steps=1).save_checkpoint(path)
+
+
+def _checksum(model) -> str:
+    return repr(round(sum(float(np.abs(v).sum()) for v in model.state_dict().values()), 6))
+
+
+def test_every_model_class_a_checkpoint_can_name_loads_in_a_fresh_process(tmp_path):
+    import importlib
+    import pkgutil
+
+    import rnnkit.apps
+    from rnnkit.models import DEFINED_ELSEWHERE, MODELS
+
+    for info in pkgutil.iter_modules(rnnkit.apps.__path__):      # whatever an app registers
+        importlib.import_module(f"rnnkit.apps.{info.name}")
+    models = _tiny_models()
+    known = {name for name, cls in MODELS.items() if cls.__module__.startswith("rnnkit.")}
+    assert known | set(DEFINED_ELSEWHERE) == set(models)         # a new model needs a case here
+    paths = [_save_checkpoint(model, tmp_path / f"{name}.npz") for name, model in models.items()]
+
+    code = ("import sys\n"
+            "from rnnkit.training import load_model\n"
+            "for path in sys.argv[1:]:\n"
+            "    model, _ = load_model(path)\n"
+            "    weights = sum(float(abs(v).sum()) for v in model.state_dict().values())\n"
+            "    print(type(model).__name__, repr(round(weights, 6)))\n"
+            "print('apps imported:', any(m.startswith('rnnkit.apps') for m in sys.modules))\n")
+    result = subprocess.run([sys.executable, "-c", code, *map(str, paths)], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:-1] == [f"{name} {_checksum(model)}" for name, model in models.items()]
+    assert lines[-1] == "apps imported: False"
+
+
+def test_a_checkpoint_of_an_unknown_model_class_names_it_and_says_why(tmp_path):
+    from rnnkit.checkpoint import load_checkpoint, save_checkpoint
+    from rnnkit.training import load_model
+
+    path = _save_checkpoint(LanguageModel(5, 3, 4, seed=0), tmp_path / "lm.npz")
+    arrays, meta = load_checkpoint(path)
+    meta["model"]["class"] = "Transformer"
+    save_checkpoint(path, arrays, meta)
+    with pytest.raises(ValueError, match="unknown model class 'Transformer'") as error:
+        load_model(path)
+    message = str(error.value)
+    assert "newer rnnkit or from another program" in message and "allow_pickle" not in message
+    assert "LanguageModel" in message and "Forecaster" in message          # what it does know

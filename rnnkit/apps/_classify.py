@@ -1,25 +1,14 @@
-"""Train, evaluate and predict: the plumbing the many-to-one classification apps share.
+"""What ``rnnkit sentiment|vowels|imageseq`` share on top of :mod:`rnnkit.classification`.
 
-The apps ``sentiment``, ``vowels`` and ``imageseq`` differ only in their data:
-how raw examples are read and how an *encoder* turns them into model inputs
-(token ids ``(L,)`` or features ``(L, D)``). Everything else happens here::
+The library (the classifier, the ensemble, ``train_classifier``, ``TrainConfig``) is
+:mod:`rnnkit.classification`; this module adds what the commands need around it:
 
-    classes           = sorted distinct training labels (numbers sorted as numbers)
-    encoder           = Encoder.fit(train examples)            # vocabulary, or scaling
-    train, val        = seeded split of the training examples  # val_fraction held out
-    model             = SequenceClassifier(len(classes), **encoder.model_inputs(), **model args)
-    Trainer(model, Adam, SequenceBatches(train), SequenceBatches(val),
-            patience, max_epochs, max_minutes, clip).fit()    # best weights by val loss
-    out_dir/checkpoint.npz   the trainer checkpoint; its ``extra`` holds
-                             {"app", "classes", "encoder", "dataset", "test": metrics}
-
-``load_classifier(path)`` rebuilds a :class:`Classifier` (model + encoder +
-class names) from that file alone, for ``eval`` and ``predict``; several paths
-give an :class:`Ensemble` that averages the models' class probabilities.
-
-An encoder is any class with ``fit(examples)`` (classmethod), ``transform(examples)
--> list of arrays``, ``model_inputs() -> dict`` (``vocab_size``/``embed_size`` or
-``input_size``), ``to_dict()`` and ``from_dict(data)`` (classmethod).
+* the run-directory rules of ``rnnkit/apps/_run.py`` (:func:`train_classifier` refuses
+  an ``--out`` holding a model unless ``--resume`` or ``--overwrite``;
+  :func:`load_classifier` refuses a model another app trained);
+* the ``train`` flags (:func:`add_train_arguments`) and how ``--resume`` merges them
+  with the saved settings (:func:`run_config`); ``--model`` (repeatable: an ensemble);
+* the printed reports, and the benchmark table of ``bench/*.py``.
 """
 
 from __future__ import annotations
@@ -29,191 +18,60 @@ import dataclasses
 import json
 import os
 import sys
-from dataclasses import dataclass
 
 import numpy as np
 
+from rnnkit import classification
 from rnnkit.apps._args import (
     non_negative_float, non_negative_int, positive_float, positive_int, probability,
 )
 from rnnkit.apps._run import CHECKPOINT, merge_settings, prepare_out, read_meta, remove_run_files
 from rnnkit.apps._threads import add_threads_option
+from rnnkit.classification import TrainConfig
 from rnnkit.errors import InputError
 from rnnkit.layers.registry import CELLS
 
 
-# -- labels and splits -----------------------------------------------------------------
+# -- the library under the run-directory rules -------------------------------------------
 
-def class_names(labels) -> tuple[str, ...]:
-    """The distinct labels as strings, sorted (numerically when all are integers)."""
-    distinct = {str(label).strip() for label in labels}
-    if not distinct or "" in distinct:
-        raise InputError("labels must be non-empty strings or numbers; found an empty label")
-    try:
-        return tuple(sorted(distinct, key=int))
-    except ValueError:
-        return tuple(sorted(distinct))
+def train_classifier(app, encoder_cls, examples, labels, config: TrainConfig, out_dir,
+                     dataset: str, test=None, progress=None, make_model=None,
+                     resume: bool = False, overwrite: bool = False):
+    """:func:`rnnkit.classification.train_classifier` for ``rnnkit <app> train``.
 
-
-def encode_labels(labels, classes) -> np.ndarray:
-    """Class ids ``(N,)`` int64 of ``labels`` in ``classes``; ValueError for an unknown label."""
-    index = {c: i for i, c in enumerate(classes)}
-    ids = np.empty(len(labels), np.int64)
-    for n, label in enumerate(labels):
-        key = str(label).strip()
-        if key not in index:
-            raise InputError(f"label {key!r} (example {n}) is not one of the model's classes {list(classes)}")
-        ids[n] = index[key]
-    return ids
-
-
-def split_indices(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded split of ``range(n)``: ``(kept, held_out)`` with ``round(fraction * n)`` held out.
-
-    Both parts are in the seeded random order (so their first items are a random sample)."""
-    if not 0.0 <= fraction < 1.0:
-        raise InputError(f"fraction must be in [0, 1), got {fraction}")
-    order = np.random.default_rng(seed).permutation(n)
-    held = int(round(fraction * n))
-    return order[held:], order[:held]
-
-
-def take(items, indices):
-    """``items[indices]`` for a list or an array."""
-    if isinstance(items, np.ndarray):
-        return items[indices]
-    return [items[i] for i in indices]
-
-
-# -- the trained classifier ---------------------------------------------------------------
-
-class _Predictions:
-    """``predict`` and ``evaluate`` from a subclass's ``predict_proba`` and ``classes``."""
-
-    def predict(self, examples) -> list[tuple[str, float]]:
-        """``(label, probability)`` of the most probable class of each example."""
-        proba = self.predict_proba(examples)
-        best = proba.argmax(1)
-        return [(self.classes[k], float(proba[n, k])) for n, k in enumerate(best)]
-
-    def evaluate(self, examples, labels) -> dict:
-        """Accuracy, mean cross-entropy, count and confusion matrix on labelled examples."""
-        targets = encode_labels(labels, self.classes)
-        return score(self.predict_proba(examples), targets)
-
-
-def score(proba: np.ndarray, targets: np.ndarray) -> dict:
-    """Metrics of class probabilities ``(N, C)`` against class ids ``(N,)``."""
-    predicted = proba.argmax(1)
-    C = proba.shape[1]
-    confusion = np.zeros((C, C), np.int64)                # rows: true class, columns: predicted
-    np.add.at(confusion, (targets, predicted), 1)
-    loss = -np.log(np.maximum(proba[np.arange(len(targets)), targets], 1e-12)).mean()
-    return {"accuracy": float((predicted == targets).mean()), "loss": float(loss),
-            "n": int(len(targets)), "confusion": confusion.tolist()}
-
-
-@dataclass
-class Classifier(_Predictions):
-    """A trained model with what it needs to read raw examples and name its outputs."""
-
-    model: object            # rnnkit.models.SequenceClassifier, in eval mode
-    encoder: object
-    classes: tuple
-    extra: dict
-
-    def predict_proba(self, examples, batch_size: int = 256) -> np.ndarray:
-        """Class probabilities ``(N, C)`` for raw examples (softmax of the logits)."""
-        from rnnkit.module import no_grad
-        from rnnkit.training import SequenceBatches
-
-        inputs = self.encoder.transform(examples)
-        if len(inputs) == 0:
-            raise InputError("no examples to classify")
-        data = SequenceBatches(inputs, np.zeros(len(inputs), np.int64), batch_size, shuffle=False)
-        self.model.eval()
-        rows = []
-        with no_grad():
-            for batch in data:
-                logits = self.model.forward(batch.inputs, lengths=batch.lengths)    # (B, C)
-                rows.append(softmax(logits.astype(np.float64)))
-        return np.concatenate(rows)
-
-
-class Ensemble(_Predictions):
-    """Several classifiers of the same classes (e.g. trained with different seeds);
-    the class probabilities are the mean of theirs."""
-
-    def __init__(self, members):
-        members = list(members)
-        if not members:
-            raise InputError("an ensemble needs at least one classifier")
-        for n, member in enumerate(members[1:], start=1):
-            if member.classes != members[0].classes:
-                raise InputError(f"model {n} has classes {list(member.classes)}, model 0 has "
-                                 f"{list(members[0].classes)}; an ensemble needs the same classes")
-        self.members = members
-        self.classes = members[0].classes
-        self.extra = members[0].extra
-
-    def predict_proba(self, examples) -> np.ndarray:
-        return np.mean([m.predict_proba(examples) for m in self.members], axis=0)    # (N, C)
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    An ``out_dir`` that holds a model is refused unless ``resume`` or ``overwrite``
+    (its run files are then removed once every input is checked). The checkpoint's
+    ``extra`` records ``app`` and ``dataset`` too. Returns ``(classifier, summary)``.
+    """
+    prepare_out(out_dir, app, resume=resume, overwrite=overwrite)
+    return classification.train_classifier(
+        encoder_cls, examples, labels, config, out_dir, test=test,
+        extra={"app": app, "dataset": dataset}, make_model=make_model, progress=progress,
+        resume=resume, before_fit=(lambda: remove_run_files(out_dir)) if overwrite else None)
 
 
 def load_classifier(path, app: str, encoder_cls):
-    """Rebuild the classifier that ``train_classifier`` saved for ``app``; a list of
-    several paths gives their :class:`Ensemble`."""
-    from rnnkit.training import load_model
-
+    """:func:`rnnkit.classification.load_classifier` of a model ``app`` trained: ``path`` is
+    its training directory or checkpoint; a list of several gives their ensemble."""
     if isinstance(path, (list, tuple)):
-        if len(path) == 1:
-            return load_classifier(path[0], app, encoder_cls)
-        return Ensemble(load_classifier(p, app, encoder_cls) for p in path)
-    path, _ = read_meta(path, app)
-    model, meta = load_model(path)
-    extra = meta.get("extra") or {}
-    return Classifier(model, encoder_cls.from_dict(extra["encoder"]), tuple(extra["classes"]), extra)
+        return classification.load_classifier([read_meta(p, app)[0] for p in path], encoder_cls)
+    return classification.load_classifier(read_meta(path, app)[0], encoder_cls)
 
 
-# -- training ---------------------------------------------------------------------------
+# -- command line -------------------------------------------------------------------------
 
-@dataclass
-class TrainConfig:
-    """Model and optimisation settings (the CLI's flags, with each app's defaults)."""
+def config_from_args(args) -> TrainConfig:
+    """The flags' values; a command's parser leaves unset flags None over
+    ``args.config_defaults`` (the app's defaults), see :func:`add_train_arguments`."""
+    given = _given(args)
+    defaults = getattr(args, "config_defaults", None)
+    if defaults is None:
+        return TrainConfig(**given)
+    return dataclasses.replace(defaults, **{k: v for k, v in given.items() if v is not None})
 
-    cell: str = "lstm"
-    hidden_size: int = 128
-    num_layers: int = 1
-    bidirectional: bool = True
-    pooling: str = "max"
-    dropout: float = 0.3
-    embed_size: int | None = None       # token inputs only
-    embed_dropout: float = 0.0          # token inputs only (sentiment's WordClassifier)
-    epochs: int = 10
-    batch_size: int = 32
-    lr: float = 2e-3
-    weight_decay: float = 0.0
-    clip: float = 5.0
-    patience: int | None = 4
-    val_fraction: float = 0.1
-    max_minutes: float | None = None
-    seed: int = 0
 
-    @classmethod
-    def from_args(cls, args) -> "TrainConfig":
-        """The flags' values; a command's parser leaves unset flags None over
-        ``args.config_defaults`` (the app's defaults), see :func:`add_train_arguments`."""
-        given = {name: getattr(args, name) for name in cls.__dataclass_fields__}
-        defaults = getattr(args, "config_defaults", None)
-        if defaults is None:
-            return cls(**given)
-        return dataclasses.replace(defaults, **{k: v for k, v in given.items() if v is not None})
+def _given(args) -> dict:
+    return {name: getattr(args, name) for name in TrainConfig.__dataclass_fields__}
 
 
 # Settings a resumed run may change; the others define the model, the data or the saved
@@ -225,10 +83,10 @@ def run_config(args, app: str, out_dir) -> TrainConfig:
     """The settings of ``rnnkit <app> train``: the flags over the app's defaults, or, with
     ``--resume``, the flags over the settings saved in ``out_dir``'s checkpoint."""
     if not getattr(args, "resume", False):
-        return TrainConfig.from_args(args)
+        return config_from_args(args)
     _, meta = read_meta(out_dir, app)
     saved = (meta.get("extra") or {}).get("train_config") or {}
-    given = {name: getattr(args, name) for name in TrainConfig.__dataclass_fields__}
+    given = _given(args)
     fixed = {name: "--" + name.replace("_", "-") for name in TrainConfig.__dataclass_fields__
              if name not in RESUME_MAY_CHANGE}
     settings, changed = merge_settings(saved, given, fixed)
@@ -237,82 +95,6 @@ def run_config(args, app: str, out_dir) -> TrainConfig:
               file=sys.stderr)
     return TrainConfig(**settings)
 
-
-def sequence_classifier(num_classes: int, model_inputs: dict, config: TrainConfig):
-    """The default model: :class:`~rnnkit.models.SequenceClassifier` with ``config``'s sizes."""
-    from rnnkit.models import SequenceClassifier
-
-    if "vocab_size" in model_inputs:
-        model_inputs = dict(model_inputs, embed_size=config.embed_size)
-    return SequenceClassifier(num_classes, **model_inputs, hidden_size=config.hidden_size,
-                              num_layers=config.num_layers, cell=config.cell,
-                              bidirectional=config.bidirectional, dropout=config.dropout,
-                              pooling=config.pooling, seed=config.seed)
-
-
-def train_classifier(app, encoder_cls, examples, labels, config: TrainConfig, out_dir,
-                     dataset: str, test=None, progress=None, make_model=None,
-                     resume: bool = False, overwrite: bool = False) -> tuple[Classifier, dict]:
-    """Fit a classifier for ``app`` on raw ``examples``/``labels``; returns it and a summary.
-
-    ``test``: optional ``(examples, labels)`` evaluated with the best weights at the end.
-    ``make_model(num_classes, encoder.model_inputs(), config)``: default
-    :func:`sequence_classifier`; the model class must be in ``rnnkit.models.MODELS``
-    (``register_model``) so that ``load_model`` can rebuild it.
-    ``resume=True`` continues the run in ``out_dir`` exactly where its checkpoint left it
-    (same data and settings; ``config.epochs`` counts the whole run, ``max_minutes`` this call).
-    An ``out_dir`` that holds a model is refused unless ``resume`` or ``overwrite``.
-    The summary has the trainer's summary fields and ``val``/``test`` metrics.
-    """
-    from rnnkit.optim import AdamW
-    from rnnkit.training import SequenceBatches, Trainer
-
-    prepare_out(out_dir, app, resume=resume, overwrite=overwrite)
-    if len(examples) != len(labels):
-        raise InputError(f"got {len(examples)} examples but {len(labels)} labels")
-    if len(examples) < 2:
-        raise InputError(f"need at least 2 labelled examples to train, got {len(examples)}")
-    classes = class_names(labels)
-    if len(classes) < 2:
-        raise InputError(f"need at least 2 classes to train a classifier, found only {list(classes)}")
-    # check the test labels before training, not after
-    targets_test = None if test is None else encode_labels(test[1], classes)
-    train_idx, val_idx = split_indices(len(examples), config.val_fraction, config.seed)
-    encoder = encoder_cls.fit(take(examples, train_idx))
-    inputs = encoder.transform(examples)
-    targets = encode_labels(labels, classes)
-    train = SequenceBatches(take(inputs, train_idx), targets[train_idx], config.batch_size,
-                            seed=config.seed)
-    val = (SequenceBatches(take(inputs, val_idx), targets[val_idx], 256, shuffle=False)
-           if len(val_idx) else None)
-    model = (make_model or sequence_classifier)(len(classes), encoder.model_inputs(), config)
-    optimizer = AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    extra = {"app": app, "classes": list(classes), "encoder": encoder.to_dict(),
-             "dataset": dataset, "train_config": vars(config).copy(),
-             "split": {"train": int(len(train_idx)), "val": int(len(val_idx))}}
-    if overwrite:
-        remove_run_files(out_dir)
-    trainer = Trainer(model, optimizer, train, val, max_epochs=config.epochs,
-                      max_minutes=config.max_minutes, clip_grad_norm=config.clip,
-                      patience=config.patience if val is not None else None,
-                      out_dir=out_dir, progress=progress, extra=extra)
-    summary = trainer.fit(resume=resume)
-    model.load_state_dict(trainer.best_state_dict())
-    model.eval()
-    classifier = Classifier(model, encoder, classes, extra)
-    if val is not None:
-        summary["val"] = classifier.evaluate(take(examples, val_idx), take(labels, val_idx))
-    if test is not None:
-        summary["test_proba"] = classifier.predict_proba(test[0])          # (N_test, C)
-        summary["test"] = score(summary["test_proba"], targets_test)
-        summary["test_targets"] = targets_test
-        extra["test"] = {k: summary["test"][k] for k in ("accuracy", "loss", "n")}
-        trainer.extra = extra
-        trainer.save_checkpoint()          # the checkpoint now records the test result too
-    return classifier, summary
-
-
-# -- command line -------------------------------------------------------------------------
 
 def add_train_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig, text: bool = False,
                         command: bool = True, app: str | None = None):
@@ -453,7 +235,6 @@ def benchmark(name: str, train_fn, config: TrainConfig, seeds, references: dict,
 
     ``references``: published accuracies by name, printed beside the result.
     """
-    import dataclasses
     import platform
     import time
 
@@ -472,7 +253,7 @@ def benchmark(name: str, train_fn, config: TrainConfig, seeds, references: dict,
                      "wall_s": round(time.perf_counter() - start, 1)})
         probas.append(summary["test_proba"])
         targets = summary["test_targets"]
-    ensemble = score(np.mean(probas, axis=0), targets)["accuracy"] if len(probas) > 1 else None
+    ensemble = classification.score(np.mean(probas, axis=0), targets)["accuracy"] if len(probas) > 1 else None
     accuracies = [r["test_accuracy"] for r in runs]
     model = (f"{'bi-' if config.bidirectional else ''}{config.cell.upper()} "
              f"{config.num_layers}x{config.hidden_size}, {config.pooling}-pool"

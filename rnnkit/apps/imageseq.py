@@ -3,7 +3,8 @@
 An ``H x W`` image is a sequence of ``H`` steps of ``W`` features (pixel values
 divided by the largest value in the training images, so they lie in [0, 1]).
 A bidirectional GRU reads the rows and a Linear layer reads its outputs
-max-pooled over time (see :mod:`rnnkit.apps._classify`).
+max-pooled over time (see :mod:`rnnkit.classification`; the scaling is
+:class:`rnnkit.data.scaling.RowScaler`).
 
 Data (``--dataset``):
 
@@ -24,13 +25,12 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
-
 from rnnkit.apps import _classify
 from rnnkit.apps._args import one_line_subparsers
-from rnnkit.apps._classify import TrainConfig
+from rnnkit.classification import Classifier, TrainConfig, split_indices
 from rnnkit.data.images import (FASHION_CLASSES, FASHION_DIR, load_digits_images,
                                 load_fashion_mnist, read_image_file)
+from rnnkit.data.scaling import RowScaler
 from rnnkit.errors import InputError
 
 APP = "imageseq"
@@ -57,44 +57,6 @@ def resolve(config: TrainConfig, dataset: str) -> TrainConfig:
                                           if getattr(config, k) is None})
 
 
-class RowScaler:
-    """Images ``(N, H, W)`` -> sequences ``(H, W)`` float32, pixel values divided by ``scale``."""
-
-    def __init__(self, scale: float, height: int, width: int):
-        self.scale, self.height, self.width = float(scale), int(height), int(width)
-
-    @classmethod
-    def fit(cls, images) -> "RowScaler":
-        images = _check_images(images)
-        peak = float(np.abs(images).max())
-        return cls(peak if peak > 0 else 1.0, images.shape[1], images.shape[2])
-
-    def transform(self, images) -> np.ndarray:
-        images = _check_images(images)
-        if images.shape[1:] != (self.height, self.width):
-            raise InputError(f"images must be {self.height}x{self.width} like the training images, "
-                             f"got {images.shape[1]}x{images.shape[2]}")
-        return (images / self.scale).astype(np.float32)                    # (N, H, W)
-
-    def model_inputs(self) -> dict:
-        return {"input_size": self.width}
-
-    def to_dict(self) -> dict:
-        return {"scale": self.scale, "height": self.height, "width": self.width}
-
-    @classmethod
-    def from_dict(cls, data) -> "RowScaler":
-        return cls(data["scale"], data["height"], data["width"])
-
-
-def _check_images(images) -> np.ndarray:
-    images = np.asarray(images)
-    if images.ndim != 3 or 0 in images.shape or images.dtype.kind not in "iuf":
-        raise InputError(f"images must be numbers of shape (N, H, W) with N, H, W >= 1, "
-                         f"got {images.dtype} {images.shape}")
-    return images
-
-
 # command-line defaults: the per-data-set settings stay None until --dataset is known
 UNSET_PER_DATASET = dataclasses.replace(DEFAULTS, **{k: None for k in DATASET_DEFAULTS["digits"]})
 
@@ -114,7 +76,7 @@ def load_images(dataset="digits", split="train", data=None, fashion_dir=FASHION_
         images, labels = load_fashion_mnist(split, fashion_dir)
         return images, [FASHION_CLASSES[k] for k in labels]
     images, labels = load_digits_images()
-    train_idx, test_idx = _classify.split_indices(len(images), DIGITS_TEST_FRACTION, SPLIT_SEED)
+    train_idx, test_idx = split_indices(len(images), DIGITS_TEST_FRACTION, SPLIT_SEED)
     chosen = train_idx if split == "train" else test_idx
     return images[chosen], [str(v) for v in labels[chosen]]
 
@@ -141,7 +103,7 @@ def train(dataset="digits", *, data=None, test_data=None, out_dir="runs/imageseq
                                       overwrite=overwrite)
 
 
-def load(model) -> _classify.Classifier:
+def load(model) -> Classifier:
     return _classify.load_classifier(model, APP, RowScaler)
 
 

@@ -1,10 +1,11 @@
 """``rnnkit sentiment``: a sentence in, its polarity out (many-to-one text classification).
 
-Model (:class:`WordClassifier`): word embeddings -> dropout -> bidirectional LSTM ->
-max over time -> dropout -> Linear, trained with cross-entropy (see
-:mod:`rnnkit.apps._classify`). Words come from
-:func:`rnnkit.data.word_tokenize` (lower-cased); the vocabulary holds the training
-words seen at least ``min_count`` times, the rest map to ``<unk>``. Embeddings
+Model (:class:`rnnkit.models.WordClassifier`): word embeddings -> dropout ->
+bidirectional LSTM -> max over time -> dropout -> Linear, trained with cross-entropy
+(see :mod:`rnnkit.classification`). Words come from
+:func:`rnnkit.data.word_tokenize` (lower-cased); the vocabulary
+(:class:`rnnkit.data.text_encoder.TextEncoder`) holds the training words seen at least
+``min_count`` times, the rest map to ``<unk>``. Embeddings
 start random: pretrained vectors (word2vec, GloVe) are not available offline.
 
 Default data: the movie-review polarity sentences (MR, 10,605; see
@@ -21,17 +22,13 @@ Python::
 
 from __future__ import annotations
 
-import numpy as np
-
 from rnnkit.apps import _classify
 from rnnkit.apps._args import one_line_subparsers
-from rnnkit.errors import InputError, InputTypeError
-from rnnkit.layers import Dropout, Embedding
-from rnnkit.models import SequenceClassifier, register_model
-from rnnkit.models._common import child_seeds, seed_to_json
-from rnnkit.module import Module
-from rnnkit.apps._classify import TrainConfig
+from rnnkit.classification import Classifier, TrainConfig, split_indices, take
 from rnnkit.data.sentiment import MR_CLASSES, load_movie_reviews, read_labeled_texts
+from rnnkit.data.text_encoder import TextEncoder
+from rnnkit.errors import InputError
+from rnnkit.models import WordClassifier
 
 APP = "sentiment"
 DATASET = "mr"
@@ -42,103 +39,8 @@ DEFAULTS = TrainConfig(cell="lstm", hidden_size=128, bidirectional=True, pooling
                        weight_decay=0.0, clip=5.0, patience=2, val_fraction=0.1)
 
 
-class TextEncoder:
-    """Texts -> token-id arrays ``(L,)`` through a word :class:`~rnnkit.data.Vocabulary`."""
-
-    def __init__(self, vocab):
-        self.vocab = vocab
-
-    @classmethod
-    def fit(cls, texts, min_count: int = 2, max_size: int | None = 30000) -> "TextEncoder":
-        from rnnkit.data import Vocabulary
-
-        return cls(Vocabulary.build(texts, level="word", lowercase=True, min_count=min_count,
-                                    max_size=max_size, unk_token="<unk>", pad_token="<pad>",
-                                    keep_newlines=False))
-
-    def transform(self, texts) -> list[np.ndarray]:
-        if isinstance(texts, str):
-            raise InputTypeError("texts must be a list of strings, not one string")
-        ids = []
-        for n, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise InputTypeError(f"texts[{n}] must be a str, got {type(text).__name__}")
-            row = self.vocab.encode(text, on_unknown="unk")                 # (L,) int64
-            if row.size == 0:
-                raise InputError(f"texts[{n}] ({text!r}) has no words (a sequence of length 0)")
-            ids.append(row)
-        return ids
-
-    def model_inputs(self) -> dict:
-        return {"vocab_size": len(self.vocab)}
-
-    def to_dict(self) -> dict:
-        return {"vocab": self.vocab.to_dict()}
-
-    @classmethod
-    def from_dict(cls, data) -> "TextEncoder":
-        from rnnkit.data import Vocabulary
-
-        return cls(Vocabulary.from_dict(data["vocab"]))
-
-
-@register_model
-class WordClassifier(Module):
-    """Token ids -> embedding -> dropout -> :class:`~rnnkit.models.SequenceClassifier`.
-
-    ``SequenceClassifier`` embeds token ids too, but without dropout on the
-    embeddings; on a small corpus (MR's 9.5k sentences) the embeddings are most of
-    the parameters and overfit first, so this model drops embedding entries
-    (``embed_dropout``) and starts them small (``N(0, embed_init_std^2)``, as
-    Keras' small uniform init, rather than ``N(0, 1)``)::
-
-        e  = E[ids]                                   # (T, B, embed_size)
-        e' = dropout(e)                               # training mode only
-        y  = SequenceClassifier(e', lengths)          # (B, num_classes)
-
-    Other arguments are :class:`~rnnkit.models.SequenceClassifier`'s.
-    """
-
-    def __init__(self, num_classes, vocab_size, embed_size=128, embed_dropout=0.5,
-                 embed_init_std=0.1, hidden_size=128, num_layers=1, cell="lstm",
-                 bidirectional=True, dropout=0.5, pooling="max", dtype=np.float32, seed=None):
-        if not 0.0 <= embed_dropout < 1.0:
-            raise InputError(f"embed_dropout must be a float in [0, 1), got {embed_dropout!r}")
-        if not embed_init_std > 0:
-            raise InputError(f"embed_init_std must be positive, got {embed_init_std!r}")
-        self.embed_dropout_p, self.embed_init_std = float(embed_dropout), float(embed_init_std)
-        self.seed = seed_to_json(seed)
-        seeds = child_seeds(seed, 3)
-        self.embedding = Embedding(vocab_size, embed_size, dtype=dtype, seed=seeds[0])
-        self.embedding.weight.data *= self.embed_init_std
-        self.embed_dropout = Dropout(self.embed_dropout_p, seed=seeds[1])
-        self.classifier = SequenceClassifier(num_classes, input_size=embed_size,
-                                             hidden_size=hidden_size, num_layers=num_layers,
-                                             cell=cell, bidirectional=bidirectional,
-                                             dropout=dropout, pooling=pooling, dtype=dtype,
-                                             seed=seeds[2])
-
-    def config(self) -> dict:
-        inner = self.classifier.config()
-        return {"num_classes": inner["num_classes"], "vocab_size": self.embedding.num_embeddings,
-                "embed_size": self.embedding.embedding_dim, "embed_dropout": self.embed_dropout_p,
-                "embed_init_std": self.embed_init_std,
-                **{k: inner[k] for k in ("hidden_size", "num_layers", "cell", "bidirectional",
-                                         "dropout", "pooling", "dtype")},
-                "seed": self.seed}
-
-    def forward(self, ids, lengths=None):
-        """ids (T, B) int, lengths (B,) -> logits (B, num_classes)."""
-        e = self.embed_dropout.forward(self.embedding.forward(ids))       # (T, B, E)
-        return self.classifier.forward(e, lengths)
-
-    def backward(self, dy):
-        de = self.classifier.backward(dy)                                 # (T, B, E)
-        self.embedding.backward(self.embed_dropout.backward(de))
-        return None
-
-
 def make_model(num_classes: int, model_inputs: dict, config: TrainConfig) -> WordClassifier:
+    """The app's model: a :class:`~rnnkit.models.WordClassifier` with ``config``'s sizes."""
     return WordClassifier(num_classes, model_inputs["vocab_size"], embed_size=config.embed_size or 128,
                           embed_dropout=config.embed_dropout, hidden_size=config.hidden_size,
                           num_layers=config.num_layers, cell=config.cell,
@@ -153,9 +55,9 @@ def load_mr_split(split: str):
     if split not in ("train", "test"):
         raise InputError(f"split must be 'train' or 'test', got {split!r}")
     texts, labels = load_movie_reviews()
-    train_idx, test_idx = _classify.split_indices(len(texts), TEST_FRACTION, SPLIT_SEED)
+    train_idx, test_idx = split_indices(len(texts), TEST_FRACTION, SPLIT_SEED)
     chosen = train_idx if split == "train" else test_idx
-    return _classify.take(texts, chosen), _classify.take(labels, chosen)
+    return take(texts, chosen), take(labels, chosen)
 
 
 def load_texts(data=None, split="train", text_column="text", label_column="label"):
@@ -187,9 +89,9 @@ def train(data=None, *, test_data=None, text_column="text", label_column="label"
                                       overwrite=overwrite)
 
 
-def load(model) -> _classify.Classifier:
+def load(model) -> Classifier:
     """The classifier saved by :func:`train` (a checkpoint file or its directory; a list of
-    several gives their :class:`~rnnkit.apps._classify.Ensemble`)."""
+    several gives their :class:`~rnnkit.classification.Ensemble`)."""
     return _classify.load_classifier(model, APP, TextEncoder)
 
 

@@ -4,7 +4,8 @@ Each example is a ``(T_i, D)`` sequence of feature frames (JapaneseVowels: 7–2
 frames of 12 LPC cepstrum coefficients; the class is the speaker, 1–9). Features
 are standardised with the mean and standard deviation of every training frame,
 then a bidirectional LSTM reads the frames and a Linear layer reads its outputs
-averaged over time (see :mod:`rnnkit.apps._classify`).
+averaged over time (see :mod:`rnnkit.classification`;
+the scaling is :class:`rnnkit.data.scaling.StandardScaler`).
 
 Default data: the UCI train (270) / test (370) split, read from the pinned sktime
 wheel. User data: a ``.ts`` file or a long-format ``.csv``/``.tsv`` (one row per
@@ -19,11 +20,10 @@ Python::
 
 from __future__ import annotations
 
-import numpy as np
-
 from rnnkit.apps import _classify
 from rnnkit.apps._args import one_line_subparsers
-from rnnkit.apps._classify import TrainConfig
+from rnnkit.classification import Classifier, TrainConfig
+from rnnkit.data.scaling import StandardScaler
 from rnnkit.data.speech import load_japanese_vowels, read_sequence_file
 from rnnkit.errors import InputError
 
@@ -32,51 +32,6 @@ DATASET = "japanese-vowels"
 DEFAULTS = TrainConfig(cell="lstm", hidden_size=64, bidirectional=True, pooling="mean",
                        dropout=0.4, epochs=60, batch_size=16, lr=3e-3, weight_decay=0.05,
                        clip=5.0, patience=10, val_fraction=0.1)
-
-
-class StandardScaler:
-    """Per-feature standardisation: ``x' = (x - mean) / std`` over all training frames."""
-
-    def __init__(self, mean, std):
-        self.mean = np.asarray(mean, np.float64)                  # (D,)
-        self.std = np.asarray(std, np.float64)                    # (D,)
-
-    @classmethod
-    def fit(cls, sequences) -> "StandardScaler":
-        frames = np.concatenate(_check_sequences(sequences))      # (sum T_i, D)
-        std = frames.std(0)
-        return cls(frames.mean(0), np.where(std > 0, std, 1.0))
-
-    def transform(self, sequences) -> list[np.ndarray]:
-        sequences = _check_sequences(sequences, width=self.mean.size)
-        return [((s - self.mean) / self.std).astype(np.float32) for s in sequences]
-
-    def model_inputs(self) -> dict:
-        return {"input_size": int(self.mean.size)}
-
-    def to_dict(self) -> dict:
-        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
-
-    @classmethod
-    def from_dict(cls, data) -> "StandardScaler":
-        return cls(data["mean"], data["std"])
-
-
-def _check_sequences(sequences, width=None) -> list[np.ndarray]:
-    checked = []
-    for n, s in enumerate(sequences):
-        s = np.asarray(s, dtype=np.float64)
-        if s.ndim != 2 or s.shape[0] == 0:
-            raise InputError(f"sequences[{n}] must have shape (T, D) with T >= 1, got {s.shape}")
-        want = width if width is not None else (checked[0].shape[1] if checked else s.shape[1])
-        if s.shape[1] != want:
-            raise InputError(f"sequences[{n}] has {s.shape[1]} features, expected {want}")
-        if not np.isfinite(s).all():
-            raise InputError(f"sequences[{n}] holds NaN or infinite values")
-        checked.append(s)
-    if not checked:
-        raise InputError("no sequences")
-    return checked
 
 
 # -- data -------------------------------------------------------------------------------
@@ -108,7 +63,7 @@ def train(data=None, *, test_data=None, id_column="id", label_column="label",
                                       overwrite=overwrite)
 
 
-def load(model) -> _classify.Classifier:
+def load(model) -> Classifier:
     return _classify.load_classifier(model, APP, StandardScaler)
 
 
@@ -179,8 +134,12 @@ def _run_eval(args):
 
 
 def _run_predict(args):
-    predictions = predict(_classify.model_paths(args), args.data, args.id_column, args.label_column)
-    _classify.report_predictions(predictions, names=[str(n) for n in range(len(predictions))])
+    # each line starts with the sequence's name: its id in a .csv/.tsv, its index in a .ts
+    sequences, _, ids = read_sequence_file(args.data, args.id_column, args.label_column,
+                                           with_ids=True)
+    predictions = load(_classify.model_paths(args)).predict(sequences)
+    names = ids if ids is not None else [str(n) for n in range(len(predictions))]
+    _classify.report_predictions(predictions, names=names)
 
 
 __all__ = ["train", "evaluate", "predict", "load", "StandardScaler", "DEFAULTS"]

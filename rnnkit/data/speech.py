@@ -55,10 +55,13 @@ def load_japanese_vowels(split: str = "train"):
     return parse_ts(text, source=f"{wheel.name}:{member}")
 
 
-def read_sequence_file(path, id_column: str = "id", label_column: str = "label"):
+def read_sequence_file(path, id_column: str = "id", label_column: str = "label",
+                       with_ids: bool = False):
     """Read the user's labelled sequences from a ``.ts`` or long-format ``.csv``/``.tsv`` file.
 
-    Returns ``(sequences, labels)`` as :func:`load_japanese_vowels`. Raises
+    Returns ``(sequences, labels)`` as :func:`load_japanese_vowels`; with ``with_ids``
+    ``(sequences, labels, ids)``, ``ids`` the sequence ids (the ``id_column`` values, as
+    strings) of a .csv/.tsv and None for a .ts file (which has none). Raises
     ``ValueError`` naming the file and line for malformed input.
     """
     path = Path(path)
@@ -69,9 +72,10 @@ def read_sequence_file(path, id_column: str = "id", label_column: str = "label")
         raise InputError(f"sequence file {str(path)!r}: expected a .ts, .csv or .tsv file, got {suffix!r}")
     text = read_utf8(path, "sequence file")
     if suffix == ".ts":
-        return parse_ts(text, source=str(path))
+        sequences, labels = parse_ts(text, source=str(path))
+        return (sequences, labels, None) if with_ids else (sequences, labels)
     return parse_long_csv(text, str(path), id_column, label_column,
-                          delimiter="\t" if suffix == ".tsv" else ",")
+                          delimiter="\t" if suffix == ".tsv" else ",", with_ids=with_ids)
 
 
 def parse_ts(text: str, source: str = "<string>"):
@@ -134,8 +138,10 @@ def _parse_ts_line(line, header, source, number):
 
 
 def parse_long_csv(text: str, source: str, id_column: str = "id", label_column: str = "label",
-                   delimiter: str = ","):
-    """Parse a long-format table: one row per time step, sequence id, label, feature columns."""
+                   delimiter: str = ",", with_ids: bool = False):
+    """Parse a long-format table: one row per time step, sequence id, label, feature columns.
+
+    Returns ``(sequences, labels)``, or ``(sequences, labels, ids)`` with ``with_ids``."""
     rows = [r for r in csv_rows(text, source, delimiter) if any(cell.strip() for cell in r)]
     if not rows:
         raise InputError(f"{source}: the file is empty")
@@ -172,7 +178,8 @@ def parse_long_csv(text: str, source: str, id_column: str = "id", label_column: 
     for k, seq in zip(order, sequences):
         if not np.isfinite(seq).all():
             raise InputError(f"{source}: sequence {k!r} holds NaN or infinite values")
-    return sequences, [seq_labels[k] for k in order]
+    labels = [seq_labels[k] for k in order]
+    return (sequences, labels, order) if with_ids else (sequences, labels)
 
 
 def _check_same_width(sequences, source):

@@ -3,8 +3,8 @@
 One concept per module, in the order data flows through them::
 
     series.py     the default series (sunspots, co2, airpassengers, taylor) and user CSVs
-    windows.py    scaling fitted on the train part, calendar features, sliding windows,
-                  seasonal differencing
+    windows.py    calendar features, sliding windows, seasonal differencing (the
+                  scaling, fitted on the train part: rnnkit.data.scaling.SeriesScaler)
     model.py      Forecaster: LSTM/GRU encoder + linear head, direct or recursive
     fit.py        training with rnnkit.training.Trainer, forecasting, checkpoints
     baselines.py  seasonal naive, Holt-Winters, ARIMA (statsmodels, imported lazily)

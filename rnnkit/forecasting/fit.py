@@ -22,12 +22,12 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from rnnkit._validation import check_scalar
+from rnnkit.data.scaling import SeriesScaler
 from rnnkit.errors import InputError
 from rnnkit.forecasting.model import Forecaster
 from rnnkit.forecasting.series import TimeSeries
 from rnnkit.forecasting.windows import (
     STRATEGIES,
-    Scaler,
     calendar_features,
     direct_windows,
     extend_times,
@@ -86,8 +86,8 @@ class Prepared:
     lag: int                     # seasonal-difference lag, 0 for none
     exog: np.ndarray             # (N, E) scaled exogenous columns
     cal: np.ndarray              # (N + H + 1, F) calendar features, past the end too
-    scaler: Scaler
-    exog_scaler: Scaler | None
+    scaler: SeriesScaler
+    exog_scaler: SeriesScaler | None
     calendar_names: list = field(default_factory=list)
 
     @property
@@ -96,15 +96,15 @@ class Prepared:
 
 
 def prepare(series: TimeSeries, exog, config: ForecastConfig, n_train: int,
-            scaler: Scaler | None = None, exog_scaler: Scaler | None = None) -> Prepared:
+            scaler: SeriesScaler | None = None, exog_scaler: SeriesScaler | None = None) -> Prepared:
     """Scale (fitting the scalers on ``[:n_train]`` unless given) and build features."""
     if scaler is None:
-        scaler = Scaler(config.log).fit(series.values[:n_train])
+        scaler = SeriesScaler(config.log).fit(series.values[:n_train])
     levels = scaler.transform(series.values)
     z = seasonal_difference(levels, config.seasonal_diff)
     if exog is not None and exog.shape[1]:
         if exog_scaler is None:
-            exog_scaler = Scaler().fit(exog[:n_train])
+            exog_scaler = SeriesScaler().fit(exog[:n_train])
         exog_z = exog_scaler.transform(exog)
     else:
         exog_z, exog_scaler = np.zeros((len(series), 0)), None
@@ -317,6 +317,6 @@ def load(path):
     return model, ForecastConfig(**extra["forecast_config"]), extra
 
 
-def saved_scalers(extra) -> tuple[Scaler, Scaler | None]:
+def saved_scalers(extra) -> tuple[SeriesScaler, SeriesScaler | None]:
     exog = extra.get("exog_scaler")
-    return Scaler.from_state(extra["scaler"]), Scaler.from_state(exog) if exog else None
+    return SeriesScaler.from_state(extra["scaler"]), SeriesScaler.from_state(exog) if exog else None

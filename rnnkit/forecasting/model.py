@@ -30,8 +30,9 @@ from rnnkit.models import register_model
 from rnnkit.module import Module
 
 
-
-@register_model          # so rnnkit.training.load_model can rebuild it from a checkpoint
+# rnnkit.models.DEFINED_ELSEWHERE names this module: load_model imports it (and so
+# registers Forecaster) when a checkpoint names a Forecaster, whatever the caller imported.
+@register_model
 class Forecaster(Module):
     """Recurrent encoder plus linear head, for the direct or recursive strategy.
 

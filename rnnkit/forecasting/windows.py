@@ -1,8 +1,9 @@
-"""From a series to network inputs: scaling, calendar features, sliding windows.
+"""From a series to network inputs: calendar features, sliding windows, seasonal differencing.
 
 Notation: ``y`` (N, C) is the raw series, ``z = (f(y) - mean) / std`` the scaled one
 (``f`` is ``log`` when ``log=True``, else the identity), with ``mean`` and ``std``
-per column fitted **on the training part only** by :class:`Scaler`.
+per column fitted **on the training part only** by
+:class:`rnnkit.data.scaling.SeriesScaler`.
 
 The input at time step ``t`` of a window is one row of ``D = C + E + F`` features::
 
@@ -33,42 +34,6 @@ import numpy as np
 from rnnkit.errors import InputError
 
 STRATEGIES = ("direct", "recursive")
-
-
-class Scaler:
-    """Per-column standardisation (after an optional log), fitted on training rows."""
-
-    def __init__(self, log: bool = False):
-        self.log = bool(log)
-        self.mean_ = None      # (C,)
-        self.std_ = None       # (C,)
-
-    def fit(self, y: np.ndarray) -> "Scaler":
-        if self.log and (y <= 0).any():
-            raise InputError("log scaling needs strictly positive values; run without --log")
-        f = np.log(y) if self.log else y
-        self.mean_ = f.mean(axis=0)
-        std = f.std(axis=0)
-        self.std_ = np.where(std > 0, std, 1.0)    # a constant column is only centred
-        return self
-
-    def transform(self, y: np.ndarray) -> np.ndarray:
-        f = np.log(y) if self.log else y
-        return (f - self.mean_) / self.std_
-
-    def inverse(self, z: np.ndarray) -> np.ndarray:
-        f = z * self.std_ + self.mean_
-        return np.exp(f) if self.log else f
-
-    def state(self) -> dict:
-        return {"log": self.log, "mean": self.mean_.tolist(), "std": self.std_.tolist()}
-
-    @classmethod
-    def from_state(cls, state: dict) -> "Scaler":
-        scaler = cls(state["log"])
-        scaler.mean_ = np.asarray(state["mean"], dtype=np.float64)
-        scaler.std_ = np.asarray(state["std"], dtype=np.float64)
-        return scaler
 
 
 def seasonal_difference(z: np.ndarray, lag: int) -> np.ndarray:

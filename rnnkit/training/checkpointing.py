@@ -95,17 +95,22 @@ def load_model(path, which: str = "best"):
 
     Returns
     -------
-    model, meta : the model (class from ``rnnkit.models.MODELS``) and the checkpoint's
-        meta dict (``meta["extra"]`` holds what the application stored).
+    model, meta : the model (its class found by name with ``rnnkit.models.model_class``,
+        whatever the caller imported) and the checkpoint's meta dict (``meta["extra"]``
+        holds what the application stored).
     """
-    from rnnkit.models import build_model
+    from rnnkit.models import model_class
 
     if which not in ("best", "last"):
         raise InputError(f"which must be 'best' or 'last', got {which!r}")
     arrays, meta = read_trainer_checkpoint(path)
     info = meta["model"]
     try:
-        model = build_model(info["class"], info["config"])
+        cls = model_class(info["class"])
+    except InputError as exc:
+        raise CheckpointError(f"checkpoint {str(path)!r}: {exc}") from None
+    try:
+        model = cls(**info["config"])
     except (TypeError, ValueError, KeyError) as exc:
         raise CheckpointError(f"checkpoint {str(path)!r}: cannot rebuild the model: {exc}") from exc
     weights = split_arrays(arrays, "best") if which == "best" else {}
