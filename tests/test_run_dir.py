@@ -213,3 +213,25 @@ def test_each_app_names_the_app_that_trained_a_model(tiny_images, tmp_path, caps
                  ["forecast", "predict", "--model", str(out)]):
         status, _, err = run_cli(argv, capsys)
         assert status == 2 and "was trained by `rnnkit imageseq`, not `rnnkit " in err, (argv, err)
+
+
+def test_every_option_of_every_action_has_help_with_its_default():
+    import argparse
+    import importlib
+
+    from rnnkit.cli import APPS
+
+    missing = []
+    for app, (module, _) in APPS.items():
+        parser = argparse.ArgumentParser(prog=app)
+        importlib.import_module(module).build_parser(parser)
+        actions = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        for name, sub in actions.choices.items():
+            for option in sub._actions:
+                if isinstance(option, argparse._HelpAction) or not option.option_strings:
+                    continue
+                text = option.help or ""
+                switch = option.nargs == 0 or isinstance(option, argparse._AppendAction)
+                if not text or not (switch or option.required or "default" in text):
+                    missing.append(f"{app} {name} {option.option_strings[0]}: {text!r}")
+    assert not missing, missing

@@ -164,7 +164,7 @@ def add_train_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig, 
                      help=f"output directory (default: {out_default})")
     if command:
         fit.add_argument("--limit", type=positive_int, default=None, metavar="N",
-                         help="train on the first N training examples only (a quick try)")
+                         help="train on the first N training examples only, a quick try (default: all)")
         fit.add_argument("--quiet", action="store_true", help="no progress bar")
         fit.add_argument("--resume", action="store_true",
                          help="continue the run in --out from its checkpoint; flags not given "

@@ -329,10 +329,11 @@ def _add_data_options(p, required_source: bool) -> None:
     where = "" if required_source else " (default: the data the model was trained on)"
     p.add_argument("--series", choices=DEFAULT_SERIES, help="a default series" + where)
     p.add_argument("--csv", metavar="PATH", dest="csv_path",
-                   help="a CSV file with a header row" + where)
-    p.add_argument("--time-column", metavar="COL", dest="time_col", help="the CSV's time column")
+                   help="a CSV file with a header row" + (where or " (default: none; give --series or --csv)"))
+    p.add_argument("--time-column", metavar="COL", dest="time_col",
+                   help="the CSV's time column (required with --csv; no default)")
     p.add_argument("--value-columns", metavar="A,B", dest="value_cols",
-                   help="the CSV's column(s) to forecast")
+                   help="the CSV's column(s) to forecast (required with --csv; no default)")
     p.add_argument("--exog-columns", metavar="X,Y", dest="exog_cols",
                    help="extra CSV input columns, not forecast (direct strategy only; default none)")
     p.add_argument("--period", type=positive_int, metavar="M",

@@ -133,9 +133,12 @@ def _data_arguments(p, test=False):
     p.add_argument("--data", default=None,
                    help="CSV/TSV file with a header row (default: the MR sentences)")
     if test:
-        p.add_argument("--test-data", default=None, help="a second file to test on after training")
-    p.add_argument("--text-column", default="text")
-    p.add_argument("--label-column", default="label")
+        p.add_argument("--test-data", default=None, help="a second file to test on after training (default: MR's test split, "
+                             "or none with --data)")
+    p.add_argument("--text-column", default="text",
+                   help="text column of --data (default: %(default)s)")
+    p.add_argument("--label-column", default="label",
+                   help="label column of --data (default: %(default)s)")
 
 
 def _run_train(args):

@@ -343,7 +343,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--max-minutes", type=number(0, False), metavar="X",
                    help="stop after X minutes of this session (default 10 if no --max-steps)")
     p.add_argument("--max-steps", type=positive_int, metavar="N",
-                   help="stop at step N, counted over the whole run")
+                   help="stop at step N, counted over the whole run (default: no step limit)")
     p.add_argument("--eval-every", type=positive_int, metavar="N",
                    help="validate every N steps (default 200)")
     p.add_argument("--checkpoint-every", type=positive_int, metavar="N",
@@ -355,14 +355,14 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
                            description="Generate text from a model trained with `textgen train`.")
     p.add_argument("--model", metavar="DIR", required=True, help="the --out directory of train")
     p.add_argument("--prime", default="", metavar="TEXT",
-                   help="text to continue (unknown characters are skipped; at word level, "
-                        "unknown words are read as <unk>)")
+                   help="text to continue (default: none; unknown characters are skipped, at "
+                        "word level unknown words are read as <unk>)")
     p.add_argument("--length", type=positive_int, default=500, metavar="N",
                    help="tokens to generate (default 500)")
     p.add_argument("--temperature", type=number(0, True), default=0.8, metavar="X",
                    help="sampling temperature, 0 = greedy (default 0.8)")
     p.add_argument("--top-k", type=positive_int, metavar="K",
-                   help="sample only among the K most likely tokens")
+                   help="sample only among the K most likely tokens (default: all tokens)")
     p.add_argument("--seed", type=non_negative_int, default=None, metavar="S",
                    help="seed for reproducible samples (default: a random one, printed)")
     add_threads_option(p)
@@ -372,11 +372,11 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
                            description="Cross-entropy of a trained model on the validation part "
                                        "(last 10%) of its corpus or of --corpus.")
     p.add_argument("--model", metavar="DIR", required=True, help="the --out directory of train")
-    p.add_argument("--corpus", metavar="PATH", help="evaluate on this UTF-8 file instead")
+    p.add_argument("--corpus", metavar="PATH", help="evaluate on this UTF-8 file instead (default: the training corpus)")
     p.add_argument("--split", choices=("val", "all"), default="val",
                    help="the last 10%% of the text (default) or all of it")
     p.add_argument("--max-tokens", type=positive_int, metavar="N",
-                   help="evaluate on the first N tokens only")
+                   help="evaluate on the first N tokens only (default: all)")
     add_threads_option(p)
     p.set_defaults(run=_run_eval)
 

@@ -102,8 +102,10 @@ def build_parser(parser):
     p = actions.add_parser("predict", help="the class of each sequence in a file")
     p.add_argument("data", metavar="FILE", help=".ts or long-format .csv/.tsv (labels may be any placeholder)")
     _classify.add_model_argument(p, "runs/vowels")
-    p.add_argument("--id-column", default="id")
-    p.add_argument("--label-column", default="label")
+    p.add_argument("--id-column", default="id",
+                   help="sequence-id column of a .csv (default: %(default)s)")
+    p.add_argument("--label-column", default="label",
+                   help="label column of a .csv, any placeholder (default: %(default)s)")
     p.set_defaults(run=_run_predict)
 
 
@@ -111,9 +113,12 @@ def _data_arguments(p, test=False):
     p.add_argument("--data", default=None,
                    help=".ts file or long-format .csv/.tsv (default: JapaneseVowels)")
     if test:
-        p.add_argument("--test-data", default=None, help="a second file to test on after training")
-    p.add_argument("--id-column", default="id", help="sequence-id column of a .csv")
-    p.add_argument("--label-column", default="label", help="label column of a .csv")
+        p.add_argument("--test-data", default=None, help="a second file to test on after training (default: the 370 test "
+                             "sequences, or none with --data)")
+    p.add_argument("--id-column", default="id",
+                   help="sequence-id column of a .csv (default: %(default)s)")
+    p.add_argument("--label-column", default="label",
+                   help="label column of a .csv (default: %(default)s)")
 
 
 def _run_train(args):
