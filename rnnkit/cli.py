@@ -31,7 +31,7 @@ APPS: dict[str, tuple[str, str]] = {
 }
 
 # apps whose `train` continues a run with --resume
-RESUMABLE = ("textgen", "sentiment", "vowels", "imageseq")
+RESUMABLE = ("textgen", "sentiment", "vowels", "imageseq", "forecast")
 
 
 class UsageError(InputError):
@@ -91,9 +91,10 @@ def _resume_hint(app: str, checkpoint) -> str:
     if checkpoint is None:
         return ""
     out = os.path.dirname(checkpoint) or "."
+    command = sys.argv[0] if os.path.basename(sys.argv[0]) == "rnnkit" else "rnnkit"
     if app in RESUMABLE:
-        return f"; continue with `rnnkit {app} train --out {out} --resume`"
-    return f"; `rnnkit {app} eval --model {out}` evaluates it"
+        return f"; continue with `{command} {app} train --out {out} --resume`"
+    return f"; `{command} {app} eval --model {out}` evaluates it"
 
 
 if __name__ == "__main__":

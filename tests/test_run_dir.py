@@ -235,3 +235,27 @@ def test_every_option_of_every_action_has_help_with_its_default():
                 if not text or not (switch or option.required or "default" in text):
                     missing.append(f"{app} {name} {option.option_strings[0]}: {text!r}")
     assert not missing, missing
+
+
+def test_forecast_resume_continues_on_the_saved_data_and_settings(tmp_path, capsys):
+    csv = tmp_path / "monthly.csv"
+    rows = [f"{2000 + y}-{m:02d}" for y in range(10) for m in range(1, 13)]
+    values = 100 + 10 * np.sin(np.arange(len(rows)) * 2 * np.pi / 12)
+    csv.write_text("month,sales\n" + "".join(f"{t},{v:.3f}\n" for t, v in zip(rows, values)))
+    out = tmp_path / "run"
+    argv = ["forecast", "train", "--csv", str(csv), "--time-column", "month", "--value-columns",
+            "sales", "--out", str(out), "--no-baselines", "--patience", "50", "--hidden-size", "4"]
+    assert run_cli(argv + ["--epochs", "2"], capsys)[0] == 0
+    steps = rnnkit.training.checkpoint_meta(out / "checkpoint.npz")["trainer"]["step"]
+    status, _, err = run_cli(["forecast", "train", "--out", str(out), "--resume", "--epochs", "4",
+                              "--no-baselines"], capsys)
+    assert status == 0, err
+    assert "resuming with epochs 2 -> 4" in err
+    meta = rnnkit.training.checkpoint_meta(out / "checkpoint.npz")
+    assert meta["trainer"]["step"] == 2 * steps and meta["model"]["config"]["hidden_size"] == 4
+    status, _, err = run_cli(["forecast", "train", "--out", str(out), "--resume",
+                              "--hidden-size", "8"], capsys)
+    assert status == 2 and "cannot change --hidden-size 8 (the run used 4)" in err
+    status, _, err = run_cli(["forecast", "train", "--out", str(out), "--resume", "--series",
+                              "co2"], capsys)
+    assert status == 2 and "a resumed run keeps its data" in err

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnkit.apps._args import non_negative_int, one_line_subparsers, positive_float, positive_int
-from rnnkit.apps._run import prepare_out, read_meta, remove_run_files
+from rnnkit.apps._run import merge_settings, prepare_out, read_meta, remove_run_files
 from rnnkit.apps._threads import add_threads_option
 from rnnkit.errors import InputError, MissingFileError
 from rnnkit.layers.registry import CELLS
@@ -135,28 +135,41 @@ def train(out_dir, series=None, csv_path=None, time_col=None, value_cols=None, e
           period=None, *, window=None, horizon=None, strategy=None, cell=None, hidden_size=None,
           num_layers=None, epochs=None, batch_size=None, lr=None, patience=None, test_size=None,
           log_scale=None, level=None, calendar=None, seasonal_diff=None, seed=None,
-          max_minutes=None, baselines=True, plot=True, progress=None, overwrite=False,
-          log=print) -> dict:
+          max_minutes=None, baselines=True, plot=True, progress=None, resume=False,
+          overwrite=False, log=print) -> dict:
     """Train on the series (all but the last ``test_size`` points), then evaluate.
 
-    Options left as None take the series' benchmark settings (``SERIES_DEFAULTS``)
-    or ``TRAIN_DEFAULTS``. Writes ``checkpoint.npz``, ``metrics.jsonl``,
-    ``loss_curve.png``, ``eval.json`` and ``forecast.png`` to ``out_dir``; an ``out_dir``
-    that holds a model is refused unless ``overwrite``.
+    Options left as None take the series' benchmark settings (``SERIES_DEFAULTS``), the
+    command's (``COMMAND_DEFAULTS``) or ForecastConfig's. Writes ``checkpoint.npz``,
+    ``metrics.jsonl``, ``loss_curve.png``, ``eval.json`` and ``forecast.png`` to
+    ``out_dir``; an ``out_dir`` that holds a model is refused unless ``resume`` (continue
+    it on its data, with its settings; only ``epochs``, ``patience`` and ``max_minutes``
+    may change) or ``overwrite``.
     Returns :func:`evaluate`'s result plus the trainer's ``summary``.
     """
     from rnnkit.forecasting.fit import check_setup
     from rnnkit.forecasting.fit import train as fit_model
 
-    prepare_out(out_dir, APP, overwrite=overwrite)
-    ts, exog, source = load_data(series, csv_path, time_col, value_cols, exog_cols, period)
+    prepare_out(out_dir, APP, resume=resume, overwrite=overwrite)
+    saved = read_meta(out_dir, APP)[1]["extra"] if resume else None
+    if resume and series is None and csv_path is None:
+        ts, exog, source = load_data(**saved["info"]["source"])
+    else:
+        ts, exog, source = load_data(series, csv_path, time_col, value_cols, exog_cols, period)
+    if resume and source != saved["info"]["source"]:
+        raise InputError(f"a resumed run keeps its data: {str(out_dir)!r} was trained on "
+                         f"{saved['info']['source']}, not {source}")
     given = {"window": window, "horizon": horizon, "strategy": strategy, "cell": cell,
              "hidden_size": hidden_size, "num_layers": num_layers, "epochs": epochs,
              "batch_size": batch_size, "lr": lr, "patience": patience, "test_size": test_size,
              "log": log_scale, "level": level, "calendar": calendar,
              "seasonal_diff": ts.period if seasonal_diff == "period" else seasonal_diff,
-             "seed": seed}
-    config, test = settings_for(series, len(ts), ts.period, given)
+             "seed": seed, "max_minutes": max_minutes}
+    if resume:
+        config, test, max_minutes = _resumed_settings(saved, given, log)
+    else:
+        max_minutes = given.pop("max_minutes")
+        config, test = settings_for(series, len(ts), ts.period, given)
     check_setup(ts, exog, config, test)
     log(f"training a {config.strategy} {config.cell.upper()} forecaster on {ts.name} "
         f"({len(ts)} points x {len(ts.columns)} column(s), period {ts.period}): window "
@@ -164,15 +177,37 @@ def train(out_dir, series=None, csv_path=None, time_col=None, value_cols=None, e
     if overwrite:
         remove_run_files(out_dir, REPORT_FILES)
     info = {"app": APP, "source": source, "test_size": test, "columns": list(ts.columns),
-            "period": ts.period}
+            "period": ts.period, "max_minutes": max_minutes}
     _, _, summary = fit_model(ts, exog, config, test, out_dir=out_dir, progress=progress,
-                              extra=info, max_minutes=max_minutes)
+                              extra=info, max_minutes=max_minutes, resume=resume)
     log(f"stopped after epoch {summary['epoch']} ({summary['stop_reason']}); best validation "
         f"MSE {summary['best_val_loss']:.4g} (scaled units) at step {summary['best_step']}")
     result = evaluate(out_dir, baselines=baselines, plot=plot)
     result["summary"] = {k: summary[k] for k in ("step", "epoch", "stop_reason", "best_val_loss",
                                                  "best_step", "elapsed_s")}
     return result
+
+
+# What a resumed run may change; every other setting is the checkpoint's.
+RESUME_MAY_CHANGE = ("epochs", "patience", "max_minutes")
+
+
+def _resumed_settings(saved_extra: dict, given: dict, log):
+    """``(ForecastConfig, test_size, max_minutes)`` of a resumed run: the checkpoint's, with
+    the options given that may change (the others refused when different)."""
+    from rnnkit.forecasting.fit import ForecastConfig
+
+    info = saved_extra["info"]
+    saved = dict(saved_extra["forecast_config"], test_size=info["test_size"],
+                 max_minutes=info.get("max_minutes"))
+    fixed = {name: "--" + name.replace("_", "-") for name in saved
+             if name not in RESUME_MAY_CHANGE}
+    settings, changed = merge_settings(saved, given, fixed)
+    if changed:
+        log("resuming with " + ", ".join(f"{k} {saved[k]!r} -> {settings[k]!r}" for k in changed))
+    test, max_minutes = settings.pop("test_size"), settings.pop("max_minutes")
+    return ForecastConfig(**settings), test, max_minutes
+
 
 
 def load(model_dir):
@@ -329,7 +364,8 @@ def _add_data_options(p, required_source: bool) -> None:
     where = "" if required_source else " (default: the data the model was trained on)"
     p.add_argument("--series", choices=DEFAULT_SERIES, help="a default series" + where)
     p.add_argument("--csv", metavar="PATH", dest="csv_path",
-                   help="a CSV file with a header row" + (where or " (default: none; give --series or --csv)"))
+                   help="a CSV file with a header row" + (where or " (default: none; give --series or "
+                                                            "--csv, or --resume)"))
     p.add_argument("--time-column", metavar="COL", dest="time_col",
                    help="the CSV's time column (required with --csv; no default)")
     p.add_argument("--value-columns", metavar="A,B", dest="value_cols",
@@ -352,6 +388,9 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
                     "Options not given take the series' benchmark settings.")
     _add_data_options(p, required_source=True)
     p.add_argument("--out", metavar="DIR", required=True, help="directory for the model (required)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out on its data, with its settings; only "
+                        "--epochs, --patience and --max-minutes may change")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a model already in --out (default: refuse)")
     p.add_argument("--horizon", type=positive_int, metavar="H",
@@ -425,7 +464,7 @@ def _run_train(args) -> int:
     options = {k: getattr(args, k) for k in (
         "horizon", "window", "strategy", "test_size", "cell", "hidden_size", "num_layers", "epochs",
         "batch_size", "lr", "patience", "log_scale", "level", "calendar", "seasonal_diff", "seed",
-        "max_minutes", "baselines", "overwrite")}
+        "max_minutes", "baselines", "resume", "overwrite")}
     result = train(args.out, **_data_args(args), **options,
                    log=lambda msg: print(msg, file=sys.stderr))
     _print_result(result)

@@ -208,7 +208,7 @@ def window_batches(data: Prepared, starts, config: ForecastConfig, shuffle: bool
 
 
 def train(series: TimeSeries, exog, config: ForecastConfig, test_size: int, out_dir=None,
-          progress=None, extra=None, max_minutes=None):
+          progress=None, extra=None, max_minutes=None, resume: bool = False):
     """Fit a Forecaster on ``series[:N - test_size]`` with :class:`rnnkit.training.Trainer`.
 
     Validation runs at every epoch end; the best weights (lowest validation loss)
@@ -218,7 +218,9 @@ def train(series: TimeSeries, exog, config: ForecastConfig, test_size: int, out_
     ``loss_curve.png`` there.
 
     Returns ``(model, data, summary)``: the model with its best weights in eval
-    mode, the prepared features, and the trainer's summary.
+    mode, the prepared features, and the trainer's summary. ``resume=True`` continues the
+    run in ``out_dir`` from its checkpoint (same series, config and test size; ``epochs``
+    and ``patience`` may grow).
     """
     from rnnkit.training import Trainer
 
@@ -236,7 +238,7 @@ def train(series: TimeSeries, exog, config: ForecastConfig, test_size: int, out_
                       max_epochs=config.epochs, max_minutes=max_minutes, patience=config.patience,
                       out_dir=out_dir, progress=progress,
                       extra=checkpoint_extra(data, config, extra or {}))
-    summary = trainer.fit()
+    summary = trainer.fit(resume=resume)
     model.load_state_dict(trainer.best_state_dict())
     model.eval()
     return model, data, summary
