@@ -259,3 +259,13 @@ def test_forecast_resume_continues_on_the_saved_data_and_settings(tmp_path, caps
     status, _, err = run_cli(["forecast", "train", "--out", str(out), "--resume", "--series",
                               "co2"], capsys)
     assert status == 2 and "a resumed run keeps its data" in err
+
+
+def test_one_flag_naming_across_apps(capsys):
+    for app in ("textgen", "sentiment", "vowels", "imageseq", "forecast"):
+        stdout = run_cli([app, "train", "--help"], capsys)[1]
+        for flag in ("--hidden-size", "--num-layers", "--batch-size", "--out", "--resume",
+                     "--overwrite", "--threads", "--seed", "--max-minutes"):
+            assert flag in stdout, (app, flag)
+        for old in ("--hidden ", "--layers ", "--batch ", "--embed ", "--time-col ", "--value-cols "):
+            assert old not in stdout, (app, old)
