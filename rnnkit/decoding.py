@@ -104,7 +104,7 @@ def select_rows(state, rows, axis: int = 1):
         parts = [select_rows(part, rows, axis) for part in state]
         return type(state)(*parts) if hasattr(state, "_fields") else type(state)(parts)
     raise InputTypeError(f"state must be None, an ndarray or a (nested) tuple of ndarrays to select "
-                    f"beams from, got {type(state).__name__}; pass select_state(state, rows)")
+                         f"beams from, got {type(state).__name__}; pass select_state(state, rows)")
 
 
 def _state_selector(select_state, state_axis):
@@ -153,7 +153,7 @@ def _first_step(step, start_tokens, state, first_logits):
     tokens = np.atleast_1d(np.asarray(start_tokens))
     if tokens.dtype.kind not in "iu" or tokens.ndim != 1 or tokens.size == 0 or tokens.min() < 0:
         raise InputTypeError(f"start_tokens must be a non-negative int or a non-empty 1-D integer "
-                        f"array (B,), got {start_tokens!r}")
+                             f"array (B,), got {start_tokens!r}")
     return _call(step, tokens.astype(np.int64), state, None)
 
 

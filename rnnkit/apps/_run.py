@@ -36,7 +36,7 @@ def checkpoint_path(model, app: str) -> Path:
                 f"with `rnnkit {app} train --out {model}`)")
     elif not path.exists():
         raise MissingFileError(f"no model at {str(model)!r}: give the --out directory of "
-                                f"`rnnkit {app} train` or its {CHECKPOINT}")
+                               f"`rnnkit {app} train` or its {CHECKPOINT}")
     return path
 
 

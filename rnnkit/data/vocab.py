@@ -128,7 +128,7 @@ class Vocabulary:
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise InputTypeError(f"corpus must be a str or an iterable of str; item {i} is "
-                                f"{type(text).__name__}")
+                                     f"{type(text).__name__}")
             if level == "char":
                 counts.update(text.lower() if lowercase else text)
             else:
@@ -273,7 +273,7 @@ class Vocabulary:
         arr = np.asarray(ids)
         if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
             raise InputTypeError(f"ids must be a 1-D sequence of integers, got shape {arr.shape} "
-                            f"dtype {arr.dtype}")
+                                 f"dtype {arr.dtype}")
         if arr.size and (arr.min() < 0 or arr.max() >= len(self)):
             raise InputError(f"ids must lie in [0, {len(self)}), got min {arr.min()} "
                              f"and max {arr.max()}")

@@ -94,7 +94,7 @@ class TokenStream:
         tokens = np.asarray(tokens)
         if tokens.ndim != 1 or tokens.dtype.kind not in "iu":
             raise InputTypeError(f"tokens must be a 1-D integer array, got dtype {tokens.dtype} "
-                            f"and shape {tokens.shape}")
+                                 f"and shape {tokens.shape}")
         self.batch_size = check_positive_int(batch_size, "batch_size")
         self.seq_len = check_positive_int(seq_len, "seq_len")
         length = tokens.size // self.batch_size
@@ -291,11 +291,11 @@ class Seq2SeqBatches(_ShuffledBatches):
         self.sources = _check_sequence_list(sources, "sources")
         if self.sources[0].dtype.kind not in "iuf":
             raise InputTypeError(f"sources must hold integer ids or float features, "
-                            f"got dtype {self.sources[0].dtype}")
+                                 f"got dtype {self.sources[0].dtype}")
         self.targets = _check_sequence_list(targets, "targets")
         if self.targets[0].ndim != 1 or self.targets[0].dtype.kind not in "iu":
             raise InputTypeError(f"targets must be 1-D integer arrays (S_n,) of token ids, got shape "
-                            f"{self.targets[0].shape} and dtype {self.targets[0].dtype}")
+                                 f"{self.targets[0].shape} and dtype {self.targets[0].dtype}")
         if len(self.targets) != len(self.sources):
             raise InputError(f"sources has {len(self.sources)} sequences but targets has "
                              f"{len(self.targets)}; they pair up one to one")

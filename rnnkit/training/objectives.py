@@ -152,8 +152,8 @@ class ModelLoss:
         method = getattr(model, name, None)
         if not callable(method):
             raise InputTypeError(f"{type(model).__name__} has no {name}(batch) method; ModelLoss (the "
-                            f"objective for sequence-pair batches) needs loss_and_backward(batch) "
-                            f"and loss(batch), or pass the Trainer an objective")
+                                 f"objective for sequence-pair batches) needs loss_and_backward(batch) "
+                                 f"and loss(batch), or pass the Trainer an objective")
         return method
 
     def train_step(self, model, batch, state=None):

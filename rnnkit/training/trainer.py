@@ -92,7 +92,7 @@ def _check_loader(data, name):
         return None
     if not callable(getattr(data, "batch", None)) or not isinstance(getattr(data, "num_batches", None), int):
         raise InputTypeError(f"{name} must be a loader with batch(epoch, index) and num_batches "
-                        f"(TokenStream, SequenceBatches), got {type(data).__name__}")
+                             f"(TokenStream, SequenceBatches), got {type(data).__name__}")
     return data
 
 
