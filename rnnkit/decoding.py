@@ -34,9 +34,9 @@ Beam search reorders state rows with :func:`select_rows` along ``state_axis`` (d
 ``select_state(state, rows)``. Lengths count the end token; positions past a length
 hold ``end_token``.
 
-:func:`sample_next` (one draw from ``softmax(logits / temperature)`` restricted to the
-``top_k`` largest logits, by inverse-CDF sampling on a seeded ``numpy.random.Generator``)
-is what :func:`sample_search` calls at every position; ``temperature=0`` is greedy.
+:func:`sample_search` draws every token with :func:`rnnkit.sampling.sample_next`
+(``softmax(logits / temperature)`` over the ``top_k`` largest logits, inverse-CDF on a
+seeded ``numpy.random.Generator``); ``temperature=0`` is greedy.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ import numpy as np
 
 from rnnkit._validation import check_scalar
 from rnnkit.errors import InputError, InputTypeError
+from rnnkit.sampling import check_banned, check_rng, check_sampling_args, draw
 
 
 @dataclass(frozen=True)
@@ -166,80 +167,6 @@ def _check_end_token(end_token, vocab_size):
     return check_scalar(end_token, "end_token", int, low=0, high=vocab_size - 1, none_ok=True)
 
 
-# ----------------------------------------------------------------------------- sampling
-
-def check_sampling_args(temperature, top_k) -> tuple[float, int | None]:
-    """Validate ``temperature`` (finite, >= 0) and ``top_k`` (None or int >= 1)."""
-    return (check_scalar(temperature, "temperature", float, low=0.0, note=" (0 = greedy)"),
-            check_scalar(top_k, "top_k", int, low=1, none_ok=True))
-
-
-def sample_next(logits, rng: np.random.Generator, temperature: float = 1.0,
-                top_k: int | None = None, banned=()) -> np.ndarray:
-    """Draw one token id per row of ``logits``.
-
-    Parameters
-    ----------
-    logits : array (B, V) or (V,)
-    rng : numpy.random.Generator
-    temperature : float >= 0
-        Divides the logits; < 1 sharpens, > 1 flattens, 0 takes the argmax.
-    top_k : int or None
-        Keep only the ``top_k`` largest logits of each row (ties with the k-th kept).
-    banned : sequence of int
-        Ids that are never drawn (special tokens).
-
-    Returns
-    -------
-    int64 array (B,) (one int64 scalar for 1-D ``logits``).
-    """
-    temperature, top_k = check_sampling_args(temperature, top_k)
-    _check_rng(rng)
-    z = np.array(logits, dtype=np.float64)                    # (B, V), a copy we may edit
-    single = z.ndim == 1
-    z = z.reshape(1, -1) if single else z
-    if z.ndim != 2 or z.shape[1] == 0:
-        raise InputError(f"logits must have shape (B, V) or (V,), got {np.shape(logits)}")
-    if not np.isfinite(z).all():
-        raise InputError("logits contain NaN or inf values")
-    banned = _check_banned(banned, z.shape[1])
-    ids = _draw(z, rng, temperature, top_k, banned)
-    return ids[0] if single else ids
-
-
-def _check_rng(rng) -> None:
-    if not isinstance(rng, np.random.Generator):
-        raise InputTypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-
-
-def _check_banned(banned, vocab_size) -> list[int]:
-    banned = sorted({int(b) for b in banned})
-    if len(banned) >= vocab_size:
-        raise InputError("every token is banned; nothing can be sampled")
-    return banned
-
-
-def _draw(z, rng, temperature, top_k, banned) -> np.ndarray:
-    """The sampling itself, on a float64 (B, V) array it may overwrite; no checks."""
-    V = z.shape[1]
-    if banned:
-        z[:, banned] = -np.inf
-    if top_k is not None and top_k < V:
-        kth = np.partition(z, V - top_k, axis=1)[:, V - top_k:V - top_k + 1]   # (B, 1)
-        z[z < kth] = -np.inf
-    if temperature == 0.0:
-        return z.argmax(axis=1)
-    z = (z - z.max(axis=1, keepdims=True)) / temperature      # max 0: exp cannot overflow
-    cdf = np.cumsum(np.exp(z), axis=1)                         # (B, V), unnormalised
-    u = rng.random((z.shape[0], 1)) * cdf[:, -1:]              # (B, 1) uniform in [0, total)
-    ids = np.minimum((cdf <= u).sum(axis=1), V - 1)
-    # A zero-probability token can only be hit at the edge of the cdf; step back.
-    bad = ~np.isfinite(z[np.arange(len(ids)), ids])
-    if bad.any():
-        ids[bad] = z[bad].argmax(axis=1)
-    return ids
-
-
 # ----------------------------------------------------------------------------- one row per sequence
 
 def greedy_search(step, start_tokens, state, max_len: int, *, end_token: int | None = None,
@@ -267,17 +194,17 @@ def greedy_search(step, start_tokens, state, max_len: int, *, end_token: int | N
 def sample_search(step, start_tokens, state, max_len: int, rng: np.random.Generator, *,
                   temperature: float = 1.0, top_k: int | None = None, banned=(),
                   end_token: int | None = None, first_logits=None) -> Decoded:
-    """Draw every token with :func:`sample_next` (see :func:`greedy_search` for the rest).
+    """Draw every token with :func:`rnnkit.sampling.sample_next` (see :func:`greedy_search` for the rest).
 
     ``temperature=0`` (or ``top_k=1``) is :func:`greedy_search` with ``banned`` tokens
     removed; ``log_probs`` are under the model's own distribution (before temperature,
     top-k and bans). The same ``rng`` state gives the same tokens.
     """
     temperature, top_k = check_sampling_args(temperature, top_k)
-    _check_rng(rng)
+    check_rng(rng)
     banned_ids = sorted({int(b) for b in banned})
     return _token_loop(step, start_tokens, state, max_len, end_token, first_logits,
-                       lambda z: _draw(z, rng, temperature, top_k, banned_ids),
+                       lambda z: draw(z, rng, temperature, top_k, banned_ids),
                        banned=banned_ids)
 
 
@@ -289,7 +216,7 @@ def _token_loop(step, start_tokens, state, max_len, end_token, first_logits, cho
     end = _check_end_token(end_token, V)
     if banned and (banned[0] < 0 or banned[-1] >= V):
         raise InputError(f"banned tokens must lie in [0, V={V}), got {list(banned)}")
-    _check_banned(banned, V)
+    check_banned(banned, V)
     rows = np.arange(B)
     tokens = np.empty((B, max_len), np.int64)
     lengths = np.full(B, max_len, np.int64)

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnkit._validation import check_scalar
-from rnnkit.decoding import check_sampling_args, sample_next, sample_search
+from rnnkit.decoding import sample_search
+from rnnkit.sampling import check_sampling_args, sample_next
 from rnnkit.errors import InputError, InputTypeError
 from rnnkit.module import no_grad
 

@@ -7,9 +7,8 @@ from collections import namedtuple
 import numpy as np
 import pytest
 
-from rnnkit.decoding import (
-    Beams, Decoded, beam_search, greedy_search, sample_next, sample_search, select_rows,
-)
+from rnnkit.decoding import Beams, Decoded, beam_search, greedy_search, sample_search, select_rows
+from rnnkit.sampling import sample_next
 from rnnkit.models import LanguageModel
 from rnnkit.module import no_grad
 
