@@ -37,8 +37,8 @@ def timed_step(table):
     return step
 
 
-def brute_force(table, start, max_len, end=None, alpha=0.0):
-    """Every sequence a search can return, ranked by log_prob / length ** alpha (best first)."""
+def brute_force(table, start, max_len, end=None, alpha=0.0, norm="power"):
+    """Every sequence a search can return, ranked by log_prob / lp(length) (best first)."""
     V = table.shape[-1]
     log_p = log_softmax(table)                                          # (max_len, V, V)
     ranked = []
@@ -50,7 +50,8 @@ def brute_force(table, start, max_len, end=None, alpha=0.0):
             prev, total = start, 0.0
             for t, y in enumerate(seq):
                 total, prev = total + log_p[t, prev, y], y
-            ranked.append((total / length ** alpha, total, seq))
+            lp = length ** alpha if norm == "power" else ((5 + length) / 6) ** alpha
+            ranked.append((total / lp, total, seq))
     return sorted(ranked, key=lambda r: -r[0])
 
 
@@ -164,12 +165,14 @@ def test_beam_size_one_is_greedy():
     np.testing.assert_allclose(beams.log_probs, greedy.log_probs)
 
 
-@pytest.mark.parametrize("end, alpha", [(None, 0.0), (2, 0.0), (2, 0.7), (0, 1.5)])
-def test_wide_beam_returns_the_best_of_all_sequences(end, alpha):
+@pytest.mark.parametrize("end, alpha, norm", [(None, 0.0, "power"), (2, 0.0, "power"),
+                                             (2, 0.7, "power"), (0, 1.5, "power"),
+                                             (2, 0.7, "wu"), (0, 1.5, "wu")])
+def test_wide_beam_returns_the_best_of_all_sequences(end, alpha, norm):
     table = 2.0 * np.random.default_rng(7).standard_normal((3, 3, 3))      # V = 3, max_len = 3
-    expected = brute_force(table, 1, 3, end, alpha)
+    expected = brute_force(table, 1, 3, end, alpha, norm)
     beams = beam_search(timed_step(table), 1, None, beam_size=27, max_len=3, end_token=end,
-                        length_penalty=alpha, num_return=5, state_axis=0)
+                        length_penalty=alpha, length_norm=norm, num_return=5, state_axis=0)
     assert hypotheses(beams, 0) == [seq for _, _, seq in expected[:5]]
     np.testing.assert_allclose(beams.scores[0], [score for score, _, _ in expected[:5]])
     np.testing.assert_allclose(beams.log_probs[0], [total for _, total, _ in expected[:5]])
@@ -262,8 +265,11 @@ def test_bad_steps_and_states_are_named():
         greedy_search(lambda tokens, state: (np.zeros(3), state), [0, 1], None, 3)
     with pytest.raises(ValueError, match=r"shape \(R=1, V=3\)"):
         greedy_search(lambda tokens, state: (np.zeros((1, 3 + int(state))), 1), 0, 0, 3)
-    with pytest.raises(TypeError, match=r"step must return a pair \(logits \(R, V\), new_state\)"):
+    with pytest.raises(TypeError, match=r"step must return \(logits \(R, V\), new_state\) or "
+                                        r"\(logits, new_state, aux \(R, ...\)\)"):
         greedy_search(lambda tokens, state: np.zeros((1, 3)), 0, None, 3)
+    with pytest.raises(ValueError, match=r"third value must have one row per token row \(R=1"):
+        greedy_search(lambda tokens, state: (np.zeros((1, 3)), state, np.zeros((2, 4))), 0, None, 3)
     with pytest.raises(ValueError, match="NaN"):
         greedy_search(lambda tokens, state: (np.full((1, 3), np.nan), state), 0, None, 3)
     with pytest.raises(ValueError, match="state_axis=1 is out of range"):
@@ -276,3 +282,41 @@ def test_bad_steps_and_states_are_named():
         sample_search(markov_step(TRAP), 0, None, 3, np.random.default_rng(0), banned=[5])
     with pytest.raises(ValueError, match="every token is banned"):
         sample_search(markov_step(TRAP), 0, None, 3, np.random.default_rng(0), banned=[0, 1, 2])
+
+
+def attending_step(table):
+    """timed_step that also returns a per-row 'attention' vector: (t, last token, 2t)."""
+    inner = timed_step(table)
+
+    def step(tokens, state):
+        logits, t = inner(tokens, state)
+        return logits, t, np.stack([t - 1, tokens, 2 * (t - 1)], axis=1).astype(float)
+    return step
+
+
+def test_searches_keep_the_steps_third_value_per_position():
+    """What the step returns third (attention weights, for a translator) follows each
+    token: aux[b, t] came with the logits token t was chosen from."""
+    table = np.random.default_rng(3).standard_normal((5, 4, 4))
+    greedy = greedy_search(attending_step(table), [0, 2], None, 5)
+    assert greedy.aux.shape == (2, 5, 3)
+    np.testing.assert_array_equal(greedy.aux[:, :, 0], [[0, 1, 2, 3, 4]] * 2)
+    np.testing.assert_array_equal(greedy.aux[:, 1:, 1], greedy.tokens[:, :-1])    # fed tokens
+    np.testing.assert_array_equal(greedy.aux[:, 0, 1], [0, 2])
+    beams = beam_search(attending_step(table), [0, 2], None, beam_size=3, max_len=5,
+                        end_token=3, num_return=2, state_axis=0)
+    for b in range(2):
+        for n in range(2):
+            length = beams.lengths[b, n]
+            aux = beams.aux[b, n, :length]
+            np.testing.assert_array_equal(aux[:, 0], np.arange(length))
+            np.testing.assert_array_equal(aux[1:, 1], beams.tokens[b, n, : length - 1])
+            np.testing.assert_array_equal(beams.aux[b, n, length:], 0)
+    best = beams.best()
+    np.testing.assert_array_equal(best.aux, beams.aux[:, 0, : best.tokens.shape[1]])
+    assert greedy_search(timed_step(table), 0, None, 3).aux is None
+
+
+def test_length_norm_is_checked():
+    with pytest.raises(ValueError, match=r"length_norm must be one of \('power', 'wu'\)"):
+        beam_search(markov_step(TRAP), 0, None, beam_size=2, max_len=2, length_norm="gnmt")
