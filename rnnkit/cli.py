@@ -28,10 +28,11 @@ APPS: dict[str, tuple[str, str]] = {
     "vowels": ("rnnkit.apps.vowels", "speech-feature sequences (JapaneseVowels or your .ts/.csv): train, eval, predict"),
     "imageseq": ("rnnkit.apps.imageseq", "images as row sequences (digits, Fashion-MNIST, your .npz): train, eval, predict"),
     "forecast": ("rnnkit.apps.forecast", "time-series forecasting (sunspots, co2, airpassengers, taylor or your CSV): train, eval, predict"),
+    "translate": ("rnnkit.apps.translate", "machine translation with attention (numbers in words, Ding de-en, Bible es-en or your TSV): train, eval, translate"),
 }
 
 # apps whose `train` continues a run with --resume
-RESUMABLE = ("textgen", "sentiment", "vowels", "imageseq", "forecast")
+RESUMABLE = ("textgen", "sentiment", "vowels", "imageseq", "forecast", "translate")
 
 
 class UsageError(InputError):

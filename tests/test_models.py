@@ -305,6 +305,7 @@ def test_word_classifier_config_rebuilds_it_and_dropout_is_off_in_eval_mode():
 def _tiny_models():
     """One small model of every class rnnkit can rebuild from a checkpoint, by class name."""
     from rnnkit.forecasting.model import Forecaster
+    from rnnkit.seq2seq.model import Seq2Seq
 
     return {
         "LanguageModel": LanguageModel(5, 3, 4, seed=0),
@@ -312,6 +313,7 @@ def _tiny_models():
         "SequenceRegressor": SequenceRegressor(2, input_size=3, hidden_size=4, seed=0),
         "WordClassifier": WordClassifier(2, vocab_size=5, embed_size=3, hidden_size=4, seed=0),
         "Forecaster": Forecaster(3, 1, hidden_size=4, seed=0),
+        "Seq2Seq": Seq2Seq(5, 6, embed_size=3, hidden_size=4, seed=0),
     }
 
 

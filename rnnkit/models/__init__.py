@@ -21,7 +21,7 @@ from rnnkit.models.word_classifier import WordClassifier
 
 MODELS = {cls.__name__: cls for cls in (LanguageModel, SequenceClassifier, SequenceRegressor,
                                         WordClassifier)}
-DEFINED_ELSEWHERE = {"Forecaster": "rnnkit.forecasting.model"}
+DEFINED_ELSEWHERE = {"Forecaster": "rnnkit.forecasting.model", "Seq2Seq": "rnnkit.seq2seq.model"}
 
 
 def register_model(cls):
