@@ -44,7 +44,7 @@ class TranslateConfig:
     """Model and optimisation settings of a translator (the command's flags)."""
 
     level: str = "char"                 # tokens: "char" or "word"
-    cell: str = "lstm"                  # a name in rnnkit.CELLS the decoder supports
+    cell: str = "lstm"                  # a name in rnnkit.CELLS
     embed_size: int = 64
     hidden_size: int = 128
     num_layers: int = 1

@@ -188,7 +188,8 @@ def test_every_model_takes_the_cell():
     assert isinstance(Forecaster(3, 1, cell="lnlstm", seed=0).rnn, rnnkit.LayerNormLSTM)
 
 
-@pytest.mark.parametrize("app", ["textgen", "sentiment", "vowels", "imageseq", "forecast"])
+@pytest.mark.parametrize("app", ["textgen", "sentiment", "vowels", "imageseq", "forecast",
+                                 "translate"])
 def test_every_application_offers_the_cell(app, capsys):
     status, stdout, _ = run_cli([app, "train", "--help"], capsys)
     assert status == 0 and "lnlstm" in stdout

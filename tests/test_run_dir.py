@@ -155,7 +155,7 @@ def test_classification_resume_restores_the_saved_flags(tiny_images, tmp_path, c
 
 
 def test_help_shows_every_default_and_no_placeholders(capsys):
-    for app in ("textgen", "sentiment", "vowels", "imageseq", "forecast"):
+    for app in ("textgen", "sentiment", "vowels", "imageseq", "forecast", "translate"):
         for action in ("train", "eval"):
             status, stdout, _ = run_cli([app, action, "--help"], capsys)
             assert status == 0 and "%%" not in stdout and "runs/<app>" not in stdout, (app, action)
@@ -262,7 +262,7 @@ def test_forecast_resume_continues_on_the_saved_data_and_settings(tmp_path, caps
 
 
 def test_one_flag_naming_across_apps(capsys):
-    for app in ("textgen", "sentiment", "vowels", "imageseq", "forecast"):
+    for app in ("textgen", "sentiment", "vowels", "imageseq", "forecast", "translate"):
         stdout = run_cli([app, "train", "--help"], capsys)[1]
         for flag in ("--hidden-size", "--num-layers", "--batch-size", "--out", "--resume",
                      "--overwrite", "--threads", "--seed", "--max-minutes"):

@@ -37,6 +37,7 @@ from rnnkit.apps._args import (
 from rnnkit.apps._run import merge_settings, prepare_out, read_meta, remove_run_files
 from rnnkit.apps._threads import add_threads_option
 from rnnkit.errors import InputError
+from rnnkit.layers.registry import CELLS
 from rnnkit.translation import TranslateConfig, check_config
 
 APP = "translate"
@@ -172,7 +173,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
                         "en-de; bible es-en or en-es")
     p.add_argument("--level", choices=("char", "word"),
                    help="tokens (default: char for numbers, word otherwise)")
-    p.add_argument("--cell", choices=("lstm", "gru"), help=f"recurrent cell (default {DEFAULTS.cell})")
+    p.add_argument("--cell", choices=tuple(CELLS), help=f"recurrent cell (default {DEFAULTS.cell})")
     p.add_argument("--embed-size", type=positive_int, metavar="N",
                    help=f"embedding size (default {DEFAULTS.embed_size})")
     p.add_argument("--hidden-size", type=positive_int, metavar="N",
