@@ -55,11 +55,16 @@ class TranslateConfig:
     label_smoothing: float = 0.0
     batch_size: int = 64
     lr: float = 2e-3
+    schedule: str = "constant"          # or "cosine": warm-up, then cosine decay to 0 at the
+    warmup_steps: int = 0               # last step of `epochs` (rnnkit.optim.WarmupCosine)
     clip: float = 5.0
     epochs: int = 30
     patience: int | None = 3
     max_minutes: float | None = None
     seed: int = 0
+
+
+SCHEDULES = ("constant", "cosine")
 
 
 def check_config(config: TranslateConfig) -> TranslateConfig:
@@ -68,6 +73,9 @@ def check_config(config: TranslateConfig) -> TranslateConfig:
         raise InputTypeError(f"config must be a TranslateConfig, got {type(config).__name__}")
     if config.level not in ("char", "word"):
         raise InputError(f"level must be 'char' or 'word', got {config.level!r}")
+    if config.schedule not in SCHEDULES:
+        raise InputError(f"schedule must be one of {SCHEDULES}, got {config.schedule!r}")
+    check_scalar(config.warmup_steps, "warmup_steps", int, low=0)
     # A bidirectional encoder splits the units between its directions (as OpenNMT's brnn),
     # so its outputs are as wide as the decoder: every attention kind, "dot" included, fits.
     if config.bidirectional and config.hidden_size % 2:
@@ -102,7 +110,7 @@ def train_translator(train_pairs, val_pairs, config: TranslateConfig, out_dir=No
     vocabularies and the settings; ``before_fit()`` runs once every input is checked.
     Returns ``(Translator with the best weights, the trainer's summary)``.
     """
-    from rnnkit.optim import Adam
+    from rnnkit.optim import Adam, WarmupCosine
     from rnnkit.training import Seq2SeqBatches, Trainer
 
     check_config(config)
@@ -120,7 +128,11 @@ def train_translator(train_pairs, val_pairs, config: TranslateConfig, out_dir=No
                  target_vocab=target_vocab.to_dict(), settings=vars(config).copy())
     if before_fit is not None:
         before_fit()
-    trainer = Trainer(model, Adam(model.parameters(), lr=config.lr), data, val,
+    schedule = None
+    if config.schedule == "cosine":
+        total = max(config.epochs * data.num_batches, config.warmup_steps + 1)
+        schedule = WarmupCosine(config.lr, config.warmup_steps, total)
+    trainer = Trainer(model, Adam(model.parameters(), lr=config.lr), data, val, schedule=schedule,
                       max_epochs=config.epochs, max_minutes=config.max_minutes,
                       clip_grad_norm=config.clip,
                       patience=config.patience if val is not None else None,

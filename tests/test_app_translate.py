@@ -132,3 +132,30 @@ def test_the_default_data_is_numbers_in_words():
         translate.load_pairs(split="val") + translate.load_pairs(split="test")
     assert len(train) > 8000
     assert isinstance(Translator, type)
+
+
+def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path):
+    import dataclasses
+
+    config = TranslateConfig(level="word", embed_size=8, hidden_size=8, batch_size=32, epochs=2,
+                             patience=None, schedule="cosine", warmup_steps=3, seed=0)
+    data, val = pairs(96), pairs(16, seed=1)
+    straight, _ = train_translator(data, val, config, tmp_path / "a", progress=False)
+    train_translator(data, val, config, tmp_path / "b", progress=False)        # both lr paths
+    first, _ = train_translator(data, val, dataclasses.replace(config, epochs=1),
+                                tmp_path / "c", progress=False)
+    vocabularies = (first.source_vocab, first.target_vocab)
+    resumed, summary = train_translator(data, val, config, tmp_path / "c", progress=False,
+                                        vocabularies=vocabularies, resume=True)
+    assert summary["step"] == 2 * 3
+    for name, value in straight.model.state_dict().items():
+        np.testing.assert_array_equal(resumed.model.state_dict()[name], value, err_msg=name)
+
+
+def test_bad_settings_are_refused_before_any_data_is_read():
+    from rnnkit.translation import check_config
+
+    with pytest.raises(ValueError, match=r"schedule must be one of \('constant', 'cosine'\)"):
+        check_config(TranslateConfig(schedule="linear"))
+    with pytest.raises(ValueError, match="level must be 'char' or 'word'"):
+        check_config(TranslateConfig(level="bpe"))

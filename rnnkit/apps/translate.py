@@ -194,6 +194,11 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
                    help=f"pairs per step (default {DEFAULTS.batch_size})")
     p.add_argument("--lr", type=positive_float, metavar="X",
                    help=f"Adam learning rate (default {DEFAULTS.lr})")
+    p.add_argument("--schedule", choices=("constant", "cosine"),
+                   help="learning rate: constant (default) or warm-up then cosine decay to 0 "
+                        "at the last epoch")
+    p.add_argument("--warmup-steps", type=non_negative_int, metavar="N",
+                   help="linear warm-up steps of the cosine schedule (default 0)")
     p.add_argument("--clip", type=positive_float, metavar="X",
                    help=f"clip the global gradient norm (default {DEFAULTS.clip})")
     p.add_argument("--epochs", type=positive_int, metavar="N",
