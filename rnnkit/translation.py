@@ -280,12 +280,13 @@ def plot_attention(translation: Translation, path) -> str:
 
     if translation.attention is None:
         raise InputError("this translation has no attention weights (a model without attention)")
-    rows = list(translation.tokens) + ["<eos>"]
+    shown = lambda token: "\u2423" if token == " " else token          # a space as ␣  # noqa: E731
+    rows = [shown(t) for t in translation.tokens] + ["<eos>"]
+    columns = [shown(t) for t in translation.source_tokens]
     weights = translation.attention[: len(rows)]                       # (T_out, S)
-    fig, ax = plt.subplots(figsize=(1 + 0.35 * len(translation.source_tokens),
-                                    1 + 0.35 * len(rows)))
+    fig, ax = plt.subplots(figsize=(1 + 0.35 * len(columns), 1 + 0.35 * len(rows)))
     ax.imshow(weights, cmap="Greys", vmin=0.0, vmax=1.0, aspect="auto")
-    ax.set_xticks(range(len(translation.source_tokens)), translation.source_tokens, rotation=90)
+    ax.set_xticks(range(len(columns)), columns, rotation=90)
     ax.set_yticks(range(len(rows)), rows)
     ax.set_xlabel("source")
     ax.set_ylabel("output")

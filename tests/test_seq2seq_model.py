@@ -1,5 +1,5 @@
 """Seq2Seq (rnnkit/seq2seq/model.py): finite-difference checks of the whole model in float64,
-the same model built from torch.nn modules (logits, loss and every gradient), decode_step
+the torch.nn twin of rnnkit/seq2seq/interop.py (logits, loss and every gradient), decode_step
 against teacher forcing, a tiny Trainer run, checkpoints through load_model, bad input."""
 
 import inspect
@@ -15,6 +15,7 @@ import rnnkit
 from rnnkit.decoding import greedy_search, select_rows
 from rnnkit.gradcheck import numerical_gradient, relative_error
 from rnnkit.seq2seq import Seq2Seq, shift_right
+from rnnkit.seq2seq.interop import from_torch, to_torch, torch_name
 from rnnkit.training import Batch, Seq2SeqBatches, Trainer, load_model
 
 F64 = np.float64
@@ -111,103 +112,6 @@ def test_gradients_with_dropout_in_training_mode():
 # ------------------------------------------------------------------ the torch twin
 
 
-def _torch_name(name):
-    """rnnkit's parameter name -> the twin's (the attention matrices are nn.Linear layers)."""
-    head, _, last = name.rpartition(".")
-    if last in ("W_q", "W_k", "W_a", "v", "W_c"):
-        return f"{head}.{last}.weight"
-    return f"{head}.W_c.bias" if last == "b_c" else name
-
-
-def _torch_twin(model):
-    """The same model from torch.nn modules, weights copied by name."""
-    import torch
-    from torch import nn
-
-    c = model.config()
-    E, H, H_e, L = c["embed_size"], c["hidden_size"], c["encoder_hidden_size"], c["num_layers"]
-    dirs, lstm = 2 if c["bidirectional"] else 1, c["cell"] == "lstm"
-    twin = nn.Module()
-    twin.src_embedding = nn.Embedding(V_SRC, E, padding_idx=PAD)
-    twin.encoder = (nn.LSTM if lstm else nn.GRU)(E, H_e, num_layers=L, bidirectional=c["bidirectional"])
-    if not model.bridge.identity:
-        twin.bridge = nn.ModuleDict({s: nn.Linear(dirs * H_e, H) for s in (("h", "c") if lstm else ("h",))})
-    twin.decoder = nn.Module()
-    twin.decoder.embedding = nn.Embedding(V_TGT, E, padding_idx=PAD)
-    Cell = nn.LSTMCell if lstm else nn.GRUCell
-    twin.decoder.cells = nn.ModuleList(
-        [Cell(E + H * c["input_feeding"] if layer == 0 else H, H) for layer in range(L)])
-    if c["attention"] != "none":
-        twin.decoder.attention = nn.Module()
-        twin.decoder.attention.score = score = nn.Module()
-        if c["attention"] == "additive":
-            A = c["attention_size"]
-            score.W_q, score.W_k, score.v = (nn.Linear(H, A, bias=False), nn.Linear(dirs * H_e, A, bias=False),
-                                             nn.Linear(A, 1, bias=False))
-        elif c["attention"] == "general":
-            score.W_a = nn.Linear(dirs * H_e, H, bias=False)
-        twin.decoder.attention_output = nn.Module()
-        twin.decoder.attention_output.W_c = nn.Linear(dirs * H_e + H, H)
-    twin.decoder.projection = nn.Linear(H, V_TGT)
-    twin.double()
-    params = dict(twin.named_parameters())
-    assert sorted(params) == sorted(_torch_name(n) for n, _ in model.named_parameters())
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            params[_torch_name(name)].copy_(torch.tensor(p.data).reshape(params[_torch_name(name)].shape))
-    return twin
-
-
-def _torch_loss(twin, model, batch):
-    """Teacher-forced logits and loss of the twin: packed encoder, GRUCell/LSTMCell stacks."""
-    import torch
-    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-
-    c = model.config()
-    lstm, L, dirs = c["cell"] == "lstm", c["num_layers"], 2 if c["bidirectional"] else 1
-    tgt_in, valid = shift_right(batch.targets, batch.target_lengths, BOS, PAD)
-    src, lengths = torch.tensor(batch.inputs), torch.tensor(batch.lengths)
-    S, B = src.shape
-    packed = pack_padded_sequence(twin.src_embedding(src), lengths, enforce_sorted=False)
-    enc_packed, final = twin.encoder(packed)
-    enc, _ = pad_packed_sequence(enc_packed, total_length=S)                     # (S, B, dirs * H_e)
-    final = final if lstm else (final,)
-    if hasattr(twin, "bridge"):
-        join = lambda s: s.view(L, dirs, B, -1).permute(0, 2, 1, 3).reshape(L, B, -1)  # noqa: E731
-        final = tuple(torch.tanh(twin.bridge[n](join(s))) for n, s in zip(("h", "c"), final))
-    states = [tuple(s[layer] for s in final) for layer in range(L)]
-    dec = twin.decoder
-    padded = torch.arange(S)[:, None] >= lengths[None, :]
-    if c["attention"] != "none":
-        score = dec.attention.score
-        keys = {"additive": lambda: score.W_k(enc), "general": lambda: score.W_a(enc),
-                "dot": lambda: enc}[c["attention"]]()
-    emb = dec.embedding(torch.tensor(tgt_in))
-    feed, outs = torch.zeros(B, c["hidden_size"], dtype=torch.float64), []
-    for t in range(len(tgt_in)):
-        x = torch.cat([emb[t], feed], 1) if c["input_feeding"] else emb[t]
-        new = []
-        for layer, cell in enumerate(dec.cells):
-            new.append(cell(x, states[layer]) if lstm else (cell(x, states[layer][0]),))
-            x = new[-1][0]
-        states = new
-        if c["attention"] == "none":
-            h_tilde = x
-        else:
-            e = (score.v(torch.tanh(keys + score.W_q(x)))[..., 0] if c["attention"] == "additive"
-                 else (keys * x).sum(-1))                                         # (S, B)
-            a = torch.softmax(e.masked_fill(padded, float("-inf")), dim=0)
-            context = (a[:, :, None] * enc).sum(0)
-            h_tilde = torch.tanh(dec.attention_output.W_c(torch.cat([context, x], 1)))
-        outs.append(h_tilde)
-        feed = h_tilde
-    logits = dec.projection(torch.stack(outs))                                    # (T, B, V)
-    targets = torch.tensor(np.where(valid, batch.targets, -100))
-    loss = torch.nn.CrossEntropyLoss(ignore_index=-100, label_smoothing=c["label_smoothing"])(
-        logits.reshape(-1, V_TGT), targets.reshape(-1))
-    return logits, loss
-
-
 @pytest.mark.parametrize("attention", ATTENTIONS)
 @pytest.mark.parametrize("cell", CELLS)
 def test_matches_torch_modules(cell, attention):
@@ -215,23 +119,27 @@ def test_matches_torch_modules(cell, attention):
     model = _model(cell, attention, input_feeding=attention != "dot", hidden_size=4,
                    label_smoothing=0.2, seed=5)
     batch = _batch(seed=6, src_lengths=(4, 2, 5, 1), target_lengths=(3, 4, 1, 2))
-    twin = _torch_twin(model)
+    twin = to_torch(model)
     model.zero_grad()
     loss = model.loss_and_backward(batch)
     tgt_in, _ = shift_right(batch.targets, batch.target_lengths, BOS, PAD)
     with rnnkit.no_grad():
         logits = model.forward(batch.inputs, batch.lengths, tgt_in)
-    ref_logits, ref_loss = _torch_loss(twin, model, batch)
+    ref_logits = twin(batch.inputs, batch.lengths, tgt_in)
+    ref_loss = twin.loss(batch)
     ref_loss.backward()
     np.testing.assert_allclose(logits, ref_logits.detach().numpy(), rtol=0, atol=TORCH_TOL)
     assert abs(loss - ref_loss.item()) < TORCH_TOL
     torch_params = dict(twin.named_parameters())
     worst = 0.0
     for name, p in model.named_parameters():
-        ref = torch_params[_torch_name(name)].grad.numpy().reshape(p.shape)
+        ref = torch_params[torch_name(name)].grad.numpy().reshape(p.shape)
         np.testing.assert_allclose(p.grad, ref, rtol=0, atol=TORCH_TOL, err_msg=name)
         worst = max(worst, float(np.abs(p.grad - ref).max()))
     assert worst > 0 or np.all(model.decoder.projection.weight.grad != 0)   # gradients did flow
+    back = from_torch(twin)                                                 # and the weights return
+    for (name, a), (_, b) in zip(model.state_dict().items(), back.state_dict().items()):
+        np.testing.assert_array_equal(a, b, err_msg=name)
 
 
 # ------------------------------------------------------------------ decoding API
