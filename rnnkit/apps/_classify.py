@@ -174,6 +174,17 @@ def add_train_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig, 
         add_threads_option(fit)
 
 
+def add_data_arguments(parser, data_help: str, test_default: str | None, columns) -> None:
+    """``--data``, ``--test-data`` (when ``test_default`` says what is tested without it)
+    and the column flags ``(flag, default, what)`` of an app's own files."""
+    parser.add_argument("--data", default=None, help=data_help)
+    if test_default is not None:
+        parser.add_argument("--test-data", default=None,
+                            help=f"a second file to test on after training (default: {test_default})")
+    for flag, default, what in columns:
+        parser.add_argument(flag, default=default, help=f"{what} (default: %(default)s)")
+
+
 def add_model_argument(parser, default: str) -> None:
     """``--model PATH`` (repeatable: several models predict as their :class:`Ensemble`)."""
     parser.add_argument("--model", action="append", default=None, metavar="PATH",

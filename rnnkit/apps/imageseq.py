@@ -136,18 +136,19 @@ def build_parser(parser):
     p = actions.add_parser("train", help="train a classifier (default: the 8x8 digits)")
     p.add_argument("--dataset", choices=DATASETS, default="digits",
                    help="built-in data set (default: digits)")
-    p.add_argument("--data", default=None, help="your images: .npz (images, labels) or IDX file "
-                        "(default: the --dataset's images)")
-    p.add_argument("--test-data", default=None, help="a second file to test on after training (default: the built-in test "
-                        "split, or none with --data)")
-    p.add_argument("--fashion-dir", default=str(FASHION_DIR), help="where the Fashion-MNIST .gz files are (default: %(default)s)")
+    _classify.add_data_arguments(
+        p, "your images: .npz (images, labels) or IDX file (default: the --dataset's images)",
+        "the built-in test split, or none with --data", [])
+    p.add_argument("--fashion-dir", default=str(FASHION_DIR),
+                   help="where the Fashion-MNIST .gz files are (default: %(default)s)")
     _classify.add_train_arguments(p, UNSET_PER_DATASET, app=APP)
     p.set_defaults(run=_run_train)
 
     p = actions.add_parser("eval", help="accuracy of a trained model (default: its data set's test split)")
     _classify.add_model_argument(p, "runs/imageseq")
-    p.add_argument("--data", default=None, help="your images: .npz (images, labels) or IDX file "
-                        "(default: the --dataset's images)")
+    p.add_argument("--data", default=None,
+                   help="your images: .npz (images, labels) or IDX file (default: the model's "
+                        "data set's test split)")
     p.add_argument("--fashion-dir", default=str(FASHION_DIR),
                    help="where the Fashion-MNIST .gz files are (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print one JSON line")

@@ -130,15 +130,11 @@ def build_parser(parser):
 
 
 def _data_arguments(p, test=False):
-    p.add_argument("--data", default=None,
-                   help="CSV/TSV file with a header row (default: the MR sentences)")
-    if test:
-        p.add_argument("--test-data", default=None, help="a second file to test on after training (default: MR's test split, "
-                             "or none with --data)")
-    p.add_argument("--text-column", default="text",
-                   help="text column of --data (default: %(default)s)")
-    p.add_argument("--label-column", default="label",
-                   help="label column of --data (default: %(default)s)")
+    _classify.add_data_arguments(
+        p, "CSV/TSV file with a header row (default: the MR sentences)",
+        "MR's test split, or none with --data" if test else None,
+        [("--text-column", "text", "text column of --data"),
+         ("--label-column", "label", "label column of --data")])
 
 
 def _run_train(args):

@@ -110,15 +110,11 @@ def build_parser(parser):
 
 
 def _data_arguments(p, test=False):
-    p.add_argument("--data", default=None,
-                   help=".ts file or long-format .csv/.tsv (default: JapaneseVowels)")
-    if test:
-        p.add_argument("--test-data", default=None, help="a second file to test on after training (default: the 370 test "
-                             "sequences, or none with --data)")
-    p.add_argument("--id-column", default="id",
-                   help="sequence-id column of a .csv (default: %(default)s)")
-    p.add_argument("--label-column", default="label",
-                   help="label column of a .csv (default: %(default)s)")
+    _classify.add_data_arguments(
+        p, ".ts file or long-format .csv/.tsv (default: JapaneseVowels)",
+        "the 370 test sequences, or none with --data" if test else None,
+        [("--id-column", "id", "sequence-id column of a .csv"),
+         ("--label-column", "label", "label column of a .csv")])
 
 
 def _run_train(args):
