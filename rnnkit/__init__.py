@@ -5,7 +5,7 @@ Time-major ``(T, B, D)`` is the internal layout throughout.
 
 from rnnkit.cells import GRUCell, LSTMCell, RNNCell
 from rnnkit.layers import GRU, LSTM, RNN, Dropout, Embedding, LastValid, Linear, Sequential
-from rnnkit.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from rnnkit.losses import BCEWithLogitsLoss, CrossEntropyLoss, CTCLoss, MSELoss
 from rnnkit.module import Module, Parameter, no_grad
 from rnnkit.models import LanguageModel, SequenceClassifier, SequenceRegressor
 from rnnkit.training import SequenceBatches, TokenStream, Trainer, load_model
@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 __all__ = [
     "RNNCell", "GRUCell", "LSTMCell", "RNN", "GRU", "LSTM",
     "Embedding", "Linear", "Dropout", "LastValid", "Sequential",
-    "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss",
+    "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss", "CTCLoss",
     "Module", "Parameter", "no_grad",
     "LanguageModel", "SequenceClassifier", "SequenceRegressor",
     "Trainer", "TokenStream", "SequenceBatches", "load_model", "CELLS",
