@@ -95,7 +95,7 @@ def save_checkpoint(path, arrays: dict, meta: dict) -> None:
     meta_bytes = json.dumps(header, allow_nan=False, ensure_ascii=False).encode("utf-8")
     members = dict(arrays)
     members[META_KEY] = np.frombuffer(meta_bytes, dtype=np.uint8)
-    _atomic_write(path, lambda f: _write_npz(f, members))
+    atomic_write(path, lambda f: _write_npz(f, members))
 
 
 def _check_arrays(arrays) -> None:
@@ -155,7 +155,10 @@ def _write_npz(f, members: dict) -> None:
                 np.lib.format.write_array(member, np.asarray(array), allow_pickle=False)
 
 
-def _atomic_write(path: str, write) -> None:
+def atomic_write(path: str, write) -> None:
+    """Create or replace ``path`` with what ``write(binary_file)`` writes: through a
+    temporary file in the same directory, fsynced, then renamed over ``path``; a failure
+    leaves ``path`` as it was."""
     directory = os.path.dirname(os.path.abspath(path))
     tmp_path = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(8)}.tmp")
     # os.open rather than tempfile.mkstemp: mode 0o666 lets the umask decide the

@@ -25,7 +25,7 @@ from rnnkit import classification
 from rnnkit.apps._args import (
     non_negative_float, non_negative_int, positive_float, positive_int, probability,
 )
-from rnnkit.apps._run import CHECKPOINT, merge_settings, prepare_out, read_meta, remove_run_files
+from rnnkit.apps._run import CHECKPOINT, prepare_out, read_meta, remove_run_files, resume_settings
 from rnnkit.apps._threads import add_threads_option
 from rnnkit.classification import TrainConfig
 from rnnkit.errors import InputError
@@ -86,14 +86,8 @@ def run_config(args, app: str, out_dir) -> TrainConfig:
         return config_from_args(args)
     _, meta = read_meta(out_dir, app)
     saved = (meta.get("extra") or {}).get("train_config") or {}
-    given = _given(args)
-    fixed = {name: "--" + name.replace("_", "-") for name in TrainConfig.__dataclass_fields__
-             if name not in RESUME_MAY_CHANGE}
-    settings, changed = merge_settings(saved, given, fixed)
-    if changed:
-        print("resuming with " + ", ".join(f"{k} {saved[k]!r} -> {settings[k]!r}" for k in changed),
-              file=sys.stderr)
-    return TrainConfig(**settings)
+    return TrainConfig(**resume_settings(saved, _given(args), RESUME_MAY_CHANGE,
+                                         lambda message: print(message, file=sys.stderr)))
 
 
 def add_train_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig, text: bool = False,

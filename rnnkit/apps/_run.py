@@ -16,7 +16,6 @@ app's own reports. The rules, the same for every app:
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from rnnkit.errors import InputError, MissingFileError
@@ -98,32 +97,35 @@ def remove_run_files(out_dir, app_files: tuple = ()) -> None:
         (Path(out_dir) / name).unlink(missing_ok=True)
 
 
-def merge_settings(saved: dict, given: dict, fixed) -> tuple[dict, list[str]]:
+def resume_settings(saved: dict, given: dict, may_change, log) -> dict:
     """Settings of a resumed run: the saved ones, updated by those given (not None).
 
-    Options in ``fixed`` (``{name: flag}``) cannot change on resume: a different value
-    is refused. Returns the settings and the list of the options that changed.
+    A saved setting not in ``may_change`` cannot change on resume: a different value is
+    refused, naming its flag (``hidden_size`` -> ``--hidden-size``) and the saved value.
+    The settings that do change are reported through ``log``:
+    ``resuming with clip 5.0 -> 1.0, max_steps 2 -> 3``.
     """
-    conflicts = [f"{flag} {given[name]!r} (the run used {saved.get(name)!r})"
-                 for name, flag in fixed.items()
-                 if given.get(name) is not None and given[name] != saved.get(name)]
+    conflicts = [f"--{name.replace('_', '-')} {given[name]!r} (the run used {value!r})"
+                 for name, value in saved.items()
+                 if name not in may_change and given.get(name) is not None and given[name] != value]
     if conflicts:
         raise InputError("a resumed run keeps its setup; cannot change " + "; ".join(conflicts))
     changed = [name for name, value in given.items()
                if value is not None and name in saved and saved[name] != value]
-    settings = dict(saved)
-    settings.update({k: v for k, v in given.items() if v is not None})
-    return settings, changed
+    if changed:
+        log("resuming with " + ", ".join(f"{k} {saved[k]!r} -> {given[k]!r}" for k in changed))
+    return dict(saved, **{k: v for k, v in given.items() if v is not None})
+
+
+def check_resumed_source(out_dir, saved_source, source) -> None:
+    """A resumed run trains on the data it started on."""
+    if source != saved_source:
+        raise InputError(f"a resumed run keeps its data: {str(out_dir)!r} was trained on "
+                         f"{saved_source}, not {source}")
 
 
 def write_text_atomic(path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``text`` (UTF-8) to ``path`` atomically (:func:`rnnkit.checkpoint.atomic_write`)."""
+    from rnnkit.checkpoint import atomic_write
+
+    atomic_write(os.fspath(path), lambda f: f.write(text.encode("utf-8")))

@@ -39,7 +39,10 @@ from pathlib import Path
 import numpy as np
 
 from rnnkit.apps._args import non_negative_int, one_line_subparsers, positive_float, positive_int
-from rnnkit.apps._run import merge_settings, prepare_out, read_meta, remove_run_files
+from rnnkit.apps._run import (
+    check_resumed_source, prepare_out, read_meta, remove_run_files, resume_settings,
+    write_text_atomic,
+)
 from rnnkit.apps._threads import add_threads_option
 from rnnkit.errors import InputError, MissingFileError
 from rnnkit.layers.registry import CELLS
@@ -156,9 +159,8 @@ def train(out_dir, series=None, csv_path=None, time_col=None, value_cols=None, e
         ts, exog, source = load_data(**saved["info"]["source"])
     else:
         ts, exog, source = load_data(series, csv_path, time_col, value_cols, exog_cols, period)
-    if resume and source != saved["info"]["source"]:
-        raise InputError(f"a resumed run keeps its data: {str(out_dir)!r} was trained on "
-                         f"{saved['info']['source']}, not {source}")
+    if resume:
+        check_resumed_source(out_dir, saved["info"]["source"], source)
     given = {"window": window, "horizon": horizon, "strategy": strategy, "cell": cell,
              "hidden_size": hidden_size, "num_layers": num_layers, "epochs": epochs,
              "batch_size": batch_size, "lr": lr, "patience": patience, "test_size": test_size,
@@ -200,11 +202,7 @@ def _resumed_settings(saved_extra: dict, given: dict, log):
     info = saved_extra["info"]
     saved = dict(saved_extra["forecast_config"], test_size=info["test_size"],
                  max_minutes=info.get("max_minutes"))
-    fixed = {name: "--" + name.replace("_", "-") for name in saved
-             if name not in RESUME_MAY_CHANGE}
-    settings, changed = merge_settings(saved, given, fixed)
-    if changed:
-        log("resuming with " + ", ".join(f"{k} {saved[k]!r} -> {settings[k]!r}" for k in changed))
+    settings = resume_settings(saved, given, RESUME_MAY_CHANGE, log)
     test, max_minutes = settings.pop("test_size"), settings.pop("max_minutes")
     return ForecastConfig(**settings), test, max_minutes
 
@@ -256,7 +254,7 @@ def evaluate(model_dir, series=None, csv_path=None, time_col=None, value_cols=No
               "methods": scores["methods"], "config": asdict(config)}
     out = Path(out_dir or model_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write_text(out / "eval.json", json.dumps(result, indent=2) + "\n")
+    write_text_atomic(out / "eval.json", json.dumps(result, indent=2) + "\n")
     result["eval_json"] = str(out / "eval.json")
     if plot:
         from rnnkit.forecasting.plot import plot_forecast
@@ -300,7 +298,7 @@ def predict(model_dir, series=None, csv_path=None, time_col=None, value_cols=Non
     writer.writerow(["time", *ts.columns])
     for t, row in zip(future, values):
         writer.writerow([str(t), *(f"{v:.6g}" for v in row)])
-    _atomic_write_text(out / "forecast.csv", buffer.getvalue())
+    write_text_atomic(out / "forecast.csv", buffer.getvalue())
     result = {"times": [str(t) for t in future], "columns": list(ts.columns),
               "forecast": values.tolist(), "csv": str(out / "forecast.csv")}
     if plot:
@@ -320,19 +318,6 @@ def _plot_times(times):
     if np.issubdtype(times.dtype, np.datetime64) or np.issubdtype(times.dtype, np.number):
         return times
     return np.arange(times.size)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def format_table(methods: dict) -> str:

@@ -47,7 +47,7 @@ import numpy as np
 
 from rnnkit._validation import check_scalar
 from rnnkit.apps._args import non_negative_int, number, one_line_subparsers, positive_int
-from rnnkit.apps._run import merge_settings, prepare_out, read_meta, remove_run_files
+from rnnkit.apps._run import prepare_out, read_meta, remove_run_files, resume_settings
 from rnnkit.apps._threads import add_threads_option
 from rnnkit.errors import InputError
 from rnnkit.layers.registry import CELLS
@@ -84,12 +84,9 @@ class TextgenConfig:
 
 
 DEFAULTS = TextgenConfig()
-# Options that define the model, the data or the optimizer's saved state: a resumed run
-# must keep them. The others (clip and the run's limits) may change; all are saved.
-FLAGS = {"level": "--level", "cell": "--cell", "hidden_size": "--hidden-size",
-         "num_layers": "--num-layers", "embed_size": "--embed-size", "dropout": "--dropout",
-         "seq_len": "--seq-len", "batch_size": "--batch-size", "corpus": "--corpus",
-         "lr": "--lr", "optimizer": "--optimizer", "seed": "--seed"}
+# What a resumed run may change (clip and the run's limits); the other settings define the
+# model, the data or the optimizer's saved state, and a resume keeps them. All are saved.
+RESUME_MAY_CHANGE = ("clip", "max_minutes", "max_steps", "eval_every", "checkpoint_every")
 DEFAULT_MINUTES = 10.0     # when neither --max-minutes nor --max-steps is given
 WORD_EMBED_SIZE = 128
 EVAL_BATCH = 16            # parallel validation streams
@@ -130,10 +127,8 @@ def _settings(out_dir, resume: bool, given: dict, log) -> TextgenConfig:
     if not resume:
         return dataclasses.replace(DEFAULTS, **{k: v for k, v in given.items() if v is not None})
     saved = _read_meta(Path(out_dir) / CHECKPOINT, out_dir)["extra"]["settings"]
-    settings, changed = merge_settings(dataclasses.asdict(DEFAULTS) | saved, given, FLAGS)
-    if changed:
-        log("resuming with " + ", ".join(f"{k} {saved[k]!r} -> {settings[k]!r}" for k in changed))
-    return TextgenConfig(**settings)
+    return TextgenConfig(**resume_settings(dataclasses.asdict(DEFAULTS) | saved, given,
+                                           RESUME_MAY_CHANGE, log))
 
 
 def train(out_dir, corpus=None, *, level=None, cell=None, hidden_size=None, num_layers=None,

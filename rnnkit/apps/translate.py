@@ -34,7 +34,9 @@ import sys
 from rnnkit.apps._args import (
     non_negative_int, one_line_subparsers, positive_float, positive_int, probability,
 )
-from rnnkit.apps._run import merge_settings, prepare_out, read_meta, remove_run_files
+from rnnkit.apps._run import (
+    check_resumed_source, prepare_out, read_meta, remove_run_files, resume_settings,
+)
 from rnnkit.apps._threads import add_threads_option
 from rnnkit.errors import InputError
 from rnnkit.layers.registry import CELLS
@@ -103,16 +105,9 @@ def train(out_dir, dataset=None, data=None, pair=None, *, resume=False, overwrit
             source = extra["source"]
         else:
             source = _source(dataset, data, pair)
-            if source != extra["source"]:
-                raise InputError(f"a resumed run keeps its data: {str(out_dir)!r} was trained "
-                                 f"on {extra['source']}, not {source}")
-        fixed = {name: "--" + name.replace("_", "-") for name in extra["settings"]
-                 if name not in RESUME_MAY_CHANGE}
-        settings, changed = merge_settings(extra["settings"], options, fixed)
-        if changed:
-            log("resuming with " + ", ".join(f"{k} {extra['settings'][k]!r} -> {settings[k]!r}"
-                                             for k in changed))
-        config = TranslateConfig(**settings)
+            check_resumed_source(out_dir, extra["source"], source)
+        config = TranslateConfig(**resume_settings(extra["settings"], options, RESUME_MAY_CHANGE,
+                                                   log))
         vocabularies = (Vocabulary.from_dict(extra["source_vocab"]),
                         Vocabulary.from_dict(extra["target_vocab"]))
     else:
