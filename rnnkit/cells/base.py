@@ -17,9 +17,9 @@ from rnnkit._validation import (
     check_positive_int,
     require_forward,
 )
-from rnnkit.cells.kernel import initial_value
+from rnnkit.cells.kernel import accumulate_grads, create_parameters
 from rnnkit.errors import InputTypeError
-from rnnkit.module import Module, Parameter, is_grad_enabled
+from rnnkit.module import Module, is_grad_enabled
 
 
 class RecurrentCell(Module):
@@ -32,15 +32,13 @@ class RecurrentCell(Module):
         self.dtype = check_dtype(dtype)
         self.kernel = kernel
         rng = np.random.default_rng(seed)
-        self._parameter_names = []
-        for spec in kernel.parameters(self.input_size, self.hidden_size, self.bias):
-            setattr(self, spec.name, Parameter(initial_value(spec, rng, self.hidden_size, self.dtype)))
-            self._parameter_names.append(spec.name)
+        specs = kernel.parameters(self.input_size, self.hidden_size, self.bias)
+        self._parameter_names = create_parameters(self, specs, rng, self.hidden_size, self.dtype)
         self._caches: list = []
 
     def _params(self) -> dict:
         """The kernel's parameters by name: ``{name: Parameter}``."""
-        return {name: getattr(self, name) for name in self._parameter_names}
+        return {name: getattr(self, attr) for name, attr in self._parameter_names.items()}
 
     def _check_state(self, state, batch: int) -> tuple:
         H, names = self.hidden_size, self.kernel.state_names
@@ -75,8 +73,7 @@ class RecurrentCell(Module):
         params = {name: p.data for name, p in parameters.items()}
         dgi, d_prev, grads = self.kernel.step_backward(d_state, cache, params)
         dx, input_grads = self.kernel.project_input_backward(dgi, input_cache, params)
-        for name, grad in (grads | input_grads).items():
-            parameters[name].grad += grad
+        accumulate_grads(parameters, grads, input_grads)
         return dx, (d_prev[0] if single else d_prev)
 
     def reset(self) -> None:

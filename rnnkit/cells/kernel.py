@@ -45,6 +45,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rnnkit.module import Parameter
+
 from rnnkit.errors import InputError
 
 
@@ -77,6 +79,24 @@ def initial_value(spec: ParameterSpec, rng: np.random.Generator, hidden_size, dt
     if spec.init == "zeros":
         return np.zeros(spec.shape, dtype)
     raise InputError(f"unknown init {spec.init!r} for parameter {spec.name!r}")
+
+
+def create_parameters(module, specs, rng, hidden_size, dtype, suffix: str = "") -> dict:
+    """Give ``module`` a Parameter ``<name><suffix>`` for each spec, in order (the order
+    seeded draws are made in); returns ``{kernel name: attribute name}``."""
+    names = {}
+    for spec in specs:
+        setattr(module, spec.name + suffix,
+                Parameter(initial_value(spec, rng, hidden_size, dtype)))
+        names[spec.name] = spec.name + suffix
+    return names
+
+
+def accumulate_grads(parameters: dict, *grads: dict) -> None:
+    """Add the gradients a kernel returned (``{name: array}``) to ``parameters[name].grad``."""
+    for part in grads:
+        for name, grad in part.items():
+            parameters[name].grad += grad
 
 
 def hidden_grads(dgh, h_prev, params) -> dict:

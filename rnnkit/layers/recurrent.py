@@ -40,11 +40,11 @@ from rnnkit._validation import (
 )
 from rnnkit import kernels
 from rnnkit.cells.gru import GRUKernel
-from rnnkit.cells.kernel import initial_value
+from rnnkit.cells.kernel import accumulate_grads, create_parameters
 from rnnkit.cells.lstm import LSTMKernel
 from rnnkit.cells.rnn import RNNKernel
 from rnnkit.errors import InputError, InputTypeError
-from rnnkit.module import Module, Parameter, is_grad_enabled
+from rnnkit.module import Module, is_grad_enabled
 
 
 def padding_mask(lengths, T: int):
@@ -90,12 +90,9 @@ class RecurrentLayer(Module):
         for layer in range(self.num_layers):
             layer_input = self.input_size if layer == 0 else H * self.num_directions
             for direction in range(self.num_directions):
-                sfx = self._suffix(layer, direction)
-                names = {}
-                for spec in kernel.parameters(layer_input, H, self.bias):
-                    setattr(self, spec.name + sfx, Parameter(initial_value(spec, rng, H, self.dtype)))
-                    names[spec.name] = spec.name + sfx
-                self._parameter_names.append(names)
+                specs = kernel.parameters(layer_input, H, self.bias)
+                self._parameter_names.append(create_parameters(
+                    self, specs, rng, H, self.dtype, self._suffix(layer, direction)))
         # Dropout between layers draws from its own generator, seeded from the same seed.
         self.dropout_rng = np.random.default_rng(rng.integers(2**63))
         self._cache = None
@@ -243,8 +240,7 @@ class RecurrentLayer(Module):
                                               direction == 1, padded)
                 d_X, input_grads = self.kernel.project_input_backward(
                     DGI.reshape(T * B, -1), input_cache, params)             # (T*B, D_in)
-                for name, grad in (grads | input_grads).items():
-                    parameters[name].grad += grad
+                accumulate_grads(parameters, grads, input_grads)
                 d_dir = d_X.reshape(T, B, D_in)
                 d_input = d_dir if d_input is None else d_input + d_dir
             if drop_mask is not None:
