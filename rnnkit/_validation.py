@@ -47,16 +47,19 @@ def check_shape(value: np.ndarray, name: str, shape: tuple, shape_doc: str) -> N
         raise InputError(f"{name} must have shape {shape_doc}, got {value.shape}")
 
 
-def check_lengths(lengths, batch_size: int, max_len: int) -> np.ndarray:
-    """Check sequence lengths: integers of shape (B,) with 1 <= length <= T."""
+def check_lengths(lengths, batch_size: int, max_len: int, name: str = "lengths", low: int = 1,
+                  max_name: str | None = "T") -> np.ndarray:
+    """Check sequence lengths: integers of shape (B,) with low <= length <= max_len
+    (``max_name`` is how the bound is named in the message: ``[1, T=7]``)."""
     arr = np.asarray(lengths)
     if arr.dtype.kind not in "iu":
-        raise InputTypeError(f"lengths must be integers of shape (B={batch_size},), got dtype {arr.dtype}")
+        raise InputTypeError(f"{name} must be integers of shape (B={batch_size},), got dtype {arr.dtype}")
     if arr.shape != (batch_size,):
-        raise InputError(f"lengths must have shape (B={batch_size},), got {arr.shape}")
-    if arr.size and (arr.min() < 1 or arr.max() > max_len):
+        raise InputError(f"{name} must have shape (B={batch_size},), got {arr.shape}")
+    if arr.size and (arr.min() < low or arr.max() > max_len):
+        bound = f"{max_name}={max_len}" if max_name else f"{max_len}"
         raise InputError(
-            f"lengths must lie in [1, T={max_len}], got min {arr.min()} and max {arr.max()}"
+            f"{name} must lie in [{low}, {bound}], got min {arr.min()} and max {arr.max()}"
         )
     return arr.astype(np.int64)
 

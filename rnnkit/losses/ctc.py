@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnkit._validation import check_scalar, require_forward
+from rnnkit._validation import check_lengths, check_scalar, require_forward
 from rnnkit.errors import InputError, InputTypeError
 from rnnkit.losses.base import Loss, check_prediction
 
@@ -113,8 +113,9 @@ class CTCLoss(Loss):
         if targets.ndim != 2 or targets.shape[0] != B:
             raise InputError(f"targets must have shape (B={B}, S) (padded), got {targets.shape}")
         S = targets.shape[1]
-        input_lengths = _check_lengths(input_lengths, "input_lengths", B, 1, T)
-        target_lengths = _check_lengths(target_lengths, "target_lengths", B, 0, S)
+        input_lengths = check_lengths(input_lengths, B, T, "input_lengths", max_name=None)
+        target_lengths = check_lengths(target_lengths, B, S, "target_lengths", low=0,
+                                       max_name=None)
         used = np.arange(S)[None, :] < target_lengths[:, None]          # (B, S)
         labels = targets[used]
         if labels.size and (labels.min() < 0 or labels.max() >= C):
@@ -206,14 +207,3 @@ def _logsumexp3(a, b, c):
     safe = np.where(np.isfinite(top), top, 0.0)     # all -inf: the sum is exp(-inf) = 0
     with np.errstate(divide="ignore"):
         return safe + np.log(np.exp(a - safe) + np.exp(b - safe) + np.exp(c - safe))
-
-
-def _check_lengths(lengths, name, batch_size, low, high) -> np.ndarray:
-    arr = np.asarray(lengths)
-    if arr.dtype.kind not in "iu":
-        raise InputTypeError(f"{name} must be integers of shape (B={batch_size},), got dtype {arr.dtype}")
-    if arr.shape != (batch_size,):
-        raise InputError(f"{name} must have shape (B={batch_size},), got {arr.shape}")
-    if arr.size and (arr.min() < low or arr.max() > high):
-        raise InputError(f"{name} must lie in [{low}, {high}], got min {arr.min()} and max {arr.max()}")
-    return arr.astype(np.int64)
