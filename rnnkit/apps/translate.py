@@ -57,19 +57,25 @@ DEFAULTS = TranslateConfig()
 
 def load_pairs(dataset=None, data=None, pair=None, split="train") -> list:
     """The ``split`` of a built-in data set, or of the user's TSV (hash split 90/5/5)."""
+    return load_splits(dataset, data, pair, (split,))[split]
+
+
+def load_splits(dataset=None, data=None, pair=None, splits=("train", "val", "test")) -> dict:
+    """``{split: pairs}`` for each of ``splits``; the user's TSV is read once."""
     from rnnkit.data import translation
 
     if data is not None:
         pairs = translation.read_pairs(data)
-        return [p for p in pairs if translation.split_of(p[0], "user") == split]
+        keys = [translation.split_of(source, "user") for source, _ in pairs]
+        return {s: [p for p, key in zip(pairs, keys) if key == s] for s in splits}
     dataset = dataset or "numbers"
     pair = pair or DEFAULT_PAIRS[dataset]
     if dataset == "numbers":
-        return list(translation.number_pairs(pair, split))
+        return {s: list(translation.number_pairs(pair, s)) for s in splits}
     if dataset == "ding":
-        return list(translation.ding_pairs(split, direction=pair))
+        return {s: list(translation.ding_pairs(s, direction=pair)) for s in splits}
     if dataset == "bible":
-        return list(translation.bible_pairs(split, direction=pair))
+        return {s: list(translation.bible_pairs(s, direction=pair)) for s in splits}
     raise InputError(f"--dataset must be one of {DATASETS}, got {dataset!r}")
 
 
@@ -116,7 +122,8 @@ def train(out_dir, dataset=None, data=None, pair=None, *, resume=False, overwrit
         config = dataclasses.replace(DEFAULTS, level=level,
                                      **{k: v for k, v in options.items() if v is not None})
     check_config(config)
-    train_pairs, val_pairs = (load_pairs(**source, split=s) for s in ("train", "val"))
+    splits = load_splits(**source)
+    train_pairs, val_pairs, test_pairs = splits["train"], splits["val"], splits["test"]
     if not train_pairs:
         raise InputError("no training pairs (a --data file needs more lines: 90% train)")
     log(f"{'resuming' if resume else 'training'} a {config.num_layers}-layer "
@@ -127,7 +134,6 @@ def train(out_dir, dataset=None, data=None, pair=None, *, resume=False, overwrit
         train_pairs, val_pairs, config, out_dir, extra={"app": APP, "source": source},
         vocabularies=vocabularies, progress=progress, resume=resume,
         before_fit=(lambda: remove_run_files(out_dir)) if overwrite else None)
-    test_pairs = load_pairs(**source, split="test")
     if test_pairs:
         summary["test"] = translator.evaluate(test_pairs)
     return summary
