@@ -37,6 +37,7 @@ from rnnkit.data.translation import build_vocabularies, decode_ids, encode_pairs
 from rnnkit.decoding import beam_search, greedy_search
 from rnnkit.errors import InputError, InputTypeError
 from rnnkit.module import no_grad
+from rnnkit.training.data import pad_sequences
 
 
 @dataclass
@@ -231,9 +232,7 @@ class Translator:
                 raise InputError(f"text {n + 1} ({text!r}) has no token the model knows")
             ids.append(encoded)
         lengths = np.array([len(i) for i in ids], np.int64)
-        src = np.full((lengths.max(), len(ids)), self.source_vocab.pad_id, np.int64)
-        for b, i in enumerate(ids):
-            src[: len(i), b] = i
+        src = pad_sequences(ids, range(len(ids)), lengths, self.source_vocab.pad_id)   # (S, B)
         return src, lengths
 
     def _result(self, text, src_ids, decoded, b) -> Translation:

@@ -131,7 +131,7 @@ class TokenStream:
                 "batch_size": self.batch_size, "seq_len": self.seq_len, "sha256": self._digest}
 
 
-def _pad(sequences, chosen, lengths, pad_value) -> np.ndarray:
+def pad_sequences(sequences, chosen, lengths, pad_value) -> np.ndarray:
     """``sequences[chosen]`` stacked time-major, (T_max, B[, D]), pad_value past each length."""
     first = sequences[chosen[0]]
     x = np.full((int(lengths.max()), len(chosen)) + first.shape[1:], pad_value,
@@ -248,7 +248,7 @@ class SequenceBatches(_ShuffledBatches):
         """Batch ``index`` of epoch ``epoch``, padded to its longest sequence."""
         chosen = self._chosen(epoch, index)
         lengths = self.lengths[chosen]                                         # (B,)
-        x = _pad(self.sequences, chosen, lengths, self.pad_value)             # (T, B[, D])
+        x = pad_sequences(self.sequences, chosen, lengths, self.pad_value)     # (T, B[, D])
         return Batch(x, self.targets[chosen], lengths, int(lengths.sum()))
 
     def describe(self) -> dict:
@@ -316,9 +316,9 @@ class Seq2SeqBatches(_ShuffledBatches):
         """Batch ``index`` of epoch ``epoch``; each side padded to its own longest sequence."""
         chosen = self._chosen(epoch, index)
         lengths, target_lengths = self.lengths[chosen], self.target_lengths[chosen]   # (B,)
-        inputs = _pad(self.sources, chosen, lengths, self.pad_value)                  # (T, B[, D])
-        targets = _pad(self.targets, chosen, target_lengths,
-                       self.target_pad_value).astype(np.int64)                         # (S, B)
+        inputs = pad_sequences(self.sources, chosen, lengths, self.pad_value)      # (T, B[, D])
+        targets = pad_sequences(self.targets, chosen, target_lengths,
+                                self.target_pad_value).astype(np.int64)                # (S, B)
         return Batch(inputs, targets, lengths, int(lengths.sum()), target_lengths)
 
     def describe(self) -> dict:
