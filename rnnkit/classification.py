@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnkit.errors import InputError
+from rnnkit.functional import softmax
 
 
 # -- labels and splits -----------------------------------------------------------------
@@ -84,13 +85,6 @@ def take(items, indices):
 
 
 # -- the trained classifier ---------------------------------------------------------------
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of ``logits (N, C)``, shifted by the row maximum (no overflow)."""
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
 
 def score(proba: np.ndarray, targets: np.ndarray) -> dict:
     """Metrics of class probabilities ``(N, C)`` against class ids ``(N,)``."""

@@ -52,6 +52,7 @@ import numpy as np
 
 from rnnkit._validation import check_scalar
 from rnnkit.errors import InputError, InputTypeError
+from rnnkit.functional import log_softmax
 from rnnkit.sampling import check_banned, check_rng, check_sampling_args, draw
 
 
@@ -180,11 +181,6 @@ def _first_step(step, start_tokens, state, first_logits):
     return _call(step, tokens.astype(np.int64), state, None)
 
 
-def _log_softmax(z: np.ndarray) -> np.ndarray:
-    top = z.max(axis=-1, keepdims=True)                                   # finite: checked
-    return z - top - np.log(np.exp(z - top).sum(axis=-1, keepdims=True))
-
-
 def _check_end_token(end_token, vocab_size):
     return check_scalar(end_token, "end_token", int, low=0, high=vocab_size - 1, none_ok=True)
 
@@ -248,7 +244,7 @@ def _token_loop(step, start_tokens, state, max_len, end_token, first_logits, cho
     for t in range(max_len):
         if aux is not None:
             auxes.append(aux)
-        log_p = _log_softmax(logits)                                # before choose edits logits
+        log_p = log_softmax(logits)                                # before choose edits logits
         y = np.asarray(choose(logits), np.int64)                    # (B,)
         if end is not None:
             y[done] = end
@@ -313,7 +309,7 @@ def beam_search(step, start_tokens, state, beam_size: int, max_len: int, *,
     finished = [[] for _ in range(B)]                # per sequence: (rank, log_prob, tokens, aux)
     done = np.zeros(B, bool)
     for t in range(max_len):
-        cand = scores[:, :, None] + _log_softmax(logits).reshape(B, -1, V)     # (B, k, V)
+        cand = scores[:, :, None] + log_softmax(logits).reshape(B, -1, V)     # (B, k, V)
         step_aux = None if aux is None else aux.reshape((B, -1) + aux.shape[1:])  # (B, k, ...)
         parents, tokens, scores = _prune(cand, K, end, t, lp, history, step_aux, finished, done)
         history = history.extend(parents, tokens, step_aux)                       # (B, K, t+1)

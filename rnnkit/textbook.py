@@ -48,17 +48,11 @@ import numpy as np
 from rnnkit._validation import check_float_array, check_positive_int
 from rnnkit.cells.gru import sigmoid      # (1 + tanh(a / 2)) / 2: no overflow in exp
 from rnnkit.errors import InputError, InputTypeError
+from rnnkit.functional import softmax
 from rnnkit.layers import GRU, LSTM, RNN, Linear
 
 __all__ = ["RNNCell", "GRUCell", "LSTMCell", "BidirectionalCell",
            "rnn", "deep_rnn", "bi_rnn", "bptt", "to_layer"]
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis; the row max is subtracted first so exp cannot overflow."""
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
 
 
 def _normal(*shape) -> np.ndarray:

@@ -35,6 +35,7 @@ import numpy as np
 
 from rnnkit._validation import check_lengths, check_scalar, require_forward
 from rnnkit.errors import InputError, InputTypeError
+from rnnkit.functional import log_softmax
 from rnnkit.losses.base import Loss, check_prediction
 
 CTC_REDUCTIONS = ("mean", "sum", "none")
@@ -57,7 +58,8 @@ class CTCLoss(Loss):
         """Loss of logits (T, B, C) against padded targets (B, S): a float, or (B,)
         losses with ``reduction='none'``."""
         targets, input_lengths, target_lengths = self._check(logits, targets, input_lengths, target_lengths)
-        log_probs, probs = _log_softmax(logits)                         # (T, B, C) each
+        log_probs = log_softmax(logits)                                 # (T, B, C)
+        probs = np.exp(log_probs)
         ext, skip = extended_labels(targets, target_lengths, self.blank)  # (B, L) each
         log_y = np.take_along_axis(log_probs, np.broadcast_to(ext, log_probs.shape[:2] + ext.shape[1:]), -1)  # (T, B, L)
         alpha = ctc_alpha(log_y, skip, target_lengths)
@@ -183,13 +185,6 @@ def _log_likelihood(alpha, input_lengths, target_lengths):
     final_blank = at_end[batch, last]
     final_label = np.where(target_lengths > 0, at_end[batch, np.maximum(last - 1, 0)], -np.inf)
     return np.logaddexp(final_blank, final_label)
-
-
-def _log_softmax(logits):
-    shifted = logits - logits.max(axis=-1, keepdims=True)              # (T, B, C)
-    log_sum_exp = np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-    log_probs = shifted - log_sum_exp
-    return log_probs, np.exp(log_probs)
 
 
 def _shift(x, k):
