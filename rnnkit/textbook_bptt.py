@@ -53,6 +53,7 @@ import numpy as np
 
 from rnnkit.cells.gru import sigmoid
 from rnnkit.errors import InputError
+from rnnkit.functional import log_softmax
 from rnnkit.textbook import (
     GRUCell,
     LSTMCell,
@@ -189,8 +190,7 @@ def _output_layer(cell, H, Y_true, grads):
     (written into ``grads``) and ``dH (t, m, h)``, the loss's gradient w.r.t. each state."""
     t, m, h = H.shape
     logits = H @ cell.Wy + cell.by                                 # (t, m, o)
-    shifted = logits - logits.max(axis=-1, keepdims=True)          # log Y without overflow
-    log_Y = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    log_Y = log_softmax(logits)                                    # log Y without overflow
     loss = float(-(Y_true * log_Y).sum() / m)
     d_logits = (np.exp(log_Y) - Y_true) / m                        # (t, m, o)
     grads["Wy"] += H.reshape(t * m, h).T @ d_logits.reshape(t * m, -1)
