@@ -359,7 +359,7 @@ def test_worked_example():
     for _ in range(300):
         loss, grads = tb.bptt(cell, X, h_0, Y_true)
         for name, grad in grads.items():
-            getattr(cell, name)[...] -= 0.05 * grad
+            getattr(cell, name)[...] -= 0.01 * grad
     _, Y = tb.rnn(cell, X, h_0)
     assert (Y.argmax(-1) == ids[1:, None]).mean() == 1.0
     loss = tb.bptt(cell, X, h_0, Y_true)[0]
