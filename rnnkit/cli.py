@@ -29,10 +29,11 @@ APPS: dict[str, tuple[str, str]] = {
     "imageseq": ("rnnkit.apps.imageseq", "images as row sequences (digits, Fashion-MNIST, your .npz): train, eval, predict"),
     "forecast": ("rnnkit.apps.forecast", "time-series forecasting (sunspots, co2, airpassengers, taylor or your CSV): train, eval, predict"),
     "translate": ("rnnkit.apps.translate", "machine translation with attention (numbers in words, Ding de-en, Bible es-en or your TSV): train, eval, translate"),
+    "speech": ("rnnkit.apps.speech", "speech recognition with CTC (synthesised digits and commands, Asterisk recordings or your WAV folder): train, eval, transcribe"),
 }
 
 # apps whose `train` continues a run with --resume
-RESUMABLE = ("textgen", "sentiment", "vowels", "imageseq", "forecast", "translate")
+RESUMABLE = ("textgen", "sentiment", "vowels", "imageseq", "forecast", "translate", "speech")
 
 
 class UsageError(InputError):

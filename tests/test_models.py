@@ -305,6 +305,7 @@ def test_word_classifier_config_rebuilds_it_and_dropout_is_off_in_eval_mode():
 def _tiny_models():
     """One small model of every class rnnkit can rebuild from a checkpoint, by class name."""
     from rnnkit.forecasting.model import Forecaster
+    from rnnkit.models.acoustic import AcousticModel
     from rnnkit.seq2seq.model import Seq2Seq
 
     return {
@@ -314,6 +315,7 @@ def _tiny_models():
         "WordClassifier": WordClassifier(2, vocab_size=5, embed_size=3, hidden_size=4, seed=0),
         "Forecaster": Forecaster(3, 1, hidden_size=4, seed=0),
         "Seq2Seq": Seq2Seq(5, 6, embed_size=3, hidden_size=4, seed=0),
+        "AcousticModel": AcousticModel(3, 5, hidden_size=4, seed=0),
     }
 
 

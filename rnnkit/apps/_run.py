@@ -129,3 +129,13 @@ def write_text_atomic(path, text: str) -> None:
     from rnnkit.checkpoint import atomic_write
 
     atomic_write(os.fspath(path), lambda f: f.write(text.encode("utf-8")))
+
+
+def trained_line(summary: dict) -> str:
+    """What ``train`` prints of the trainer's summary: steps, epochs, why it stopped and,
+    when there was a validation split, the best validation loss."""
+    line = f"trained {summary['step']} steps ({summary['epoch']} epochs, {summary['stop_reason']})"
+    if summary.get("best_val_loss") is None:
+        return line + "; no validation split"
+    return line + (f"; best validation loss {summary['best_val_loss']:.4f} at step "
+                   f"{summary['best_step']}")

@@ -36,6 +36,7 @@ from rnnkit.apps._args import (
 )
 from rnnkit.apps._run import (
     check_resumed_source, prepare_out, read_meta, remove_run_files, resume_settings,
+    trained_line,
 )
 from rnnkit.apps._threads import add_threads_option
 from rnnkit.errors import InputError
@@ -260,8 +261,7 @@ def _run_train(args) -> int:
     summary = train(args.out, args.dataset, args.data, args.pair, resume=args.resume,
                     overwrite=args.overwrite, progress=False if args.quiet else None,
                     log=lambda msg: print(msg, file=sys.stderr), **options)
-    print(f"trained {summary['step']} steps ({summary['epoch']} epochs, {summary['stop_reason']}); "
-          f"best validation loss {summary['best_val_loss']:.4f} at step {summary['best_step']}")
+    print(trained_line(summary))
     if "test" in summary:
         _print_scores(summary["test"])
     print(f"model: {args.out}/checkpoint.npz  (rnnkit translate eval|translate --model {args.out})")

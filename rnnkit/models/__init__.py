@@ -14,13 +14,14 @@ rebuilds it from a checkpoint, whatever the caller has imported:
 import importlib
 
 from rnnkit.errors import InputError, InputTypeError
+from rnnkit.models.acoustic import AcousticModel
 from rnnkit.models.classifier import SequenceClassifier, SequenceRegressor
 from rnnkit.models.language_model import LanguageModel
 from rnnkit.models.pooling import MaxOverTime, MeanOverTime
 from rnnkit.models.word_classifier import WordClassifier
 
 MODELS = {cls.__name__: cls for cls in (LanguageModel, SequenceClassifier, SequenceRegressor,
-                                        WordClassifier)}
+                                        WordClassifier, AcousticModel)}
 DEFINED_ELSEWHERE = {"Forecaster": "rnnkit.forecasting.model", "Seq2Seq": "rnnkit.seq2seq.model"}
 
 
@@ -53,5 +54,5 @@ def build_model(name: str, config: dict):
     return model_class(name)(**config)
 
 
-__all__ = ["LanguageModel", "SequenceClassifier", "SequenceRegressor", "WordClassifier",
+__all__ = ["LanguageModel", "SequenceClassifier", "SequenceRegressor", "WordClassifier", "AcousticModel",
            "MeanOverTime", "MaxOverTime", "MODELS", "register_model", "model_class", "build_model"]

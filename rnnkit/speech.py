@@ -1,0 +1,301 @@
+"""Speech recognition with CTC: train an acoustic model on utterances, transcribe, score.
+
+A :class:`Recognizer` is a trained :class:`rnnkit.models.AcousticModel` with its label
+set. Transcribing audio, in the order the code runs it::
+
+    audio      -> (N,) float at 8 kHz                       rnnkit.data.tts.SAMPLE_RATE
+    features   = normalize(log_mel(audio, n_mels=40))       (T, 40), 25 ms windows, 10 ms hop
+    log_probs  = model.log_probs(pad(features), lengths)    (T', B, C), C = blank + 28 chars
+    labels     = ctc_greedy(log_probs)                       best path: repeats merged, blanks dropped
+              or ctc_prefix_beam_search(log_probs[:, b], beam=K, lm=ngram, lm_weight=w)
+    text       = "".join(CHARACTERS[label - 1] for label in labels)
+
+Labels are characters: 0 is the CTC blank, ``1 .. 28`` the transcript alphabet
+(:data:`rnnkit.data.speech_corpus.ALPHABET`: space, a-z, apostrophe). Transcripts are
+normalised the same way for training and scoring.
+
+Training (:func:`train_recognizer`): each training utterance is kept clean and, in
+``augment_copies`` more copies, speed-perturbed (factor uniform in [0.9, 1.1]) with
+additive white noise at an SNR uniform in [5, 30] dB (:mod:`rnnkit.augment`; drawn once,
+from the seed, so a resumed run sees the same data); SpecAugment masks the features
+inside the model at every training step. ``Seq2SeqBatches`` of (features, label ids),
+Adam, the Trainer's ``ModelLoss`` objective (the model's CTC loss), validation loss every
+epoch, early stopping, the best weights kept. A character trigram model of the training
+transcripts is stored with the weights for beam search with shallow fusion.
+
+Scores (:meth:`Recognizer.evaluate`): word error rate and character error rate from
+``jiwer`` (the edit distance over words / characters divided by the reference length,
+summed over the set), and word accuracy ``1 - WER``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnnkit._validation import check_scalar
+from rnnkit.errors import InputError, InputTypeError
+
+BLANK = 0
+
+
+@dataclass
+class SpeechConfig:
+    """Model, data and optimisation settings of a recogniser (the command's flags)."""
+
+    cell: str = "gru"                   # a name in rnnkit.CELLS
+    hidden_size: int = 128              # units per direction
+    num_layers: int = 3
+    bidirectional: bool = True
+    subsample: int = 2                  # frames stacked per step (stride of the front end)
+    dropout: float = 0.1
+    n_mels: int = 40
+    spec_augment: bool = True
+    augment_copies: int = 1             # perturbed copies of each training utterance
+    lm_order: int = 3                   # character n-gram for beam search (0: none)
+    batch_size: int = 32
+    lr: float = 2e-3
+    clip: float = 5.0
+    epochs: int = 40
+    patience: int | None = 5
+    max_minutes: float | None = None
+    seed: int = 0
+
+
+def check_config(config: SpeechConfig) -> SpeechConfig:
+    """Refuse settings no model can be built with, before any audio is read."""
+    from rnnkit.layers.registry import CELLS
+
+    if not isinstance(config, SpeechConfig):
+        raise InputTypeError(f"config must be a SpeechConfig, got {type(config).__name__}")
+    if config.cell not in CELLS:
+        raise InputError(f"cell must be one of {tuple(CELLS)}, got {config.cell!r}")
+    for name in ("hidden_size", "num_layers", "subsample", "n_mels", "batch_size", "epochs"):
+        check_scalar(getattr(config, name), name, int, low=1)
+    for name in ("augment_copies", "lm_order", "seed"):
+        check_scalar(getattr(config, name), name, int, low=0)
+    check_scalar(config.dropout, "dropout", float, low=0.0, high=1.0, include_high=False)
+    check_scalar(config.lr, "lr", float, low=0.0, include_low=False)
+    return config
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def characters() -> str:
+    """The transcript alphabet; label ``i + 1`` is ``characters()[i]``."""
+    from rnnkit.data.speech_corpus import ALPHABET
+    return ALPHABET
+
+
+def encode_text(text: str) -> np.ndarray:
+    """Label ids ``(S,)`` of a transcript (normalised first); empty text is refused."""
+    from rnnkit.data.speech_corpus import normalize_transcript
+
+    normal = normalize_transcript(text)
+    if not normal:
+        raise InputError(f"transcript {text!r} has no letters left after normalisation")
+    index = {c: i + 1 for i, c in enumerate(characters())}
+    return np.array([index[c] for c in normal], np.int64)
+
+
+def decode_labels(labels) -> str:
+    """The text of label ids (blank and out-of-range ids are skipped)."""
+    alphabet = characters()
+    return "".join(alphabet[c - 1] for c in labels if 1 <= c <= len(alphabet)).strip()
+
+
+# --------------------------------------------------------------------------- features
+
+
+def featurize(audio: np.ndarray, n_mels: int = 40) -> np.ndarray:
+    """Per-utterance normalised log-mel features ``(T, n_mels)`` float32 of 8 kHz audio."""
+    from rnnkit.audio import log_mel, normalize
+    from rnnkit.data.tts import SAMPLE_RATE
+
+    audio = np.asarray(audio, dtype=np.float64)
+    if audio.ndim != 1 or audio.size < SAMPLE_RATE // 40:
+        raise InputError(f"audio must be a 1-D signal of at least 25 ms ({SAMPLE_RATE // 40} "
+                         f"samples at {SAMPLE_RATE} Hz), got shape {audio.shape}")
+    return normalize(log_mel(audio, SAMPLE_RATE, n_mels=n_mels, n_fft=256))
+
+
+def perturbed_copies(utterances, copies: int, seed: int) -> list:
+    """``copies`` speed-perturbed, noisy versions of each utterance (see the module doc)."""
+    from rnnkit.augment import add_noise, speed_perturb
+    from rnnkit.data.speech_corpus import Utterance
+
+    rng = np.random.default_rng([seed, 7919])
+    out = []
+    for _ in range(copies):
+        for u in utterances:
+            audio = speed_perturb(u.audio, float(rng.uniform(0.9, 1.1)))
+            audio = add_noise(audio, float(rng.uniform(5.0, 30.0)), rng)
+            out.append(Utterance(audio.astype(np.float32), u.text, u.source + " (perturbed)"))
+    return out
+
+
+def _examples(utterances, n_mels: int):
+    features = [featurize(u.audio, n_mels) for u in utterances]
+    labels = [encode_text(u.text) for u in utterances]
+    return features, labels
+
+
+# --------------------------------------------------------------------------- training
+
+
+def build_model(config: SpeechConfig):
+    """The :class:`rnnkit.models.AcousticModel` for ``config``."""
+    from rnnkit.models.acoustic import AcousticModel, SpecAugment
+
+    check_config(config)
+    return AcousticModel(config.n_mels, len(characters()) + 1, hidden_size=config.hidden_size,
+                         num_layers=config.num_layers, cell=config.cell,
+                         bidirectional=config.bidirectional, subsample=config.subsample,
+                         dropout=config.dropout,
+                         spec_augment=SpecAugment() if config.spec_augment else None,
+                         blank=BLANK, seed=config.seed)
+
+
+def train_recognizer(train, val, config: SpeechConfig, out_dir=None, *, extra=None,
+                     progress=None, resume=False, before_fit=None, log=None):
+    """Fit a recogniser on ``train`` utterances (validated on ``val``, may be empty).
+
+    ``extra`` is saved in the checkpoint with the settings and the n-gram model;
+    ``before_fit()`` runs once every input is checked. Returns ``(Recognizer with the
+    best weights, the trainer's summary)``.
+    """
+    from rnnkit.ngram import CharNgramLM
+    from rnnkit.optim import Adam
+    from rnnkit.training import Seq2SeqBatches, Trainer
+
+    check_config(config)
+    if not train:
+        raise InputError("no training utterances")
+    started = time.perf_counter()
+    examples = list(train) + perturbed_copies(train, config.augment_copies, config.seed)
+    features, labels = _examples(examples, config.n_mels)
+    _check_long_enough(examples, features, labels, config.subsample)
+    data = Seq2SeqBatches(features, labels, config.batch_size, seed=config.seed,
+                          target_pad_value=BLANK)
+    val_data = None
+    if val:
+        val_features, val_labels = _examples(val, config.n_mels)
+        val_data = Seq2SeqBatches(val_features, val_labels, 64, shuffle=False,
+                                  target_pad_value=BLANK)
+    if log is not None:
+        log(f"features of {len(examples):,} training utterances ({len(train):,} + "
+            f"{len(examples) - len(train):,} perturbed) in {time.perf_counter() - started:.0f} s")
+    lm = None
+    if config.lm_order:
+        lm = CharNgramLM(len(characters()) + 1, config.lm_order).fit(
+            encode_text(u.text) for u in train)
+    model = build_model(config)
+    extra = dict(extra or {}, settings=vars(config).copy(),
+                 lm=lm.to_dict() if lm is not None else None)
+    if before_fit is not None:
+        before_fit()
+    trainer = Trainer(model, Adam(model.parameters(), lr=config.lr), data, val_data,
+                      max_epochs=config.epochs, max_minutes=config.max_minutes,
+                      clip_grad_norm=config.clip,
+                      patience=config.patience if val_data is not None else None,
+                      out_dir=out_dir, progress=progress, extra=extra)
+    summary = trainer.fit(resume=resume)
+    model.load_state_dict(trainer.best_state_dict())
+    model.eval()
+    return Recognizer(model, config, lm, extra), summary
+
+
+def _check_long_enough(utterances, features, labels, subsample) -> None:
+    """CTC needs at least one frame per label (two between repeated labels)."""
+    for u, x, y in zip(utterances, features, labels):
+        frames = -(-len(x) // subsample)
+        needed = len(y) + int(np.sum(y[1:] == y[:-1]))
+        if frames < needed:
+            raise InputError(f"{u.source}: {len(x)} frames ({frames} after subsampling by "
+                             f"{subsample}) are too few for the {len(y)} characters of "
+                             f"{u.text!r}; CTC needs at least {needed}")
+
+
+def load_recognizer(path) -> "Recognizer":
+    """The recogniser saved in a checkpoint written by :func:`train_recognizer`."""
+    from rnnkit.ngram import CharNgramLM
+    from rnnkit.training import load_model
+
+    model, meta = load_model(path)
+    extra = meta.get("extra") or {}
+    if "settings" not in extra or type(model).__name__ != "AcousticModel":
+        raise InputError(f"{str(path)!r} is not a speech recogniser checkpoint")
+    lm = CharNgramLM.from_dict(extra["lm"]) if extra.get("lm") else None
+    return Recognizer(model, SpeechConfig(**extra["settings"]), lm, extra)
+
+
+# --------------------------------------------------------------------------- use
+
+
+class Recognizer:
+    """A trained acoustic model, its settings and (optionally) its n-gram model."""
+
+    def __init__(self, model, config: SpeechConfig, lm=None, extra=None):
+        self.model, self.config, self.lm, self.extra = model, config, lm, extra or {}
+
+    def transcribe(self, audios, beam: int = 1, lm_weight: float = 0.5,
+                   batch_size: int = 32) -> list[str]:
+        """Texts of ``audios`` (1-D arrays at 8 kHz). ``beam`` 1: best path; more:
+        prefix beam search, with the n-gram model weighted by ``lm_weight`` (0: none)."""
+        beam = check_scalar(beam, "beam", int, low=1)
+        lm_weight = check_scalar(lm_weight, "lm_weight", float, low=0.0)
+        texts = []
+        for start in range(0, len(audios), batch_size):
+            texts += self._transcribe_batch(audios[start:start + batch_size], beam, lm_weight)
+        return texts
+
+    def _transcribe_batch(self, audios, beam, lm_weight) -> list[str]:
+        from rnnkit.ctc_decoding import ctc_greedy, ctc_prefix_beam_search
+        from rnnkit.module import no_grad
+        from rnnkit.training.data import pad_sequences
+
+        features = [featurize(a, self.config.n_mels) for a in audios]
+        lengths = np.array([len(f) for f in features], np.int64)                 # (B,)
+        x = pad_sequences(features, np.arange(len(features)), lengths, 0.0)     # (T, B, F)
+        with no_grad():
+            log_probs, out_lengths = self.model.log_probs(x, lengths)           # (T', B, C)
+        if beam == 1:
+            return [decode_labels(labels) for labels in ctc_greedy(log_probs, out_lengths, BLANK)]
+        use_lm = self.lm is not None and lm_weight > 0
+        texts = []
+        for b, n in enumerate(out_lengths):
+            best = ctc_prefix_beam_search(log_probs[:n, b], beam, BLANK,
+                                          self.lm if use_lm else None,
+                                          lm_weight if use_lm else 0.0)
+            texts.append(decode_labels(best[0][0]) if best else "")
+        return texts
+
+    def evaluate(self, utterances, beam: int = 1, lm_weight: float = 0.5) -> dict:
+        """WER, CER and word accuracy of ``utterances``, with timing and examples."""
+        import jiwer
+        from rnnkit.data.speech_corpus import normalize_transcript
+
+        if not utterances:
+            raise InputError("no utterances to evaluate")
+        started = time.perf_counter()
+        hypotheses = self.transcribe([u.audio for u in utterances], beam, lm_weight)
+        seconds = time.perf_counter() - started
+        references = [normalize_transcript(u.text) for u in utterances]
+        wer = jiwer.wer(references, [h if h else "" for h in hypotheses])
+        cer = jiwer.cer(references, hypotheses)
+        wrong = [(u.source, h, r) for u, h, r in zip(utterances, hypotheses, references) if h != r]
+        audio_seconds = sum(len(u.audio) for u in utterances) / _sample_rate()
+        return {"wer": float(wer), "cer": float(cer), "word_accuracy": 1.0 - float(wer),
+                "sentence_accuracy": 1.0 - len(wrong) / len(utterances),
+                "n": len(utterances), "beam": beam, "real_time_factor": seconds / audio_seconds,
+                "errors": wrong[:10],
+                "examples": list(zip([u.source for u in utterances[:5]], hypotheses[:5],
+                                     references[:5]))}
+
+
+def _sample_rate() -> int:
+    from rnnkit.data.tts import SAMPLE_RATE
+    return SAMPLE_RATE

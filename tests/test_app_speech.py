@@ -1,0 +1,165 @@
+"""rnnkit speech: labels, features, a tiny end-to-end overfit, the command's files and errors."""
+
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+import soundfile
+
+from rnnkit.data.speech_corpus import Utterance
+from rnnkit.data.tts import SAMPLE_RATE
+from rnnkit.speech import (
+    SpeechConfig, decode_labels, encode_text, featurize, load_recognizer, train_recognizer,
+)
+
+from helpers import run_cli
+
+TINY = dict(hidden_size=24, num_layers=1, subsample=2, dropout=0.0, spec_augment=False,
+            augment_copies=0, batch_size=4, lr=1e-2, epochs=150, patience=None, n_mels=20)
+
+
+def _tone_word(text, rng):
+    """Audio in which every character is a 60 ms tone of its own pitch, with 20 ms gaps:
+    a stand-in for speech that a model can learn in seconds."""
+    pieces = []
+    for c in text:
+        freq = 300 + 110 * (ord(c) % 27)
+        t = np.arange(int(0.06 * SAMPLE_RATE)) / SAMPLE_RATE
+        pieces += [0.5 * np.sin(2 * np.pi * freq * t), np.zeros(int(0.02 * SAMPLE_RATE))]
+    audio = np.concatenate([np.zeros(800)] + pieces + [np.zeros(800)])
+    return (audio + 0.01 * rng.standard_normal(audio.size)).astype(np.float32)
+
+
+def _tone_set(texts, seed=0):
+    rng = np.random.default_rng(seed)
+    return [Utterance(_tone_word(t, rng), t, f"tone:{t}") for t in texts]
+
+
+TEXTS = ["yes", "no", "go on", "stop"]
+
+
+def test_labels_round_trip():
+    ids = encode_text("Go  LEFT!")
+    assert ids.dtype == np.int64 and ids.min() >= 1
+    assert decode_labels(ids) == "go left"
+    with pytest.raises(ValueError, match="no letters left"):
+        encode_text("!!")
+
+
+def test_features_shape_and_errors():
+    audio = _tone_set(["yes"])[0].audio
+    x = featurize(audio, n_mels=20)
+    frames = 1 + int(np.ceil((audio.size - 200) / 80))             # 25 ms windows, 10 ms hop
+    assert x.shape == (frames, 20) and x.dtype == np.float32
+    np.testing.assert_allclose(x.mean(axis=0), 0, atol=1e-5)       # normalised per utterance
+    with pytest.raises(ValueError, match="at least 25 ms"):
+        featurize(np.zeros(10))
+
+
+def test_tiny_end_to_end_overfit(tmp_path):
+    """A few utterances, overfit, transcribed exactly — and the same after loading."""
+    train = _tone_set(TEXTS)
+    config = SpeechConfig(**TINY)
+    recognizer, summary = train_recognizer(train, [], config, tmp_path, progress=False)
+    assert recognizer.transcribe([u.audio for u in train]) == TEXTS
+    assert recognizer.transcribe([u.audio for u in train], beam=4) == TEXTS
+    scores = recognizer.evaluate(train)
+    assert scores["wer"] == 0.0 and scores["cer"] == 0.0 and scores["word_accuracy"] == 1.0
+    again = load_recognizer(tmp_path / "checkpoint.npz")
+    assert again.transcribe([u.audio for u in train]) == TEXTS
+    assert again.lm.log_prob(encode_text("yes")) == recognizer.lm.log_prob(encode_text("yes"))
+
+
+def test_evaluate_counts_errors():
+    train = _tone_set(TEXTS)
+    recognizer, _ = train_recognizer(train, [], SpeechConfig(**dict(TINY, epochs=1)),
+                                     progress=False)
+    scores = recognizer.evaluate(train)
+    assert scores["n"] == 4 and 0 <= scores["cer"] and scores["wer"] > 0
+    assert scores["word_accuracy"] == pytest.approx(1 - scores["wer"])
+
+
+def _write_folder(folder, utterances, rate=16000, lines=None):
+    folder.mkdir()
+    rows = []
+    for n, u in enumerate(utterances):
+        from scipy.signal import resample_poly
+        audio = resample_poly(u.audio, rate, SAMPLE_RATE)
+        soundfile.write(folder / f"u{n}.wav", np.stack([audio, audio], 1), rate)   # stereo
+        rows.append(f"u{n}.wav\t{u.text}")
+    (folder / "transcripts.tsv").write_text("\n".join(lines or rows) + "\n", encoding="utf-8")
+
+
+def test_cli_on_a_folder(tmp_path, capsys):
+    utterances = _tone_set(TEXTS * 6)
+    _write_folder(tmp_path / "data", utterances)
+    options = ["--hidden-size", "24", "--num-layers", "1", "--dropout", "0", "--no-spec-augment",
+               "--augment-copies", "0", "--batch-size", "8", "--epochs", "2", "--n-mels", "20",
+               "--quiet"]
+    out = tmp_path / "run"
+    code, printed, _ = run_cli(["speech", "train", "--out", str(out), "--data",
+                                str(tmp_path / "data"), *options], capsys)
+    assert code == 0 and printed.startswith("trained 6 steps (2 epochs")
+    assert (out / "checkpoint.npz").exists() and (out / "metrics.jsonl").exists()
+    # train again into the same directory: refused, nothing changed
+    before = (out / "checkpoint.npz").read_bytes()
+    code, _, err = run_cli(["speech", "train", "--out", str(out), "--data",
+                            str(tmp_path / "data")], capsys)
+    assert code == 2 and "--resume" in err and len(err.strip().splitlines()) == 1
+    assert (out / "checkpoint.npz").read_bytes() == before
+    # resume for one more epoch
+    code, printed, _ = run_cli(["speech", "train", "--out", str(out), "--resume", "--epochs", "3",
+                                "--quiet"], capsys)
+    assert code == 0 and printed.startswith("trained 9 steps (3 epochs")
+    wavs = [str(tmp_path / "data" / "u0.wav"), str(tmp_path / "data" / "u1.wav")]
+    code, printed, _ = run_cli(["speech", "transcribe", "--model", str(out), *wavs], capsys)
+    assert code == 0 and [line.split("\t")[0] for line in printed.splitlines()] == wavs
+    code, printed, _ = run_cli(["speech", "eval", "--model", str(out), "--data",
+                                str(tmp_path / "data"), "--json"], capsys)
+    scores = json.loads(printed)
+    assert code == 0 and scores["n"] == len(utterances) and 0 <= scores["cer"]
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda d: None, "does not exist|not found|no such"),
+    (lambda d: (d.mkdir(), (d / "transcripts.tsv").write_text("x.wav\tyes\n")), "x.wav"),
+    (lambda d: (d.mkdir(), (d / "a.wav").write_text("not audio"),
+                (d / "transcripts.tsv").write_text("a.wav\tyes\n")), "a.wav"),
+    (lambda d: (d.mkdir(), (d / "transcripts.tsv").write_text("no tab here\n")), "line 1"),
+])
+def test_cli_bad_folders_one_line(tmp_path, capsys, make, expected):
+    folder = tmp_path / "data"
+    make(folder)
+    code, _, err = run_cli(["speech", "train", "--out", str(tmp_path / "run"), "--data",
+                            str(folder)], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert re.search(expected, err, re.IGNORECASE)
+    assert not (tmp_path / "run" / "checkpoint.npz").exists()
+
+
+def test_cli_transcribe_bad_files(tmp_path, capsys):
+    utterances = _tone_set(TEXTS)
+    train_recognizer(utterances, [], SpeechConfig(**dict(TINY, epochs=1)), tmp_path / "run",
+                     extra={"app": "speech", "source": {"data": "x"}}, progress=False)
+    (tmp_path / "bad.wav").write_bytes(b"RIFF0000WAVEjunk")
+    for path in (tmp_path / "bad.wav", tmp_path / "none.wav"):
+        code, _, err = run_cli(["speech", "transcribe", "--model", str(tmp_path / "run"),
+                                str(path)], capsys)
+        assert code == 2 and path.name in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli(["speech", "transcribe", "--model", str(tmp_path / "run"), "--beam",
+                            "0", str(tmp_path / "bad.wav")], capsys)
+    assert code == 2 and "--beam" in err
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+def test_espeak_words_overfit():
+    """Real synthesised speech: a few espeak-ng words, overfit, transcribed exactly."""
+    from rnnkit.data.tts import Voice, synthesize
+
+    voice = Voice("espeak-ng", "en-us", 160, 50)
+    train = [Utterance(synthesize(t, voice), t, "espeak") for t in TEXTS]
+    recognizer, _ = train_recognizer(train, [], SpeechConfig(**dict(TINY, epochs=300)),
+                                     progress=False)
+    assert recognizer.transcribe([u.audio for u in train]) == TEXTS
