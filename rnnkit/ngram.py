@@ -74,8 +74,8 @@ class CharNgramLM:
         n = self.order - 1
         if n == 0:
             return ()
-        padded = [START] * n + [int(c) for c in prefix]
-        return tuple(padded[-n:])
+        last = [int(c) for c in prefix[-n:]]                   # only the last n labels
+        return tuple([START] * (n - len(last)) + last)
 
     def _prob(self, history: tuple, label: int) -> float:
         key = history + (label,)

@@ -210,9 +210,11 @@ def train_recognizer(train, val, config: SpeechConfig, out_dir=None, *, extra=No
 
 def _check_long_enough(utterances, features, labels, subsample) -> None:
     """CTC needs at least one frame per label (two between repeated labels)."""
+    from rnnkit.models.acoustic import ctc_min_frames
+
     for u, x, y in zip(utterances, features, labels):
         frames = -(-len(x) // subsample)
-        needed = len(y) + int(np.sum(y[1:] == y[:-1]))
+        needed = int(ctc_min_frames(y[None], [len(y)])[0])
         if frames < needed:
             raise InputError(f"{u.source}: {len(x)} frames ({frames} after subsampling by "
                              f"{subsample}) are too few for the {len(y)} characters of "

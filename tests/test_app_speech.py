@@ -160,6 +160,6 @@ def test_espeak_words_overfit():
 
     voice = Voice("espeak-ng", "en-us", 160, 50)
     train = [Utterance(synthesize(t, voice), t, "espeak") for t in TEXTS]
-    recognizer, _ = train_recognizer(train, [], SpeechConfig(**dict(TINY, epochs=300)),
+    recognizer, _ = train_recognizer(train, [], SpeechConfig(**dict(TINY, epochs=300, hidden_size=48)),
                                      progress=False)
     assert recognizer.transcribe([u.audio for u in train]) == TEXTS

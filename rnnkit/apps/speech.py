@@ -45,7 +45,7 @@ from rnnkit.speech import SpeechConfig, check_config
 
 APP = "speech"
 DATASETS = ("synthetic", "asterisk", "asterisk-digits")
-SYNTHETIC_SIZES = {"train": 3000, "val": 300, "test": 300}
+SYNTHETIC_SIZES = {"train": 6000, "val": 300, "test": 300}
 CORPUS_SEED = 0                        # the synthetic corpus is one fixed data set
 RESUME_MAY_CHANGE = ("epochs", "patience", "max_minutes", "clip")
 DEFAULTS = SpeechConfig()

@@ -1,0 +1,306 @@
+"""Speech benchmarks: synthetic connected digits on held-out voices, the Asterisk recordings
+of a human speaker, and training throughput against the PyTorch twin.
+
+The issue's goals: connected digit strings spoken by held-out synthetic voices, WER <= 5%;
+the Asterisk digits (a human speaker, zero..nine and "oh"), word accuracy >= 90%; training
+throughput >= 1.0x a PyTorch twin (same model, ``torch.nn.functional.ctc_loss``); the CTC
+loss and beam search must not dominate a step (their share reported).
+
+``quality``  For each --seeds: ``rnnkit speech train`` with the default settings (the code
+    the command runs: 6,000 synthetic training utterances + 6,000 perturbed copies,
+    SpecAugment, Adam, clip 5, validation loss every epoch, best weights kept) for
+    --minutes. Then, on the *validation* split only, the n-gram weight of the beam search
+    (beam 8) is chosen from ``LM_WEIGHTS``; the test sets are scored once with best path
+    and with that beam: the synthetic test split (voices never heard in training; its
+    digit-string utterances alone and all of it) and the Asterisk recordings (the 11
+    digits, and all 12 prompts in the model's words). Each run directory is an ``rnnkit
+    speech`` model (``--out``/seed<N>).
+``throughput``  rnnkit's default model and its torch twin
+    (``rnnkit.models.acoustic_interop.to_torch``: same starting weights; nn.GRU over packed
+    sequences, nn.Linear, F.ctc_loss) take --steps training steps each on the same batches
+    of the synthetic training set (32 utterances), alternating step by step so both see
+    the same machine load; SpecAugment and dropout off in both (the twin has neither
+    mask). The steps are split into --repeats blocks, one ratio each. Then the share of
+    the CTC loss (forward + backward) in an rnnkit step, and of decoding: best path and
+    prefix beam search (beam 8, with the trigram) against the forward pass, per utterance.
+
+Threads: --threads (default 1) for NumPy's BLAS and torch.set_num_threads.
+
+Usage::
+
+    python bench/speech.py quality --minutes 30 --seeds 0
+    python bench/speech.py throughput --steps 60 --repeats 3
+
+Each prints markdown tables and one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import time
+
+import numpy as np
+
+from rnnkit.apps._threads import blas_threads
+
+GOALS = {"digits_wer": 0.05, "asterisk_digits_accuracy": 0.90, "throughput_ratio": 1.0}
+LM_WEIGHTS = (0.0, 0.25, 0.5, 1.0)
+BEAM = 8
+
+
+def load_now() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+# --------------------------------------------------------------------------- quality
+
+
+def run_quality(minutes: float, seeds, out: str) -> dict:
+    from rnnkit.apps import speech as app
+    from rnnkit.data.speech_corpus import DIGIT_WORDS
+
+    splits = app.load_splits(splits=("val", "test"))
+    digits = [u for u in splits["test"] if set(u.text.split()) <= set(DIGIT_WORDS)]
+    human = app._human_sets()
+    runs = {}
+    for seed in seeds:
+        run_dir = os.path.join(out, f"seed{seed}")
+        started = time.perf_counter()
+        summary = app.train(run_dir, max_minutes=minutes, seed=seed, progress=False,
+                            overwrite=os.path.exists(os.path.join(run_dir, "checkpoint.npz")))
+        train_minutes = (time.perf_counter() - started) / 60
+        recognizer = app.load(run_dir)
+        val = {w: recognizer.evaluate(splits["val"], beam=BEAM, lm_weight=w)["wer"]
+               for w in LM_WEIGHTS}
+        weight = min(LM_WEIGHTS, key=lambda w: (val[w], w))
+        sets = {"synthetic digits": digits, "synthetic all": splits["test"], **human}
+        scores = {}
+        for name, utterances in sets.items():
+            scores[name] = {"greedy": _brief(recognizer.evaluate(utterances)),
+                            "beam": _brief(recognizer.evaluate(utterances, BEAM, weight))}
+        runs[seed] = {"steps": summary["step"], "epochs": summary["epoch"],
+                      "train_minutes": round(train_minutes, 1),
+                      "best_val_loss": summary["best_val_loss"], "val_wer_by_lm_weight": val,
+                      "lm_weight": weight, "scores": scores}
+        print(f"seed {seed}: {summary['step']} steps, {summary['epoch']} epochs in "
+              f"{train_minutes:.1f} min; LM weight {weight} (validation WER {val}); load "
+              f"{load_now()}", flush=True)
+    _report_quality(runs)
+    return {"bench": "speech_quality", "minutes": minutes, "runs": runs}
+
+
+def _brief(scores: dict) -> dict:
+    keep = ("wer", "cer", "word_accuracy", "sentence_accuracy", "n", "real_time_factor", "errors")
+    return {k: scores[k] for k in keep}
+
+
+def _report_quality(runs) -> None:
+    print("\n| seed | test set | n | greedy WER | greedy word acc. | beam 8 + LM WER | beam word acc. |"
+          " CER (beam) |\n|---|---|---:|---:|---:|---:|---:|---:|")
+    for seed, run in runs.items():
+        for name, s in run["scores"].items():
+            g, b = s["greedy"], s["beam"]
+            print(f"| {seed} | {name} | {g['n']} | {100 * g['wer']:.2f}% | "
+                  f"{100 * g['word_accuracy']:.1f}% | {100 * b['wer']:.2f}% | "
+                  f"{100 * b['word_accuracy']:.1f}% | {100 * b['cer']:.2f}% |")
+    for seed, run in runs.items():
+        for name, s in run["scores"].items():
+            for source, hyp, ref in s["beam"]["errors"][:5]:
+                print(f"  seed {seed} {name}: {os.path.basename(source)}: {hyp!r} (reference {ref!r})")
+    wers = [run["scores"]["synthetic digits"]["beam"]["wer"] for run in runs.values()]
+    print(f"\ngoal: synthetic digit strings WER <= {100 * GOALS['digits_wer']:.0f}% -> "
+          f"{', '.join(f'{100 * w:.2f}%' for w in wers)}")
+    accuracies = [run["scores"]["asterisk-digits"]["beam"]["word_accuracy"]
+                  for run in runs.values() if "asterisk-digits" in run["scores"]]
+    if accuracies:
+        print(f"goal: Asterisk digits word accuracy >= {100 * GOALS['asterisk_digits_accuracy']:.0f}% "
+              f"-> {', '.join(f'{100 * a:.1f}%' for a in accuracies)}")
+
+
+# --------------------------------------------------------------------------- throughput
+
+
+def throughput_setup(num_utterances: int):
+    from rnnkit.apps import speech as app
+    from rnnkit.speech import BLANK, SpeechConfig, _examples
+    from rnnkit.training import Seq2SeqBatches
+
+    config = dataclasses.replace(SpeechConfig(), spec_augment=False, dropout=0.0)
+    train = app.load_splits(splits=("train",))["train"][:num_utterances]
+    features, labels = _examples(train, config.n_mels)
+    batches = Seq2SeqBatches(features, labels, config.batch_size, seed=0, target_pad_value=BLANK)
+    return config, batches
+
+
+def _rnnkit_step(model, lr, clip):
+    from rnnkit.optim import Adam, clip_grad_norm
+
+    optimizer = Adam(model.parameters(), lr=lr)
+
+    def step(batch):
+        model.train()
+        model.zero_grad()
+        loss = model.loss_and_backward(batch)
+        clip_grad_norm(model.parameters(), clip)
+        optimizer.step()
+        return loss
+    return step
+
+
+def _torch_step(twin, lr, clip):
+    import torch
+
+    optimizer = torch.optim.Adam(twin.parameters(), lr=lr)
+
+    def step(batch):
+        twin.train()
+        optimizer.zero_grad()
+        loss = twin.loss(batch)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(twin.parameters(), clip)
+        optimizer.step()
+        return loss.item()
+    return step
+
+
+def run_throughput(steps: int, repeats: int) -> dict:
+    import torch
+    from rnnkit.models.acoustic_interop import to_torch
+    from rnnkit.speech import build_model
+
+    config, batches = throughput_setup(max(steps, 1) * 32)
+    model = build_model(config)
+    twin = to_torch(model)
+    print(f"throughput: {steps} steps each in {repeats} blocks; {config.num_layers}-layer "
+          f"bidirectional {config.cell.upper()} {config.hidden_size}, subsample {config.subsample}, "
+          f"batch {config.batch_size}", flush=True)
+    step_fns = {"rnnkit": _rnnkit_step(model, config.lr, config.clip),
+                "torch": _torch_step(twin, config.lr, config.clip)}
+    for fn in step_fns.values():
+        fn(batches.batch(0, 0))                                      # one untimed step: caches, JIT
+    n, block = batches.num_batches, max(1, steps // repeats)
+    seconds = {name: np.zeros(repeats) for name in step_fns}
+    frames = 0
+    for i in range(block * repeats):
+        batch = batches.batch((i + 1) // n, (i + 1) % n)
+        for name, fn in step_fns.items():
+            start = time.perf_counter()
+            fn(batch)
+            seconds[name][i // block] += time.perf_counter() - start
+        frames += int(batch.lengths.sum())
+    ratios = seconds["torch"] / seconds["rnnkit"]
+    result = {"frames_per_s": {k: frames / s.sum() for k, s in seconds.items()},
+              "ratio_blocks": [round(float(r), 4) for r in ratios],
+              "ratio_all": round(float(seconds["torch"].sum() / seconds["rnnkit"].sum()), 4),
+              "shares": step_shares(model, batches, min(steps, 20)),
+              "decoding": decoding_costs(model, batches)}
+    print(f"\n| rnnkit frames/s | torch {torch.__version__} frames/s | ratio (all steps) | per block |"
+          f"\n|---:|---:|---:|---|\n| {result['frames_per_s']['rnnkit']:,.0f} | "
+          f"{result['frames_per_s']['torch']:,.0f} | {result['ratio_all']:.3f}x | "
+          f"{', '.join(f'{r:.3f}' for r in result['ratio_blocks'])} |")
+    shares = result["shares"]
+    print(f"\nrnnkit step: forward {100 * shares['forward']:.1f}%, CTC loss forward + backward "
+          f"{100 * shares['ctc']:.1f}%, backward {100 * shares['backward']:.1f}% "
+          f"({1000 * shares['step_s']:.0f} ms a step)")
+    d = result["decoding"]
+    print(f"per utterance: forward {1000 * d['forward_s']:.2f} ms, best path "
+          f"{1000 * d['greedy_s']:.2f} ms, prefix beam {BEAM} + trigram {1000 * d['beam_s']:.1f} ms")
+    print(f"\ngoal: throughput ratio >= {GOALS['throughput_ratio']:.1f}x -> {result['ratio_all']:.3f}x: "
+          f"{'met' if result['ratio_all'] >= GOALS['throughput_ratio'] else 'not met'}")
+    return {"bench": "speech_throughput", "steps": block * repeats, "repeats": repeats,
+            "config": dataclasses.asdict(config), "throughput": result}
+
+
+def step_shares(model, batches, steps: int) -> dict:
+    """Where an rnnkit training step's time goes: the model's forward, the CTC loss's
+    forward and backward, the model's backward (optimizer excluded)."""
+    parts = {"forward": 0.0, "ctc": 0.0, "backward": 0.0}
+    model.train()
+    for i in range(steps):
+        batch = batches.batch(0, i % batches.num_batches)
+        model.zero_grad()
+        t0 = time.perf_counter()
+        logits, out_lengths = model.forward(batch.inputs, batch.lengths)
+        t1 = time.perf_counter()
+        model.criterion.forward(logits, batch.targets.T, out_lengths, batch.target_lengths)
+        dlogits = model.criterion.backward()
+        t2 = time.perf_counter()
+        model.backward(dlogits)
+        t3 = time.perf_counter()
+        parts["forward"] += t1 - t0
+        parts["ctc"] += t2 - t1
+        parts["backward"] += t3 - t2
+    total = sum(parts.values())
+    return {**{k: v / total for k, v in parts.items()}, "step_s": total / steps}
+
+
+def decoding_costs(model, batches) -> dict:
+    """Seconds per utterance: the forward pass, best-path and prefix beam decoding."""
+    from rnnkit.ctc_decoding import ctc_greedy, ctc_prefix_beam_search
+    from rnnkit.module import no_grad
+    from rnnkit.ngram import CharNgramLM
+    from rnnkit.speech import BLANK
+
+    batch = batches.batch(0, 0)
+    B = batch.inputs.shape[1]
+    lm = CharNgramLM(model.num_classes, 3).fit(batch.targets[:n, b] for b, n in
+                                              enumerate(batch.target_lengths))
+    model.eval()
+    t0 = time.perf_counter()
+    with no_grad():
+        log_probs, out_lengths = model.log_probs(batch.inputs, batch.lengths)
+    t1 = time.perf_counter()
+    ctc_greedy(log_probs, out_lengths, BLANK)
+    t2 = time.perf_counter()
+    for b in range(B):
+        ctc_prefix_beam_search(log_probs[:out_lengths[b], b], BEAM, BLANK, lm, 0.5)
+    t3 = time.perf_counter()
+    return {"forward_s": (t1 - t0) / B, "greedy_s": (t2 - t1) / B, "beam_s": (t3 - t2) / B}
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("task", choices=("quality", "throughput"))
+    parser.add_argument("--minutes", type=float, default=30.0,
+                        help="quality: training wall time per seed (default 30)")
+    parser.add_argument("--seeds", default="0", help="quality: comma-separated seeds (default 0)")
+    parser.add_argument("--out", default="runs/bench-speech",
+                        help="quality: where the models go (default runs/bench-speech)")
+    parser.add_argument("--steps", type=int, default=60,
+                        help="throughput: training steps per library (default 60)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="throughput: blocks the steps are split into (default 3)")
+    parser.add_argument("--threads", type=int, default=1, help="BLAS and torch threads (default 1)")
+    args = parser.parse_args(argv)
+    if args.steps < 1 or args.repeats < 1 or args.repeats > args.steps:
+        parser.error(f"--steps and --repeats must be >= 1 with --repeats <= --steps, "
+                     f"got {args.steps} and {args.repeats}")
+    seeds = [int(s) for s in args.seeds.split(",")]
+
+    import torch
+    torch.set_num_threads(args.threads)
+    started, load_before = time.perf_counter(), load_now()
+    with blas_threads(args.threads):
+        if args.task == "quality":
+            record = run_quality(args.minutes, seeds, args.out)
+        else:
+            record = run_throughput(args.steps, args.repeats)
+    record.update(threads=args.threads, load_before=load_before, load_after=load_now(),
+                  wall_minutes=round((time.perf_counter() - started) / 60, 2),
+                  machine=platform.machine(), cpus=os.cpu_count(), numpy=np.__version__,
+                  torch=torch.__version__)
+    print(f"\nload average {load_before} before, {record['load_after']} after; "
+          f"{record['wall_minutes']:.1f} min wall in all, {args.threads} thread(s)")
+    print(json.dumps(record, default=str))
+    return record
+
+
+if __name__ == "__main__":
+    main()
