@@ -25,6 +25,14 @@ BLEU gain of beam search (k = 1, 4, 8) with the sentences/s of translating.
     word vocabularies of the train split with min_count 5 (<unk> for the rest).
 ``sentences/s``: every score above comes with the speed of translating the test set
     (batches of 64, one process; encoder, search and detokenising included).
+``--throughput-only``  training speed alone, in a few minutes: for each attention
+    kind (--attention), an rnnkit model and its torch twin (same starting weights, same
+    step as ``ding``) each take --steps training steps on the same batches, alternating
+    step by step so that both see the same machine load; the steps are split into
+    --repeats blocks and each block gives one ratio rnnkit / torch of target tokens/s
+    (the table shows every block, the median and the spread). ``ding`` uses the Ding
+    configuration (``--hidden-size`` / ``--embed-size`` override its widths), ``numbers``
+    the first candidate's character model on the numbers data.
 
 Threads: --threads (default 1) for NumPy's BLAS (rnnkit.apps._threads.blas_threads) and
 torch.set_num_threads: the models are small, and on a machine whose 2 cores are shared
@@ -34,6 +42,7 @@ Usage::
 
     python bench/translate.py numbers --minutes 3     # per candidate setting
     python bench/translate.py ding --minutes 8        # per run (4 runs: ~35 min in all)
+    python bench/translate.py ding --throughput-only --steps 60 --repeats 3   # ~2 min
 
 Each prints markdown tables and one JSON line.
 """
@@ -162,32 +171,32 @@ def _torch_twin(model):
     return to_torch(model)
 
 
-def _rnnkit_step(model):
+def _rnnkit_step(model, lr=DING_CONFIG.lr, clip=DING_CONFIG.clip):
     from rnnkit.optim import Adam, clip_grad_norm
 
-    optimizer = Adam(model.parameters(), lr=DING_CONFIG.lr)
+    optimizer = Adam(model.parameters(), lr=lr)
 
     def step(batch):
         model.train()
         model.zero_grad()
         loss = model.loss_and_backward(batch)
-        clip_grad_norm(model.parameters(), DING_CONFIG.clip)
+        clip_grad_norm(model.parameters(), clip)
         optimizer.step()
         return loss
     return step
 
 
-def _torch_step(twin):
+def _torch_step(twin, lr=DING_CONFIG.lr, clip=DING_CONFIG.clip):
     import torch
 
-    optimizer = torch.optim.Adam(twin.parameters(), lr=DING_CONFIG.lr)
+    optimizer = torch.optim.Adam(twin.parameters(), lr=lr)
 
     def step(batch):
         twin.train()
         optimizer.zero_grad()
         loss = twin.loss(batch)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(twin.parameters(), DING_CONFIG.clip)
+        torch.nn.utils.clip_grad_norm_(twin.parameters(), clip)
         optimizer.step()
         return loss.item()
     return step
@@ -285,6 +294,77 @@ def report_ding(results, minutes, n_train, n_val, n_test, vocab_sizes) -> dict:
                      for name, r in results.items()}}
 
 
+# --------------------------------------------------------------------------- throughput only
+
+
+def throughput_setup(task: str, hidden_size=None, embed_size=None):
+    """The training batches and the config of ``task``'s throughput measurement."""
+    from rnnkit.data.translation import encode_pairs
+    from rnnkit.training import Seq2SeqBatches
+
+    if task == "ding":
+        train, _, _, vocabularies = ding_data()
+        config = DING_CONFIG
+    else:
+        from rnnkit.data.translation import build_vocabularies, number_pairs
+        train = number_pairs("fr-en", "train")
+        config = next(iter(CANDIDATES.values()))
+        vocabularies = build_vocabularies(train, config.level)
+    widths = {k: v for k, v in (("hidden_size", hidden_size), ("embed_size", embed_size)) if v}
+    config = dataclasses.replace(config, **widths)
+    sources, targets = encode_pairs(train, *vocabularies)
+    return Seq2SeqBatches(sources, targets, config.batch_size, seed=config.seed), vocabularies, config
+
+
+def run_throughput(task, steps, repeats, attentions, hidden_size=None, embed_size=None) -> dict:
+    """Training steps only, rnnkit and its twin alternating step by step on the same batches."""
+    import torch
+
+    batches, (source_vocab, target_vocab), base = throughput_setup(task, hidden_size, embed_size)
+    print(f"{task}: throughput only, {steps} steps each in {repeats} blocks; {base.cell}, "
+          f"embed {base.embed_size}, hidden {base.hidden_size}, batch {base.batch_size}, "
+          f"vocabularies {len(source_vocab):,} / {len(target_vocab):,}", flush=True)
+    n, block = batches.num_batches, max(1, steps // repeats)
+    results = {}
+    for attention in attentions:
+        config = dataclasses.replace(base, attention=attention)
+        model = build_model(source_vocab, target_vocab, config)
+        twin = _torch_twin(model)
+        step_fns = {"rnnkit": _rnnkit_step(model, config.lr, config.clip),
+                    "torch": _torch_step(twin, config.lr, config.clip)}
+        for fn in step_fns.values():
+            fn(batches.batch(0, 0))                                  # one untimed step: caches, JIT
+        seconds = {name: np.zeros(repeats) for name in step_fns}
+        tokens = np.zeros(repeats)
+        for i in range(block * repeats):
+            batch = batches.batch((i + 1) // n, (i + 1) % n)
+            for name, fn in step_fns.items():
+                start = time.perf_counter()
+                fn(batch)
+                seconds[name][i // block] += time.perf_counter() - start
+            tokens[i // block] += int(batch.target_lengths.sum())
+        ratios = seconds["torch"] / seconds["rnnkit"]                # same tokens: ratio of speeds
+        results[attention] = {
+            "tokens_per_s": {name: float(tokens.sum() / s.sum()) for name, s in seconds.items()},
+            "ratio_blocks": [round(float(r), 4) for r in ratios],
+            "ratio_median": round(float(np.median(ratios)), 4),
+            "ratio_all": round(float(seconds["torch"].sum() / seconds["rnnkit"].sum()), 4)}
+        print(f"  {attention}: done, load {load_now()}", flush=True)
+
+    print(f"\n| attention | rnnkit tokens/s | torch {torch.__version__} tokens/s | ratio (all steps) "
+          f"| ratio per block | median | spread |\n|---|---:|---:|---:|---|---:|---:|")
+    for attention, r in results.items():
+        blocks = r["ratio_blocks"]
+        print(f"| {attention} | {r['tokens_per_s']['rnnkit']:,.0f} | {r['tokens_per_s']['torch']:,.0f} | "
+              f"{r['ratio_all']:.3f}x | {', '.join(f'{b:.3f}' for b in blocks)} | "
+              f"{r['ratio_median']:.3f}x | {min(blocks):.3f}-{max(blocks):.3f} |")
+    ratio = min(r["ratio_all"] for r in results.values())
+    print(f"\ngoal: throughput ratio >= {GOALS['throughput_ratio']:.1f}x -> {ratio:.3f}x (lowest): "
+          f"{'met' if ratio >= GOALS['throughput_ratio'] else 'not met'}")
+    return {"bench": f"translate_{task}_throughput", "steps": block * repeats, "repeats": repeats,
+            "config": dataclasses.asdict(base), "throughput": results}
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -299,13 +379,34 @@ def main(argv=None) -> dict:
     parser.add_argument("--out", default="runs/bench-translate",
                         help="numbers: where the candidates' models go (default runs/bench-translate)")
     parser.add_argument("--threads", type=int, default=1, help="BLAS and torch threads (default 1)")
+    parser.add_argument("--throughput-only", action="store_true",
+                        help="training throughput against the torch twin only (a few minutes)")
+    parser.add_argument("--steps", type=int, default=60,
+                        help="throughput only: training steps per model (default 60)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="throughput only: blocks the steps are split into, one ratio each (default 3)")
+    parser.add_argument("--attention", default="general,none",
+                        help="throughput only: comma-separated attention kinds (default general,none)")
+    parser.add_argument("--hidden-size", type=int, default=None,
+                        help="throughput only: override the model's hidden size")
+    parser.add_argument("--embed-size", type=int, default=None,
+                        help="throughput only: override the model's embedding size")
     args = parser.parse_args(argv)
+    if args.steps < 1 or args.repeats < 1 or args.repeats > args.steps:
+        parser.error(f"--steps and --repeats must be >= 1 with --repeats <= --steps, "
+                     f"got {args.steps} and {args.repeats}")
+    attentions = args.attention.split(",")
+    if not set(attentions) <= {"additive", "dot", "general", "none"}:
+        parser.error(f"--attention takes additive, dot, general and none, got {args.attention!r}")
 
     import torch
     torch.set_num_threads(args.threads)
     started, load_before = time.perf_counter(), load_now()
     with blas_threads(args.threads):
-        if args.task == "numbers":
+        if args.throughput_only:
+            record = run_throughput(args.task, args.steps, args.repeats, attentions,
+                                    args.hidden_size, args.embed_size)
+        elif args.task == "numbers":
             record = run_numbers(args.minutes or 3.0, args.out)
         else:
             record = run_ding(args.minutes or 8.0, args.slice_seconds, args.test_limit)

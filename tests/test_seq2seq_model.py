@@ -48,7 +48,7 @@ def _model(cell="gru", attention="general", input_feeding=True, bidirectional=Tr
                    pad_id=PAD, bos_id=BOS, eos_id=EOS, dtype=dtype, seed=seed, **kwargs)
 
 
-def _check_gradients(model, batch, before_forward=lambda: None):
+def _check_gradients(model, batch, before_forward=lambda: None, eps=1e-4):
     """Every parameter's gradient of model.loss(batch) against central differences.
 
     The attention scores' parameters are scaled up first: at initialisation the scores
@@ -68,7 +68,7 @@ def _check_gradients(model, batch, before_forward=lambda: None):
     before_forward()
     value = model.loss_and_backward(batch)
     assert value == pytest.approx(loss(), abs=0, rel=1e-14)
-    errors = {name: relative_error(p.grad, numerical_gradient(loss, p.data, eps=1e-4))
+    errors = {name: relative_error(p.grad, numerical_gradient(loss, p.data, eps=eps))
               for name, p in model.named_parameters()}
     assert max(errors.values()) < GRAD_TOL, errors
     return errors
@@ -140,6 +140,74 @@ def test_matches_torch_modules(cell, attention):
     back = from_torch(twin)                                                 # and the weights return
     for (name, a), (_, b) in zip(model.state_dict().items(), back.state_dict().items()):
         np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+# ------------------------------------------------------------------ the fast paths
+
+
+def _loss_and_gradients(model, batch, dropout_seed=None):
+    if dropout_seed is not None:                         # the same dropout masks on each run
+        model.decoder.dropout_rng = np.random.default_rng(dropout_seed)
+        model.decoder.output_dropout.rng = np.random.default_rng(dropout_seed + 1)
+        model.encoder.dropout_rng = np.random.default_rng(dropout_seed + 2)
+    model.zero_grad()
+    loss = model.loss_and_backward(batch)
+    return loss, {name: p.grad.copy() for name, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("cell,attention,input_feeding,num_layers", [
+    ("lstm", "general", True, 2), ("gru", "additive", True, 3), ("rnn", "dot", False, 2),
+    ("lstm", "none", True, 1), ("gru", "none", False, 2)])
+def test_hoisted_decoder_loop_equals_the_reference_loop(cell, attention, input_feeding, num_layers):
+    """decoder.fast_path (input projections' GEMMs out of the step loop) against the cells'
+    own per-step forward and backward: logits, loss and every gradient, with dropout."""
+    model = _model(cell, attention, input_feeding, num_layers=num_layers, hidden_size=4,
+                   dropout=0.25, label_smoothing=0.1, seed=12)
+    batch = _batch(seed=13, src_lengths=(4, 2, 5, 1), target_lengths=(3, 5, 1, 2))
+    tgt_in, _ = shift_right(batch.targets, batch.target_lengths, BOS, PAD)
+    results = {}
+    for fast in (True, False):
+        model.decoder.fast_path = fast
+        assert model.decoder._hoists() == fast
+        with rnnkit.no_grad():
+            logits = model.eval().forward(batch.inputs, batch.lengths, tgt_in)
+        results[fast] = (logits,) + _loss_and_gradients(model.train(), batch, dropout_seed=3)
+    (logits, loss, grads), (ref_logits, ref_loss, ref_grads) = results[True], results[False]
+    np.testing.assert_allclose(logits, ref_logits, rtol=0, atol=1e-13)
+    assert loss == pytest.approx(ref_loss, rel=1e-13)
+    for name, grad in grads.items():
+        np.testing.assert_allclose(grad, ref_grads[name], rtol=0, atol=1e-12, err_msg=name)
+    steps = [m for m in model.modules() if hasattr(m, "_caches")]
+    assert not any(m._caches for m in steps)                           # nothing left behind
+
+
+def test_cells_without_a_linear_input_projection_run_the_reference_loop():
+    model = _model("lnlstm", "general", hidden_size=8, seed=14)
+    assert model.decoder.fast_path and not model.decoder._hoists()
+    # layer norm over 4 units per direction curves sharply: a smaller step keeps the
+    # central differences' truncation error (~eps^2) below the tolerance
+    _check_gradients(model, _batch(seed=15), eps=1e-5)
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
+def test_loss_reads_logits_only_at_valid_targets(label_smoothing):
+    """loss() projects only the N valid positions: the same loss and gradients as every
+    position's logits (forward) with the padded ones masked out of the criterion."""
+    model = _model("lstm", "additive", label_smoothing=label_smoothing, seed=16)
+    batch = _batch(seed=17, src_lengths=(4, 2, 3), target_lengths=(1, 4, 2))
+    loss, grads = _loss_and_gradients(model, batch)
+    tgt_in, valid = shift_right(batch.targets, batch.target_lengths, BOS, PAD)
+    model.zero_grad()
+    logits = model.forward(batch.inputs, batch.lengths, tgt_in)               # (T, B, V)
+    assert loss == pytest.approx(model.criterion.forward(logits, batch.targets, valid), rel=1e-14)
+    dlogits = model.criterion.backward()
+    assert np.all(dlogits[~valid] == 0)
+    model.backward(dlogits)
+    for name, p in model.named_parameters():
+        np.testing.assert_allclose(grads[name], p.grad, rtol=0, atol=1e-15, err_msg=name)
+    model.loss(batch)                                                         # logits (N=7, V)
+    with pytest.raises(ValueError, match=r"dlogits must have shape \(N=7 valid targets, tgt_vocab_size=8\)"):
+        model.backward(dlogits)
 
 
 # ------------------------------------------------------------------ decoding API

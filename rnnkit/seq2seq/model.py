@@ -14,9 +14,14 @@ to predict, ending with ``eos_id`` (the data side appends it; the model does not
 decoder reads them shifted right (:func:`shift_right`)::
 
     tgt_in[0] = bos_id;  tgt_in[t] = targets[t - 1]  (pad_id where t > target_length)
-    L = sum_{t < target_length} CE_ls(logits[t], targets[t]) / sum(target_lengths)
+    valid  = t < target_length                               # (T, B) bool, N = sum(valid)
+    logits = decoder(tgt_in, s0, memory) at valid only       # (N, V)  the rows a loss reads
+    L = sum_valid CE_ls(logits, targets[valid]) / N
 
-a mean over target tokens, with optional label smoothing (``CrossEntropyLoss``).
+a mean over target tokens, with optional label smoothing (``CrossEntropyLoss``). The
+vocabulary projection, the softmax and their backward run over the ``N`` valid rows
+only: a padded position's logits would get a zero gradient, so computing them (as
+:meth:`Seq2Seq.forward` does, for every position) changes nothing but the time.
 
 Special ids are constructor arguments (``pad_id=0, bos_id=1, eos_id=2``), the same for
 source and target vocabularies; ``pad_id`` is both embeddings' ``padding_idx`` (a zero
@@ -167,7 +172,7 @@ class Seq2Seq(Module):
             attention, self.context_size, self.attention_size, self.input_feeding, self.dropout,
             self.pad_id, self.dtype, seeds[3])
         self.criterion = CrossEntropyLoss(label_smoothing=self.label_smoothing)
-        self._enc_shape = None
+        self._shapes = None
 
     def config(self) -> dict:
         """JSON-able constructor arguments: ``Seq2Seq(**model.config())`` rebuilds it."""
@@ -221,21 +226,31 @@ class Seq2Seq(Module):
         """
         src, src_lengths = self._check_source(src, src_lengths)
         tgt_in = self._check_ids(tgt_in, "tgt_in", self.tgt_vocab_size, batch=src.shape[1])
+        return self._forward(src, src_lengths, tgt_in)
+
+    def _forward(self, src, src_lengths, tgt_in, rows=None):
+        """forward on checked inputs; logits (N, V) at ``rows (T, B)`` only, when given."""
         memory = self._encode(src, src_lengths)
-        logits = self.decoder.forward(tgt_in, memory.initial_state, memory.attention)
-        self._enc_shape = src.shape + (self.context_size,) if is_grad_enabled() else None
+        logits = self.decoder.forward(tgt_in, memory.initial_state, memory.attention, rows)
+        enc_shape = src.shape + (self.context_size,)
+        self._shapes = (enc_shape, logits.shape) if is_grad_enabled() else None
         return logits
 
     def backward(self, dlogits):
-        """Backpropagate ``dL/dlogits (T, B, V)`` through the decoder steps, the attention,
-        the bridge and the encoder; accumulates every parameter gradient."""
-        require_forward(self._enc_shape, "Seq2Seq")
-        B = self._enc_shape[1]
-        check_float_array(dlogits, "dlogits", (None, B, self.tgt_vocab_size), self.dtype,
-                          f"(T, B={B}, tgt_vocab_size={self.tgt_vocab_size})")
+        """Backpropagate ``dL/dlogits`` (shaped as the last forward's logits: ``(T, B, V)``
+        after :meth:`forward`, ``(N, V)`` after :meth:`loss`) through the decoder steps, the
+        attention, the bridge and the encoder; accumulates every parameter gradient."""
+        require_forward(self._shapes, "Seq2Seq")
+        shape = self._shapes[1]
+        doc = (f"(T, B={shape[1]}, tgt_vocab_size={shape[2]})" if len(shape) == 3
+               else f"(N={shape[0]} valid targets, tgt_vocab_size={shape[1]})")
+        check_float_array(dlogits, "dlogits", shape, self.dtype, doc)
+        self._backward(dlogits)
+
+    def _backward(self, dlogits):
         d_initial_state, d_values, d_keys = self.decoder.backward(dlogits)
-        self._encode_backward(d_initial_state, d_values, d_keys, self._enc_shape)
-        self._enc_shape = None
+        self._encode_backward(d_initial_state, d_values, d_keys, self._shapes[0])
+        self._shapes = None
 
     @property
     def context_size(self) -> int:
@@ -250,14 +265,16 @@ class Seq2Seq(Module):
         target_lengths = (np.full(targets.shape[1], targets.shape[0], np.int64)
                           if batch.target_lengths is None
                           else check_lengths(batch.target_lengths, targets.shape[1], targets.shape[0]))
+        src, src_lengths = self._check_source(batch.inputs, batch.lengths)
         tgt_in, valid = shift_right(targets, target_lengths, self.bos_id, self.pad_id)
-        logits = self.forward(batch.inputs, batch.lengths, tgt_in)
-        return self.criterion.forward(logits, targets, valid)
+        tgt_in = self._check_ids(tgt_in, "tgt_in", self.tgt_vocab_size, batch=src.shape[1])
+        logits = self._forward(src, src_lengths, tgt_in, rows=valid)              # (N, V)
+        return self.criterion.forward(logits, targets[valid])
 
     def loss_and_backward(self, batch) -> float:
         """:meth:`loss`, then its gradient into every ``Parameter.grad``."""
         value = self.loss(batch)
-        self.backward(self.criterion.backward())
+        self._backward(self.criterion.backward())        # the criterion's own (N, V): no check
         return value
 
     # -- decoding, one step at a time -------------------------------------------------
