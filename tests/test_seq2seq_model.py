@@ -142,6 +142,21 @@ def test_matches_torch_modules(cell, attention):
         np.testing.assert_array_equal(a, b, err_msg=name)
 
 
+def test_torch_twin_valid_only_loss_is_the_same():
+    torch = pytest.importorskip("torch")
+    model = _model("lstm", "general", hidden_size=4, seed=5)
+    batch = _batch(seed=6, src_lengths=(4, 2, 5, 1), target_lengths=(3, 4, 1, 2))
+    grads = []
+    for valid_only in (False, True):
+        twin = to_torch(model)
+        loss = twin.loss(batch, valid_only=valid_only)
+        loss.backward()
+        grads.append((loss.item(), [p.grad.clone() for p in twin.parameters()]))
+    assert abs(grads[0][0] - grads[1][0]) < TORCH_TOL
+    for a, b in zip(grads[0][1], grads[1][1]):
+        assert torch.allclose(a, b, rtol=0, atol=TORCH_TOL)
+
+
 # ------------------------------------------------------------------ the fast paths
 
 

@@ -63,3 +63,30 @@ def one_line_subparsers(parser: argparse.ArgumentParser):
     returns the subparsers object to add actions to."""
     parser.error = lambda message: OneLineErrors.error(parser, message)   # e.g. unknown options
     return parser.add_subparsers(dest="action", metavar="<action>", parser_class=OneLineErrors)
+
+
+def add_training_options(p: argparse.ArgumentParser, defaults, batch_of: str, seed_of: str) -> None:
+    """The flags every padded-batch ``train`` shares, after its model's own: optimisation
+    (``--batch-size --lr --clip --epochs --patience --max-minutes --seed``, defaults from the
+    config dataclass ``defaults``) and the run directory (``--resume --overwrite --quiet``)."""
+    p.add_argument("--batch-size", type=positive_int, metavar="N",
+                   help=f"{batch_of} per step (default {defaults.batch_size})")
+    p.add_argument("--lr", type=positive_float, metavar="X",
+                   help=f"Adam learning rate (default {defaults.lr})")
+    p.add_argument("--clip", type=positive_float, metavar="X",
+                   help=f"clip the global gradient norm (default {defaults.clip})")
+    p.add_argument("--epochs", type=positive_int, metavar="N",
+                   help=f"at most N epochs (default {defaults.epochs})")
+    p.add_argument("--patience", type=positive_int, metavar="N",
+                   help=f"stop after N epochs without a better validation loss "
+                        f"(default {defaults.patience})")
+    p.add_argument("--max-minutes", type=positive_float, metavar="X",
+                   help="wall-time budget of this call (default: none)")
+    p.add_argument("--seed", type=non_negative_int, metavar="S",
+                   help=f"{seed_of} seed (default {defaults.seed})")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out; only --epochs, --patience, --max-minutes "
+                        "and --clip may change")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a model already in --out (default: refuse)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")

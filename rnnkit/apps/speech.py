@@ -32,8 +32,8 @@ import dataclasses
 import sys
 
 from rnnkit.apps._args import (
-    non_negative_float, non_negative_int, one_line_subparsers, positive_float, positive_int,
-    probability,
+    add_training_options, non_negative_float, non_negative_int, one_line_subparsers,
+    positive_int, probability,
 )
 from rnnkit.apps._run import (
     check_resumed_source, prepare_out, read_meta, remove_run_files, resume_settings,
@@ -219,27 +219,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--lm-order", type=non_negative_int, metavar="N",
                    help=f"character n-gram order for beam search, 0 for none "
                         f"(default {DEFAULTS.lm_order})")
-    p.add_argument("--batch-size", type=positive_int, metavar="N",
-                   help=f"utterances per step (default {DEFAULTS.batch_size})")
-    p.add_argument("--lr", type=positive_float, metavar="X",
-                   help=f"Adam learning rate (default {DEFAULTS.lr})")
-    p.add_argument("--clip", type=positive_float, metavar="X",
-                   help=f"clip the global gradient norm (default {DEFAULTS.clip})")
-    p.add_argument("--epochs", type=positive_int, metavar="N",
-                   help=f"at most N epochs (default {DEFAULTS.epochs})")
-    p.add_argument("--patience", type=positive_int, metavar="N",
-                   help=f"stop after N epochs without a better validation loss "
-                        f"(default {DEFAULTS.patience})")
-    p.add_argument("--max-minutes", type=positive_float, metavar="X",
-                   help="wall-time budget of this call (default: none)")
-    p.add_argument("--seed", type=non_negative_int, metavar="S",
-                   help=f"weights, augmentation and shuffling seed (default {DEFAULTS.seed})")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out; only --epochs, --patience, --max-minutes "
-                        "and --clip may change")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace a model already in --out (default: refuse)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_training_options(p, DEFAULTS, batch_of="utterances", seed_of="weights, augmentation and shuffling")
     add_threads_option(p)
     p.set_defaults(run=_run_train)
 

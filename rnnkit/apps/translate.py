@@ -32,7 +32,7 @@ import dataclasses
 import sys
 
 from rnnkit.apps._args import (
-    non_negative_int, one_line_subparsers, positive_float, positive_int, probability,
+    add_training_options, non_negative_int, one_line_subparsers, positive_int, probability,
 )
 from rnnkit.apps._run import (
     check_resumed_source, prepare_out, read_meta, remove_run_files, resume_settings,
@@ -192,32 +192,12 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
                    help=f"dropout in [0, 1) (default {DEFAULTS.dropout})")
     p.add_argument("--label-smoothing", type=probability, metavar="X",
                    help=f"label smoothing in [0, 1) (default {DEFAULTS.label_smoothing})")
-    p.add_argument("--batch-size", type=positive_int, metavar="N",
-                   help=f"pairs per step (default {DEFAULTS.batch_size})")
-    p.add_argument("--lr", type=positive_float, metavar="X",
-                   help=f"Adam learning rate (default {DEFAULTS.lr})")
     p.add_argument("--schedule", choices=("constant", "cosine"),
                    help="learning rate: constant (default) or warm-up then cosine decay to 0 "
                         "at the last epoch")
     p.add_argument("--warmup-steps", type=non_negative_int, metavar="N",
                    help="linear warm-up steps of the cosine schedule (default 0)")
-    p.add_argument("--clip", type=positive_float, metavar="X",
-                   help=f"clip the global gradient norm (default {DEFAULTS.clip})")
-    p.add_argument("--epochs", type=positive_int, metavar="N",
-                   help=f"at most N epochs (default {DEFAULTS.epochs})")
-    p.add_argument("--patience", type=positive_int, metavar="N",
-                   help=f"stop after N epochs without a better validation loss "
-                        f"(default {DEFAULTS.patience})")
-    p.add_argument("--max-minutes", type=positive_float, metavar="X",
-                   help="wall-time budget of this call (default: none)")
-    p.add_argument("--seed", type=non_negative_int, metavar="S",
-                   help=f"weights and shuffling seed (default {DEFAULTS.seed})")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out; only --epochs, --patience, --max-minutes "
-                        "and --clip may change")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace a model already in --out (default: refuse)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_training_options(p, DEFAULTS, batch_of="pairs", seed_of="weights and shuffling")
     add_threads_option(p)
     p.set_defaults(run=_run_train)
 

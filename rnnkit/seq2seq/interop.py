@@ -134,7 +134,7 @@ def _twin_class():
                 final = tuple(torch.tanh(self.bridge[n](join(s))) for n, s in zip(("h", "c"), final))
             return enc, [tuple(s[layer] for s in final) for layer in range(L)]
 
-        def forward(self, src, src_lengths, tgt_in):
+        def forward(self, src, src_lengths, tgt_in, project=True):
             src, lengths = torch.as_tensor(src), torch.as_tensor(src_lengths)
             enc, states = self.encode(src, lengths)
             dec, B = self.decoder, src.shape[1]
@@ -163,14 +163,26 @@ def _twin_class():
                     h_tilde = torch.tanh(dec.attention_output.W_c(torch.cat([context, x], 1)))
                 outs.append(h_tilde)
                 feed = h_tilde
-            return dec.projection(self.dropout(torch.stack(outs)))                     # (T, B, V)
+            h_tilde = torch.stack(outs)                                                 # (T, B, H)
+            return self.project(h_tilde) if project else h_tilde                        # (T, B, V)
 
-        def loss(self, batch):
-            """Mean cross-entropy per target token of a Seq2SeqBatches batch, as Seq2Seq.loss."""
+        def project(self, h_tilde):
+            return self.decoder.projection(self.dropout(h_tilde))
+
+        def loss(self, batch, valid_only=False):
+            """Mean cross-entropy per target token of a Seq2SeqBatches batch, as Seq2Seq.loss.
+            ``valid_only``: logits only at the real target positions, as Seq2Seq.loss computes
+            them (same loss and gradients; the default projects every padded position too,
+            as a model written the usual torch way does)."""
             c = self.rnnkit_config
             tgt_in, valid = shift_right(batch.targets, batch.target_lengths, c["bos_id"], c["pad_id"])
-            logits = self(batch.inputs, batch.lengths, tgt_in)
-            targets = torch.as_tensor(np.where(valid, batch.targets, -100))
-            return self.criterion(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+            if not valid_only:
+                logits = self(batch.inputs, batch.lengths, tgt_in)
+                targets = torch.as_tensor(np.where(valid, batch.targets, -100))
+                return self.criterion(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+            h_tilde = self(batch.inputs, batch.lengths, tgt_in, project=False)          # (T, B, H)
+            mask = torch.as_tensor(valid)
+            logits = self.project(h_tilde[mask])                                        # (N, V)
+            return self.criterion(logits, torch.as_tensor(batch.targets)[mask])
 
     return TorchSeq2Seq
