@@ -110,14 +110,15 @@ def decode_labels(labels) -> str:
 # --------------------------------------------------------------------------- features
 
 
-def featurize(audio: np.ndarray, n_mels: int = 40) -> np.ndarray:
-    """Per-utterance normalised log-mel features ``(T, n_mels)`` float32 of 8 kHz audio."""
+def featurize(audio: np.ndarray, n_mels: int = 40, name: str = "audio") -> np.ndarray:
+    """Per-utterance normalised log-mel features ``(T, n_mels)`` float32 of 8 kHz audio
+    (``name`` says which in an error)."""
     from rnnkit.audio import log_mel, normalize
     from rnnkit.data.tts import SAMPLE_RATE
 
     audio = np.asarray(audio, dtype=np.float64)
     if audio.ndim != 1 or audio.size < SAMPLE_RATE // 40:
-        raise InputError(f"audio must be a 1-D signal of at least 25 ms ({SAMPLE_RATE // 40} "
+        raise InputError(f"{name} must be a 1-D signal of at least 25 ms ({SAMPLE_RATE // 40} "
                          f"samples at {SAMPLE_RATE} Hz), got shape {audio.shape}")
     return normalize(log_mel(audio, SAMPLE_RATE, n_mels=n_mels, n_fft=256))
 
@@ -138,7 +139,7 @@ def perturbed_copies(utterances, copies: int, seed: int) -> list:
 
 
 def _examples(utterances, n_mels: int):
-    features = [featurize(u.audio, n_mels) for u in utterances]
+    features = [featurize(u.audio, n_mels, u.source) for u in utterances]
     labels = [encode_text(u.text) for u in utterances]
     return features, labels
 
@@ -244,22 +245,24 @@ class Recognizer:
         self.model, self.config, self.lm, self.extra = model, config, lm, extra or {}
 
     def transcribe(self, audios, beam: int = 1, lm_weight: float = 0.5,
-                   batch_size: int = 32) -> list[str]:
+                   batch_size: int = 32, names=None) -> list[str]:
         """Texts of ``audios`` (1-D arrays at 8 kHz). ``beam`` 1: best path; more:
-        prefix beam search, with the n-gram model weighted by ``lm_weight`` (0: none)."""
+        prefix beam search, with the n-gram model weighted by ``lm_weight`` (0: none).
+        ``names`` (one per audio, e.g. file names) are what errors call them."""
         beam = check_scalar(beam, "beam", int, low=1)
         lm_weight = check_scalar(lm_weight, "lm_weight", float, low=0.0)
+        names = list(names) if names is not None else [f"audios[{i}]" for i in range(len(audios))]
+        features = [featurize(a, self.config.n_mels, n) for a, n in zip(audios, names)]
         texts = []
-        for start in range(0, len(audios), batch_size):
-            texts += self._transcribe_batch(audios[start:start + batch_size], beam, lm_weight)
+        for start in range(0, len(features), batch_size):
+            texts += self._transcribe_batch(features[start:start + batch_size], beam, lm_weight)
         return texts
 
-    def _transcribe_batch(self, audios, beam, lm_weight) -> list[str]:
+    def _transcribe_batch(self, features, beam, lm_weight) -> list[str]:
         from rnnkit.ctc_decoding import ctc_greedy, ctc_prefix_beam_search
         from rnnkit.module import no_grad
         from rnnkit.training.data import pad_sequences
 
-        features = [featurize(a, self.config.n_mels) for a in audios]
         lengths = np.array([len(f) for f in features], np.int64)                 # (B,)
         x = pad_sequences(features, np.arange(len(features)), lengths, 0.0)     # (T, B, F)
         with no_grad():
@@ -283,7 +286,8 @@ class Recognizer:
         if not utterances:
             raise InputError("no utterances to evaluate")
         started = time.perf_counter()
-        hypotheses = self.transcribe([u.audio for u in utterances], beam, lm_weight)
+        hypotheses = self.transcribe([u.audio for u in utterances], beam, lm_weight,
+                                     names=[u.source for u in utterances])
         seconds = time.perf_counter() - started
         references = [normalize_transcript(u.text) for u in utterances]
         wer = jiwer.wer(references, [h if h else "" for h in hypotheses])

@@ -54,7 +54,7 @@ def test_features_shape_and_errors():
     frames = 1 + int(np.ceil((audio.size - 200) / 80))             # 25 ms windows, 10 ms hop
     assert x.shape == (frames, 20) and x.dtype == np.float32
     np.testing.assert_allclose(x.mean(axis=0), 0, atol=1e-5)       # normalised per utterance
-    with pytest.raises(ValueError, match="at least 25 ms"):
+    with pytest.raises(ValueError, match="audio must be a 1-D signal of at least 25 ms"):
         featurize(np.zeros(10))
 
 
@@ -144,7 +144,8 @@ def test_cli_transcribe_bad_files(tmp_path, capsys):
     train_recognizer(utterances, [], SpeechConfig(**dict(TINY, epochs=1)), tmp_path / "run",
                      extra={"app": "speech", "source": {"data": "x"}}, progress=False)
     (tmp_path / "bad.wav").write_bytes(b"RIFF0000WAVEjunk")
-    for path in (tmp_path / "bad.wav", tmp_path / "none.wav"):
+    soundfile.write(tmp_path / "short.wav", np.zeros(50), SAMPLE_RATE)       # 6 ms
+    for path in (tmp_path / "bad.wav", tmp_path / "none.wav", tmp_path / "short.wav"):
         code, _, err = run_cli(["speech", "transcribe", "--model", str(tmp_path / "run"),
                                 str(path)], capsys)
         assert code == 2 and path.name in err and len(err.strip().splitlines()) == 1

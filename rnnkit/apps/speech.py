@@ -176,8 +176,10 @@ def transcribe_files(model, paths, beam=1, lm_weight=0.5) -> list[str]:
     from rnnkit.audio import read_wav
     from rnnkit.data.tts import SAMPLE_RATE
 
+    recognizer = load(model)                                   # a wrong --model is named first
     audios = [read_wav(path, SAMPLE_RATE) for path in paths]
-    return load(model).transcribe(audios, beam=beam, lm_weight=lm_weight)
+    return recognizer.transcribe(audios, beam=beam, lm_weight=lm_weight,
+                                 names=[repr(str(path)) for path in paths])
 
 
 # --------------------------------------------------------------------------- command line
