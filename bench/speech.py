@@ -45,6 +45,7 @@ import time
 
 import numpy as np
 
+from _steps import rnnkit_step, torch_step
 from rnnkit.apps._threads import blas_threads
 
 GOALS = {"digits_wer": 0.05, "asterisk_digits_accuracy": 0.90, "throughput_ratio": 1.0}
@@ -136,37 +137,6 @@ def throughput_setup(num_utterances: int):
     return config, batches
 
 
-def _rnnkit_step(model, lr, clip):
-    from rnnkit.optim import Adam, clip_grad_norm
-
-    optimizer = Adam(model.parameters(), lr=lr)
-
-    def step(batch):
-        model.train()
-        model.zero_grad()
-        loss = model.loss_and_backward(batch)
-        clip_grad_norm(model.parameters(), clip)
-        optimizer.step()
-        return loss
-    return step
-
-
-def _torch_step(twin, lr, clip):
-    import torch
-
-    optimizer = torch.optim.Adam(twin.parameters(), lr=lr)
-
-    def step(batch):
-        twin.train()
-        optimizer.zero_grad()
-        loss = twin.loss(batch)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(twin.parameters(), clip)
-        optimizer.step()
-        return loss.item()
-    return step
-
-
 def run_throughput(steps: int, repeats: int) -> dict:
     import torch
     from rnnkit.models.acoustic_interop import to_torch
@@ -178,8 +148,8 @@ def run_throughput(steps: int, repeats: int) -> dict:
     print(f"throughput: {steps} steps each in {repeats} blocks; {config.num_layers}-layer "
           f"bidirectional {config.cell.upper()} {config.hidden_size}, subsample {config.subsample}, "
           f"batch {config.batch_size}", flush=True)
-    step_fns = {"rnnkit": _rnnkit_step(model, config.lr, config.clip),
-                "torch": _torch_step(twin, config.lr, config.clip)}
+    step_fns = {"rnnkit": rnnkit_step(model, config.lr, config.clip),
+                "torch": torch_step(twin, config.lr, config.clip)}
     for fn in step_fns.values():
         fn(batches.batch(0, 0))                                      # one untimed step: caches, JIT
     n, block = batches.num_batches, max(1, steps // repeats)

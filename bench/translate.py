@@ -61,6 +61,7 @@ import time
 
 import numpy as np
 
+from _steps import rnnkit_step, torch_step
 from rnnkit.apps._threads import blas_threads
 from rnnkit.translation import TranslateConfig, Translator, build_model, train_translator
 
@@ -147,7 +148,8 @@ class Run:
     def __init__(self, library, attention, model, batches):
         self.library, self.attention, self.batches = library, attention, batches
         self.model = model if library == "rnnkit" else _torch_twin(model)
-        self.step_fn = _rnnkit_step(self.model) if library == "rnnkit" else _torch_step(self.model)
+        make_step = rnnkit_step if library == "rnnkit" else torch_step
+        self.step_fn = make_step(self.model, DING_CONFIG.lr, DING_CONFIG.clip)
         self.steps, self.seconds, self.target_tokens, self.last_loss = 0, 0.0, 0, float("nan")
 
     def train_for(self, seconds: float, budget: float) -> None:
@@ -172,37 +174,6 @@ class Run:
 def _torch_twin(model):
     from rnnkit.seq2seq.interop import to_torch
     return to_torch(model)
-
-
-def _rnnkit_step(model, lr=DING_CONFIG.lr, clip=DING_CONFIG.clip):
-    from rnnkit.optim import Adam, clip_grad_norm
-
-    optimizer = Adam(model.parameters(), lr=lr)
-
-    def step(batch):
-        model.train()
-        model.zero_grad()
-        loss = model.loss_and_backward(batch)
-        clip_grad_norm(model.parameters(), clip)
-        optimizer.step()
-        return loss
-    return step
-
-
-def _torch_step(twin, lr=DING_CONFIG.lr, clip=DING_CONFIG.clip, valid_only=False):
-    import torch
-
-    optimizer = torch.optim.Adam(twin.parameters(), lr=lr)
-
-    def step(batch):
-        twin.train()
-        optimizer.zero_grad()
-        loss = twin.loss(batch, valid_only=valid_only)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(twin.parameters(), clip)
-        optimizer.step()
-        return loss.item()
-    return step
 
 
 def validation_loss(model, batches) -> float:
@@ -333,10 +304,10 @@ def run_throughput(task, steps, repeats, attentions, hidden_size=None, embed_siz
         config = dataclasses.replace(base, attention=attention)
         model = build_model(source_vocab, target_vocab, config)
         twin = _torch_twin(model)
-        step_fns = {"rnnkit": _rnnkit_step(model, config.lr, config.clip),
-                    "torch": _torch_step(twin, config.lr, config.clip),
-                    "torch-valid": _torch_step(_torch_twin(model), config.lr, config.clip,
-                                               valid_only=True)}
+        step_fns = {"rnnkit": rnnkit_step(model, config.lr, config.clip),
+                    "torch": torch_step(twin, config.lr, config.clip),
+                    "torch-valid": torch_step(_torch_twin(model), config.lr, config.clip,
+                                              valid_only=True)}
         for fn in step_fns.values():
             fn(batches.batch(0, 0))                                  # one untimed step: caches, JIT
         seconds = {name: np.zeros(repeats) for name in step_fns}
