@@ -36,3 +36,28 @@ def torch_step(twin, lr: float, clip: float, **loss_options):
         optimizer.step()
         return loss.item()
     return step
+
+
+def time_alternating(step_fns: dict, batches, steps: int, repeats: int, count):
+    """Time each of ``step_fns`` (name -> step(batch)) on the same batches, alternating step
+    by step so all see the same machine load. Each takes one untimed step first (caches,
+    JIT); then ``steps // repeats`` steps per block, ``repeats`` blocks, batch ``i + 1`` of
+    ``batches`` in order. Returns ``({name: seconds per block}, {count(batch) summed per
+    block})`` as arrays of shape ``(repeats,)``."""
+    import time
+
+    import numpy as np
+
+    for fn in step_fns.values():
+        fn(batches.batch(0, 0))
+    n, block = batches.num_batches, max(1, steps // repeats)
+    seconds = {name: np.zeros(repeats) for name in step_fns}
+    counted = np.zeros(repeats)
+    for i in range(block * repeats):
+        batch = batches.batch((i + 1) // n, (i + 1) % n)
+        for name, fn in step_fns.items():
+            start = time.perf_counter()
+            fn(batch)
+            seconds[name][i // block] += time.perf_counter() - start
+        counted[i // block] += count(batch)
+    return seconds, counted

@@ -45,7 +45,7 @@ import time
 
 import numpy as np
 
-from _steps import rnnkit_step, torch_step
+from _steps import rnnkit_step, time_alternating, torch_step
 from rnnkit.apps._threads import blas_threads
 
 GOALS = {"digits_wer": 0.05, "asterisk_digits_accuracy": 0.90, "throughput_ratio": 1.0}
@@ -150,20 +150,10 @@ def run_throughput(steps: int, repeats: int) -> dict:
           f"batch {config.batch_size}", flush=True)
     step_fns = {"rnnkit": rnnkit_step(model, config.lr, config.clip),
                 "torch": torch_step(twin, config.lr, config.clip)}
-    for fn in step_fns.values():
-        fn(batches.batch(0, 0))                                      # one untimed step: caches, JIT
-    n, block = batches.num_batches, max(1, steps // repeats)
-    seconds = {name: np.zeros(repeats) for name in step_fns}
-    frames = 0
-    for i in range(block * repeats):
-        batch = batches.batch((i + 1) // n, (i + 1) % n)
-        for name, fn in step_fns.items():
-            start = time.perf_counter()
-            fn(batch)
-            seconds[name][i // block] += time.perf_counter() - start
-        frames += int(batch.lengths.sum())
+    seconds, frames = time_alternating(step_fns, batches, steps, repeats,
+                                       lambda batch: int(batch.lengths.sum()))
     ratios = seconds["torch"] / seconds["rnnkit"]
-    result = {"frames_per_s": {k: frames / s.sum() for k, s in seconds.items()},
+    result = {"frames_per_s": {k: frames.sum() / s.sum() for k, s in seconds.items()},
               "ratio_blocks": [round(float(r), 4) for r in ratios],
               "ratio_all": round(float(seconds["torch"].sum() / seconds["rnnkit"].sum()), 4),
               "shares": step_shares(model, batches, min(steps, 20)),
@@ -181,7 +171,7 @@ def run_throughput(steps: int, repeats: int) -> dict:
           f"{1000 * d['greedy_s']:.2f} ms, prefix beam {BEAM} + trigram {1000 * d['beam_s']:.1f} ms")
     print(f"\ngoal: throughput ratio >= {GOALS['throughput_ratio']:.1f}x -> {result['ratio_all']:.3f}x: "
           f"{'met' if result['ratio_all'] >= GOALS['throughput_ratio'] else 'not met'}")
-    return {"bench": "speech_throughput", "steps": block * repeats, "repeats": repeats,
+    return {"bench": "speech_throughput", "steps": max(1, steps // repeats) * repeats, "repeats": repeats,
             "config": dataclasses.asdict(config), "throughput": result}
 
 

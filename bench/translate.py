@@ -61,7 +61,7 @@ import time
 
 import numpy as np
 
-from _steps import rnnkit_step, torch_step
+from _steps import rnnkit_step, time_alternating, torch_step
 from rnnkit.apps._threads import blas_threads
 from rnnkit.translation import TranslateConfig, Translator, build_model, train_translator
 
@@ -298,7 +298,7 @@ def run_throughput(task, steps, repeats, attentions, hidden_size=None, embed_siz
     print(f"{task}: throughput only, {steps} steps each in {repeats} blocks; {base.cell}, "
           f"embed {base.embed_size}, hidden {base.hidden_size}, batch {base.batch_size}, "
           f"vocabularies {len(source_vocab):,} / {len(target_vocab):,}", flush=True)
-    n, block = batches.num_batches, max(1, steps // repeats)
+    block = max(1, steps // repeats)
     results = {}
     for attention in attentions:
         config = dataclasses.replace(base, attention=attention)
@@ -308,17 +308,8 @@ def run_throughput(task, steps, repeats, attentions, hidden_size=None, embed_siz
                     "torch": torch_step(twin, config.lr, config.clip),
                     "torch-valid": torch_step(_torch_twin(model), config.lr, config.clip,
                                               valid_only=True)}
-        for fn in step_fns.values():
-            fn(batches.batch(0, 0))                                  # one untimed step: caches, JIT
-        seconds = {name: np.zeros(repeats) for name in step_fns}
-        tokens = np.zeros(repeats)
-        for i in range(block * repeats):
-            batch = batches.batch((i + 1) // n, (i + 1) % n)
-            for name, fn in step_fns.items():
-                start = time.perf_counter()
-                fn(batch)
-                seconds[name][i // block] += time.perf_counter() - start
-            tokens[i // block] += int(batch.target_lengths.sum())
+        seconds, tokens = time_alternating(step_fns, batches, steps, repeats,
+                                           lambda batch: int(batch.target_lengths.sum()))
         ratios = seconds["torch"] / seconds["rnnkit"]                # same tokens: ratio of speeds
         results[attention] = {
             "tokens_per_s": {name: float(tokens.sum() / s.sum()) for name, s in seconds.items()},

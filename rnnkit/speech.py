@@ -191,8 +191,7 @@ def train_recognizer(train, val, config: SpeechConfig, out_dir=None, *, extra=No
             f"{len(examples) - len(train):,} perturbed) in {time.perf_counter() - started:.0f} s")
     lm = None
     if config.lm_order:
-        lm = CharNgramLM(len(characters()) + 1, config.lm_order).fit(
-            encode_text(u.text) for u in train)
+        lm = CharNgramLM(len(characters()) + 1, config.lm_order).fit(labels[:len(train)])
     model = build_model(config)
     extra = dict(extra or {}, settings=vars(config).copy(),
                  lm=lm.to_dict() if lm is not None else None)

@@ -72,10 +72,10 @@ def load_splits(dataset=None, data=None, splits=("train", "val", "test"),
         corpus_split = {"train": "train", "val": "valid", "test": "test"}
         return {s: speech_corpus.synthetic_corpus(corpus_split[s], sizes[s], seed=CORPUS_SEED)
                 for s in splits}
-    if dataset == "asterisk":
-        return {s: speech_corpus.asterisk_corpus() for s in splits}
-    if dataset == "asterisk-digits":
-        return {s: speech_corpus.asterisk_digits() for s in splits}
+    if dataset in ("asterisk", "asterisk-digits"):
+        corpus = (speech_corpus.asterisk_corpus() if dataset == "asterisk"
+                  else speech_corpus.asterisk_digits())                       # read once
+        return {s: corpus for s in splits}
     raise InputError(f"--dataset must be one of {DATASETS}, got {dataset!r}")
 
 

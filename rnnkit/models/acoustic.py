@@ -161,7 +161,10 @@ class AcousticModel(Module):
         Returns ``logits (T', B, num_classes)`` and ``out_lengths (B,)``, ``T' = ceil(T / k)``;
         logits past ``out_lengths[b]`` are the bias only.
         """
-        x, lengths = self._check_input(x, lengths)
+        return self._forward(*self._check_input(x, lengths))
+
+    def _forward(self, x, lengths):
+        """:meth:`forward` of inputs already checked."""
         z, out_lengths = stack_frames(x, lengths, self.subsample)                  # (T', B, kF)
         h, _ = self.rnn.forward(z, lengths=out_lengths)                            # (T', B, dirs*H)
         logits = self.head.forward(h)                                              # (T', B, C)
@@ -194,7 +197,10 @@ class AcousticModel(Module):
         """A copy of ``x (T, B, F)`` with each utterance's first ``lengths[b]`` frames
         masked by ``spec_augment`` (drawn from ``spec_augment_rng``); ``x`` itself when
         ``spec_augment`` is None. Frames past each length are left alone."""
-        x, lengths = self._check_input(x, lengths)
+        return self._masked(*self._check_input(x, lengths))
+
+    def _masked(self, x, lengths) -> np.ndarray:
+        """:meth:`augment` of inputs already checked."""
         if self.spec_augment is None:
             return x
         out = x.copy()
@@ -207,22 +213,22 @@ class AcousticModel(Module):
         """CTC loss (``reduction='mean'``, as ``torch.nn.CTCLoss``) of a ``Seq2SeqBatches``
         batch: ``inputs (T, B, F)``, ``lengths (B,)``, ``targets (S, B)`` label ids padded,
         ``target_lengths (B,)``. Never masks (see :meth:`loss_and_backward`)."""
-        return self._loss(batch, batch.inputs)
+        return self._loss(batch, *self._check_input(batch.inputs, batch.lengths, _BATCH_NAMES))
 
     def loss_and_backward(self, batch) -> float:
         """:meth:`loss`, with SpecAugment on the inputs in training mode, then its gradient
         into every ``Parameter.grad``."""
-        x = batch.inputs
-        if self.training and self.spec_augment is not None:
-            x = self.augment(*self._check_input(x, batch.lengths, _BATCH_NAMES))
-        value = self._loss(batch, x)
+        x, lengths = self._check_input(batch.inputs, batch.lengths, _BATCH_NAMES)
+        if self.training:
+            x = self._masked(x, lengths)
+        value = self._loss(batch, x, lengths)
         self.backward(self.criterion.backward())
         return value
 
-    def _loss(self, batch, x) -> float:
-        x, lengths = self._check_input(x, batch.lengths, _BATCH_NAMES)
+    def _loss(self, batch, x, lengths) -> float:
+        """The CTC loss of checked inputs ``x`` (masked or not) and ``lengths``."""
         targets, target_lengths = self._check_targets(batch.targets, batch.target_lengths, lengths)
-        logits, out_lengths = self.forward(x, lengths)                             # (T', B, C)
+        logits, out_lengths = self._forward(x, lengths)                            # (T', B, C)
         return self.criterion.forward(logits, targets, out_lengths, target_lengths)
 
     # -- input checks --------------------------------------------------------------------
