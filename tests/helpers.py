@@ -3,12 +3,33 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import rnnkit
 from rnnkit.gradcheck import numerical_gradient, relative_error
 
 GRAD_TOL = 1e-6      # relative error of analytic vs finite-difference gradients
 TORCH_TOL = 1e-9     # absolute difference from PyTorch in float64
+
+
+def model_loss_gradient_errors(model, batch, eps, before_forward=lambda: None):
+    """Relative errors ``{name: error}`` of every parameter gradient that a ``ModelLoss``
+    model's ``loss_and_backward(batch)`` accumulates, against central differences (step
+    ``eps``) of ``model.loss(batch)``; ``before_forward()`` runs before every loss (e.g. to
+    reset the dropout generators). Also checks that both methods give the same loss. Returns
+    ``(errors, loss)`` with ``loss`` the no-grad loss function, for further checks."""
+    def loss():
+        before_forward()
+        with rnnkit.no_grad():
+            return model.loss(batch)
+
+    model.zero_grad()
+    before_forward()
+    value = model.loss_and_backward(batch)
+    assert value == pytest.approx(loss(), abs=0, rel=1e-14)
+    errors = {name: relative_error(p.grad, numerical_gradient(loss, p.data, eps=eps))
+              for name, p in model.named_parameters()}
+    return errors, loss
 
 
 def as_tuple(state):

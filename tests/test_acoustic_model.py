@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from helpers import GRAD_TOL, TORCH_TOL
+from helpers import GRAD_TOL, TORCH_TOL, model_loss_gradient_errors
 
 import rnnkit
 from rnnkit.augment import SpecAugment
@@ -83,17 +83,7 @@ def test_output_lengths_and_ctc_min_frames():
 
 def _check_gradients(model, batch, before_forward=lambda: None):
     """Every parameter's gradient of the CTC loss and dL/dx, against central differences."""
-    def loss():
-        before_forward()
-        with rnnkit.no_grad():
-            return model.loss(batch)
-
-    model.zero_grad()
-    before_forward()
-    value = model.loss_and_backward(batch)
-    assert value == pytest.approx(loss(), abs=0, rel=1e-14)
-    errors = {name: relative_error(p.grad, numerical_gradient(loss, p.data, eps=1e-5))
-              for name, p in model.named_parameters()}
+    errors, loss = model_loss_gradient_errors(model, batch, 1e-5, before_forward)
     # dL/dx from backward(dlogits) of a fresh forward
     logits, out_lengths = model.forward(batch.inputs, batch.lengths)
     model.criterion.forward(logits, batch.targets.T, out_lengths, batch.target_lengths)

@@ -9,11 +9,10 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import GRAD_TOL, TORCH_TOL
+from helpers import GRAD_TOL, TORCH_TOL, model_loss_gradient_errors
 
 import rnnkit
 from rnnkit.decoding import greedy_search, select_rows
-from rnnkit.gradcheck import numerical_gradient, relative_error
 from rnnkit.seq2seq import Seq2Seq, shift_right
 from rnnkit.seq2seq.interop import from_torch, to_torch, torch_name
 from rnnkit.training import Batch, Seq2SeqBatches, Trainer, load_model
@@ -59,17 +58,7 @@ def _check_gradients(model, batch, before_forward=lambda: None, eps=1e-4):
     for name, p in model.named_parameters():
         p.data *= 3.0 if ".score." in name else 1.0
 
-    def loss():
-        before_forward()
-        with rnnkit.no_grad():
-            return model.loss(batch)
-
-    model.zero_grad()
-    before_forward()
-    value = model.loss_and_backward(batch)
-    assert value == pytest.approx(loss(), abs=0, rel=1e-14)
-    errors = {name: relative_error(p.grad, numerical_gradient(loss, p.data, eps=eps))
-              for name, p in model.named_parameters()}
+    errors, _ = model_loss_gradient_errors(model, batch, eps, before_forward)
     assert max(errors.values()) < GRAD_TOL, errors
     return errors
 
