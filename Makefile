@@ -22,7 +22,9 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 # and from Debian where apt-get can install them: Fashion-MNIST for the image benchmark, the
 # Ding dictionary and two SWORD Bibles for translation (rnnkit/data/translation.py); the
 # espeak-ng and flite speech synthesisers and the Asterisk prompts for speech
-# (rnnkit/data/speech_corpus.py).
+# (rnnkit/data/speech_corpus.py); fluidsynth and a General MIDI sound font to listen to
+# music samples (rnnkit/data/midi.py). Last, the Bach chorales of music21 are parsed once into
+# piano rolls, the default corpus of `rnnkit music` (rnnkit/data/music.py; about a minute).
 $(VENV)/.data: rnnkit/datasets/sources.py Makefile | $(BIN)/python
 	$(BIN)/python -m rnnkit.datasets.fetch
 	-@dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || \
@@ -40,6 +42,12 @@ $(VENV)/.data: rnnkit/datasets/sources.py Makefile | $(BIN)/python
 	    apt-get update -qq >/dev/null && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng flite asterisk-core-sounds-en-wav >/dev/null; } || \
 	  echo "note: speech programs and recordings not installed (apt-get install espeak-ng flite asterisk-core-sounds-en-wav); rnnkit speech needs them"
+	-@dpkg -s fluidsynth fluid-soundfont-gm >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    apt-get update -qq >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fluidsynth fluid-soundfont-gm >/dev/null; } || \
+	  echo "note: fluidsynth and its sound font not installed (apt-get install fluidsynth fluid-soundfont-gm); rnnkit music writes no WAV without them"
+	$(BIN)/python -c "from rnnkit.data.music import bach_chorales; bach_chorales()"
 	touch $@
 
 install: $(VENV)/.core $(VENV)/.data

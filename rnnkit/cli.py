@@ -30,10 +30,12 @@ APPS: dict[str, tuple[str, str]] = {
     "forecast": ("rnnkit.apps.forecast", "time-series forecasting (sunspots, co2, airpassengers, taylor or your CSV): train, eval, predict"),
     "translate": ("rnnkit.apps.translate", "machine translation with attention (numbers in words, Ding de-en, Bible es-en or your TSV): train, eval, translate"),
     "speech": ("rnnkit.apps.speech", "speech recognition with CTC (synthesised digits and commands, Asterisk recordings or your WAV folder): train, eval, transcribe"),
+    "music": ("rnnkit.apps.music", "polyphonic music with a piano-roll RNN or RNN-NADE (Bach chorales or your MIDI folder): train, eval, sample"),
 }
 
 # apps whose `train` continues a run with --resume
-RESUMABLE = ("textgen", "sentiment", "vowels", "imageseq", "forecast", "translate", "speech")
+RESUMABLE = ("textgen", "sentiment", "vowels", "imageseq", "forecast", "translate", "speech",
+             "music")
 
 
 class UsageError(InputError):

@@ -3,6 +3,7 @@
 from rnnkit.layers.dropout import Dropout
 from rnnkit.layers.embedding import Embedding
 from rnnkit.layers.linear import Linear
+from rnnkit.layers.nade import NADE
 from rnnkit.layers.pooling import LastValid
 from rnnkit.layers.recurrent import GRU, LSTM, RNN, RecurrentLayer
 from rnnkit.layers.sequential import Sequential
@@ -12,4 +13,4 @@ from rnnkit.layers.registry import CELLS, public_classes
 globals().update(public_classes())
 
 __all__ = ["RNN", "GRU", "LSTM", "RecurrentLayer", "Embedding", "Linear", "Dropout",
-           "LastValid", "Sequential", "CELLS"] + sorted(set(public_classes()) - {"RNN", "GRU", "LSTM"})
+           "LastValid", "Sequential", "NADE", "CELLS"] + sorted(set(public_classes()) - {"RNN", "GRU", "LSTM"})

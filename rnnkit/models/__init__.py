@@ -17,11 +17,12 @@ from rnnkit.errors import InputError, InputTypeError
 from rnnkit.models.acoustic import AcousticModel
 from rnnkit.models.classifier import SequenceClassifier, SequenceRegressor
 from rnnkit.models.language_model import LanguageModel
+from rnnkit.models.piano_roll import PianoRollModel
 from rnnkit.models.pooling import MaxOverTime, MeanOverTime
 from rnnkit.models.word_classifier import WordClassifier
 
 MODELS = {cls.__name__: cls for cls in (LanguageModel, SequenceClassifier, SequenceRegressor,
-                                        WordClassifier, AcousticModel)}
+                                        WordClassifier, AcousticModel, PianoRollModel)}
 DEFINED_ELSEWHERE = {"Forecaster": "rnnkit.forecasting.model", "Seq2Seq": "rnnkit.seq2seq.model"}
 
 
@@ -55,4 +56,4 @@ def build_model(name: str, config: dict):
 
 
 __all__ = ["LanguageModel", "SequenceClassifier", "SequenceRegressor", "WordClassifier", "AcousticModel",
-           "MeanOverTime", "MaxOverTime", "MODELS", "register_model", "model_class", "build_model"]
+           "PianoRollModel", "MeanOverTime", "MaxOverTime", "MODELS", "register_model", "model_class", "build_model"]

@@ -141,8 +141,10 @@ class ModelLoss:
         loss = model.loss_and_backward(batch)   # training: forward, loss, backward (+= grads)
         loss = model.loss(batch)                # evaluation; called under no_grad()
 
-    ``evaluate`` returns ``{"loss"}``: the batch losses averaged with the batch sizes as
-    weights (the mean per sequence when the model's loss is a mean over sequences).
+    ``evaluate`` returns ``{"loss"}``: the batch losses averaged with weights
+    ``model.loss_weight(batch)`` when the model has that method (how many items its loss
+    averaged over, e.g. time steps: the result is then the mean over every item), else the
+    batch sizes (the mean per sequence when the model's loss is a mean over sequences).
     """
 
     carries_state = False
@@ -161,9 +163,10 @@ class ModelLoss:
 
     def evaluate(self, model, data, max_batches=None) -> dict:
         loss, total, count = self._method(model, "loss"), 0.0, 0
+        weight = getattr(model, "loss_weight", lambda batch: batch.inputs.shape[1])  # B: time-major
         with no_grad():
             for batch in _batches(data, max_batches):
-                size = batch.inputs.shape[1]                            # B (time-major)
+                size = weight(batch)
                 total += float(loss(batch)) * size
                 count += size
         return {"loss": total / count}
