@@ -20,6 +20,20 @@ Speed perturbation by a factor ``f`` (:func:`speed_perturb`), as Kaldi's (sox ``
 Played at the original rate, ``y`` lasts ``1 / f`` as long and every frequency is ``f``
 times higher: tempo and pitch change together.
 
+Reverberation with a decay time ``RT60`` seconds (:func:`reverberate`), a synthetic room: the
+impulse response is a direct path plus exponentially decaying Gaussian noise, the usual
+statistical model of late reverberation (Schroeder)::
+
+    h[0]   = 1,   h[k] = w_k exp(-6.91 k / (RT60 sr)) r     k = 1 .. ceil(RT60 sr) - 1
+             w_k ~ N(0, 1);  r = reverb-to-direct amplitude ratio  # -60 dB at k = RT60 sr
+    y      = (x * h)[:N] sqrt(P_x / P_(x*h))                       # same length and power as x
+
+Silence at the ends (:func:`trim_silence`, :func:`pad_silence`), frames of ``L`` samples::
+
+    e_j    = 10 log10(mean(x[jL:(j+1)L]^2))                        # frame energy, dB
+    keep   = first .. last frame with e_j >= max_j e_j - top_db    # trim_silence
+    y      = [0]*a ++ x ++ [0]*b                                   # pad_silence
+
 SpecAugment (Park et al. 2019) on features ``X (T, F)`` (:func:`spec_augment`), frequency
 masks first, then time masks; ``U{a..b}`` is uniform over the integers, both ends included::
 
@@ -43,7 +57,8 @@ import numpy as np
 from rnnkit._validation import check_scalar
 from rnnkit.errors import InputError, InputTypeError
 
-__all__ = ["add_noise", "speed_perturb", "spec_augment", "SpecAugment", "speed_fraction"]
+__all__ = ["add_noise", "speed_perturb", "reverberate", "trim_silence", "pad_silence",
+           "spec_augment", "SpecAugment", "speed_fraction"]
 
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
 MAX_DENOMINATOR = 100       # of the speed fraction: keeps resample_poly's filter short
@@ -125,6 +140,72 @@ def speed_perturb(signal, factor) -> np.ndarray:
 
     y = resample_poly(x.astype(np.float64), speed.denominator, speed.numerator)  # (ceil(N q / p),)
     return y.astype(x.dtype)
+
+
+def reverberate(signal, rt60, rng, sample_rate, reverb_ratio=0.3) -> np.ndarray:
+    """``signal`` in a synthetic room with decay time ``rt60`` seconds (see module doc).
+
+    Parameters
+    ----------
+    signal : float ndarray (N,), not silent
+    rt60 : float > 0
+        Seconds for the reverberant tail to decay by 60 dB.
+    rng : numpy.random.Generator
+        Draws the tail's noise.
+    sample_rate : int
+    reverb_ratio : float >= 0
+        Amplitude of the tail's first sample relative to the direct path.
+
+    Returns
+    -------
+    float ndarray (N,), the dtype of ``signal``, with the power of ``signal``.
+    """
+    x = _check_signal(signal, "signal")
+    rt60 = check_scalar(rt60, "rt60", float, low=0.0, include_low=False)
+    sample_rate = check_scalar(sample_rate, "sample_rate", int, low=1)
+    reverb_ratio = check_scalar(reverb_ratio, "reverb_ratio", float, low=0.0)
+    _check_rng(rng)
+    length = max(int(math.ceil(rt60 * sample_rate)), 2)
+    k = np.arange(1, length)
+    h = np.empty(length)
+    h[0] = 1.0
+    h[1:] = rng.standard_normal(length - 1) * np.exp(-6.91 * k / (rt60 * sample_rate)) * reverb_ratio
+    from scipy.signal import fftconvolve       # the apps extra; kept out of `import rnnkit`
+
+    x64 = x.astype(np.float64)
+    y = fftconvolve(x64, h)[:x.size]                                           # (N,)
+    power_x, power_y = np.mean(x64 ** 2), np.mean(y ** 2)
+    if power_x == 0:
+        raise InputError("signal is silent (zero power): nothing to reverberate")
+    return (y * math.sqrt(power_x / power_y)).astype(x.dtype)
+
+
+def trim_silence(signal, sample_rate, top_db=40.0, frame_ms=10.0) -> np.ndarray:
+    """``signal`` without its leading and trailing frames quieter than the loudest frame
+    by more than ``top_db`` (see module doc); a signal with no such frames is returned whole.
+
+    Returns a copy, float ndarray ``(M,)``, ``M <= N``, the dtype of ``signal``.
+    """
+    x = _check_signal(signal, "signal")
+    sample_rate = check_scalar(sample_rate, "sample_rate", int, low=1)
+    top_db = check_scalar(top_db, "top_db", float, low=0.0)
+    frame_ms = check_scalar(frame_ms, "frame_ms", float, low=0.0, include_low=False)
+    L = max(int(round(sample_rate * frame_ms / 1000)), 1)
+    frames = -(-x.size // L)
+    padded = np.zeros(frames * L)
+    padded[:x.size] = x
+    energy = 10 * np.log10(np.mean(padded.reshape(frames, L) ** 2, axis=1) + 1e-30)  # (frames,)
+    loud = np.flatnonzero(energy >= energy.max() - top_db)
+    return x[loud[0] * L:min((loud[-1] + 1) * L, x.size)].copy()
+
+
+def pad_silence(signal, before, after) -> np.ndarray:
+    """``before`` zeros, then ``signal``, then ``after`` zeros: float ndarray
+    ``(before + N + after,)``, the dtype of ``signal``."""
+    x = _check_signal(signal, "signal")
+    before = check_scalar(before, "before", int, low=0)
+    after = check_scalar(after, "after", int, low=0)
+    return np.pad(x, (before, after))
 
 
 def _check_signal(signal, name) -> np.ndarray:

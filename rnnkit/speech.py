@@ -4,7 +4,8 @@ A :class:`Recognizer` is a trained :class:`rnnkit.models.AcousticModel` with its
 set. Transcribing audio, in the order the code runs it::
 
     audio      -> (N,) float at 8 kHz                       rnnkit.data.tts.SAMPLE_RATE
-    features   = normalize(log_mel(audio, n_mels=40))       (T, 40), 25 ms windows, 10 ms hop
+    dithered   = audio + DITHER n,  n ~ N(0, 1) seeded 0     one 16-bit step: silence is never 0
+    features   = normalize(log_mel(dithered, n_mels=40))    (T, 40), 25 ms windows, 10 ms hop
     log_probs  = model.log_probs(pad(features), lengths)    (T', B, C), C = blank + 28 chars
     labels     = ctc_greedy(log_probs)                       best path: repeats merged, blanks dropped
               or ctc_prefix_beam_search(log_probs[:, b], beam=K, lm=ngram, lm_weight=w)
@@ -14,10 +15,18 @@ Labels are characters: 0 is the CTC blank, ``1 .. 28`` the transcript alphabet
 (:data:`rnnkit.data.speech_corpus.ALPHABET`: space, a-z, apostrophe). Transcripts are
 normalised the same way for training and scoring.
 
+Why dither: without it digital silence (exact zeros, as TTS engines write) has the log of
+the floor ``eps`` (-36) in every band while a recording's quiet room is near -20, so the
+same pause would look different to the model depending on where the audio came from.
+
 Training (:func:`train_recognizer`): each training utterance is kept clean and, in
-``augment_copies`` more copies, speed-perturbed (factor uniform in [0.9, 1.1]) with
-additive white noise at an SNR uniform in [5, 30] dB (:mod:`rnnkit.augment`; drawn once,
-from the seed, so a resumed run sees the same data); SpecAugment masks the features
+``augment_copies`` more copies, changed the ways real recordings differ from synthetic
+ones (:mod:`rnnkit.augment`; drawn once, from the seed, so a resumed run sees the same
+data), in this order: speed-perturbed (factor uniform in ``SPEED``: tempo, pitch and
+formants move together, a cheap new speaker), its silent ends trimmed (40 dB below the
+loudest 10 ms frame) and replaced by ``U{0..PAD_S}`` seconds of silence at each end (real
+prompts start and stop anywhere), reverberated with probability ``REVERB_P`` (RT60 uniform
+in ``RT60_S``), and white noise added at an SNR uniform in ``SNR_DB``; SpecAugment masks the features
 inside the model at every training step. ``Seq2SeqBatches`` of (features, label ids),
 Adam, the Trainer's ``ModelLoss`` objective (the model's CTC loss), validation loss every
 epoch, early stopping, the best weights kept. A character trigram model of the training
@@ -39,6 +48,12 @@ from rnnkit._validation import check_scalar
 from rnnkit.errors import InputError, InputTypeError
 
 BLANK = 0
+DITHER = 1 / 32768                      # one step of 16-bit audio (Kaldi's dither=1)
+SPEED = (0.85, 1.15)                    # speed perturbation factor, uniform
+PAD_S = 0.3                             # most silence added at each end, seconds
+REVERB_P = 0.5                          # share of perturbed copies reverberated
+RT60_S = (0.1, 0.6)                     # reverberation decay time, uniform
+SNR_DB = (5.0, 40.0)                    # additive white noise, uniform
 
 
 @dataclass
@@ -120,20 +135,29 @@ def featurize(audio: np.ndarray, n_mels: int = 40, name: str = "audio") -> np.nd
     if audio.ndim != 1 or audio.size < SAMPLE_RATE // 40:
         raise InputError(f"{name} must be a 1-D signal of at least 25 ms ({SAMPLE_RATE // 40} "
                          f"samples at {SAMPLE_RATE} Hz), got shape {audio.shape}")
-    return normalize(log_mel(audio, SAMPLE_RATE, n_mels=n_mels, n_fft=256))
+    dithered = audio + DITHER * np.random.default_rng(0).standard_normal(audio.size)   # (N,)
+    return normalize(log_mel(dithered, SAMPLE_RATE, n_mels=n_mels, n_fft=256))
 
 
 def perturbed_copies(utterances, copies: int, seed: int) -> list:
-    """``copies`` speed-perturbed, noisy versions of each utterance (see the module doc)."""
-    from rnnkit.augment import add_noise, speed_perturb
+    """``copies`` perturbed versions of each utterance: speed, silent ends, reverberation,
+    noise (see the module doc)."""
+    from rnnkit.augment import add_noise, pad_silence, reverberate, speed_perturb, trim_silence
     from rnnkit.data.speech_corpus import Utterance
+    from rnnkit.data.tts import SAMPLE_RATE
 
     rng = np.random.default_rng([seed, 7919])
+    most_pad = int(PAD_S * SAMPLE_RATE)
     out = []
     for _ in range(copies):
         for u in utterances:
-            audio = speed_perturb(u.audio, float(rng.uniform(0.9, 1.1)))
-            audio = add_noise(audio, float(rng.uniform(5.0, 30.0)), rng)
+            audio = speed_perturb(u.audio, float(rng.uniform(*SPEED)))
+            audio = trim_silence(audio, SAMPLE_RATE, top_db=40.0)
+            audio = pad_silence(audio, int(rng.integers(0, most_pad + 1)),
+                                int(rng.integers(0, most_pad + 1)))
+            if rng.random() < REVERB_P:
+                audio = reverberate(audio, float(rng.uniform(*RT60_S)), rng, SAMPLE_RATE)
+            audio = add_noise(audio, float(rng.uniform(*SNR_DB)), rng)
             out.append(Utterance(audio.astype(np.float32), u.text, u.source + " (perturbed)"))
     return out
 

@@ -58,6 +58,47 @@ def test_features_shape_and_errors():
         featurize(np.zeros(10))
 
 
+def test_features_treat_digital_silence_like_a_quiet_room():
+    """Dither: zeros and a 16-bit-quiet room give the same silence features, not log(eps)."""
+    from rnnkit.audio import log_mel
+
+    speech = _tone_set(["yes"])[0].audio.astype(np.float64)
+    room = 1 / 32768 * np.random.default_rng(5).standard_normal(2000)
+    x_zeros = featurize(np.concatenate([np.zeros(2000), speech]), n_mels=20)
+    x_room = featurize(np.concatenate([room, speech]), n_mels=20)
+    silence = slice(2, 20)                                          # frames of the pause only
+    assert np.abs(x_zeros[silence] - x_room[silence]).mean() < 0.15
+    undithered = log_mel(np.concatenate([np.zeros(2000), speech]), SAMPLE_RATE, n_mels=20,
+                         n_fft=256)
+    assert undithered[silence].max() < -30                          # what dither replaces
+
+
+def test_perturbed_copies_are_seeded_and_change_speed_ends_and_noise(monkeypatch):
+    from rnnkit import speech
+    from rnnkit.speech import PAD_S, SPEED, perturbed_copies
+
+    tone = np.sin(np.arange(1600) * 0.3)                           # 0.2 s, silent ends of 0.1 s
+    utterances = [Utterance(np.pad(tone * (i + 1) / 4, 800).astype(np.float32), t, t)
+                  for i, t in enumerate(TEXTS)]
+    copies = perturbed_copies(utterances, 2, seed=3)
+    again = perturbed_copies(utterances, 2, seed=3)
+    assert [c.text for c in copies] == TEXTS * 2
+    assert all(np.array_equal(a.audio, b.audio) for a, b in zip(copies, again))
+    assert all(c.audio.dtype == np.float32 and c.source.endswith("(perturbed)") for c in copies)
+    assert len({c.audio.size for c in copies}) == len(copies)       # each drawn on its own
+
+    monkeypatch.setattr(speech, "REVERB_P", 0.0)                    # now the ends can be seen
+    monkeypatch.setattr(speech, "SNR_DB", (200.0, 200.0))
+    uneven = 0
+    for c in perturbed_copies(utterances, 2, seed=3):
+        loud = np.flatnonzero(np.abs(c.audio) > 1e-3)
+        before, after = loud[0], c.audio.size - 1 - loud[-1]
+        assert 1600 / SPEED[1] - 80 <= loud[-1] - loud[0] <= 1600 / SPEED[0] + 80
+        assert max(before, after) <= PAD_S * SAMPLE_RATE + 80      # old pauses trimmed first
+        uneven += abs(int(before) - int(after)) > 160               # each end drawn on its own
+    assert uneven >= 4
+
+
 def test_tiny_end_to_end_overfit(tmp_path):
     """A few utterances, overfit, transcribed exactly — and the same after loading."""
     train = _tone_set(TEXTS)
@@ -161,6 +202,6 @@ def test_espeak_words_overfit():
 
     voice = Voice("espeak-ng", "en-us", 160, 50)
     train = [Utterance(synthesize(t, voice), t, "espeak") for t in TEXTS]
-    recognizer, _ = train_recognizer(train, [], SpeechConfig(**dict(TINY, epochs=300, hidden_size=48)),
+    recognizer, _ = train_recognizer(train, [], SpeechConfig(**dict(TINY, epochs=400, hidden_size=64)),
                                      progress=False)
     assert recognizer.transcribe([u.audio for u in train]) == TEXTS

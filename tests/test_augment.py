@@ -1,5 +1,6 @@
-"""rnnkit/augment.py: noise at an exact SNR, speed perturbation (length and pitch), SpecAugment's
-masks (bounds, determinism, purity), and the argument errors."""
+"""rnnkit/augment.py: noise at an exact SNR, speed perturbation (length and pitch), reverberation
+(its impulse response's decay), silence trimming and padding, SpecAugment's masks (bounds,
+determinism, purity), and the argument errors."""
 
 import dataclasses
 import math
@@ -8,7 +9,10 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from rnnkit.augment import SpecAugment, add_noise, spec_augment, speed_fraction, speed_perturb
+from rnnkit.augment import (
+    SpecAugment, add_noise, pad_silence, reverberate, spec_augment, speed_fraction, speed_perturb,
+    trim_silence,
+)
 
 SR = 8000
 
@@ -113,6 +117,73 @@ def test_speed_perturb_errors():
         speed_perturb(_tone(100, 0.1), True)
     with pytest.raises(ValueError, match="signal must be a non-empty 1-D float array"):
         speed_perturb(np.zeros((10, 2)), 1.1)
+
+
+# ------------------------------------------------------------------ reverberate
+
+
+@pytest.mark.parametrize("rt60", [0.2, 0.5])
+def test_reverberation_of_an_impulse_is_a_tail_decaying_60_db_in_rt60(rt60):
+    length = int(rt60 * SR)
+    impulse = np.zeros(2 * length)
+    impulse[0] = 1.0
+    h = reverberate(impulse, rt60, np.random.default_rng(0), SR, reverb_ratio=0.5)
+    h = h / h[0]                                              # undo the power normalisation
+    assert np.abs(h[length:]).max() < 1e-12                   # the response ends at RT60
+    window = length // 10
+
+    def level_db(start):                                      # RMS of the tail from start, dB
+        return 10 * np.log10(np.mean(h[start:start + window] ** 2))
+
+    def envelope_db(start):                                   # what exp(-6.91 k / L) 0.5 gives
+        k = np.arange(start, start + window)
+        return 10 * np.log10(np.mean((0.5 * np.exp(-6.91 * k / length)) ** 2))
+
+    for start in (1, 4 * window, 8 * window):
+        assert abs(level_db(start) - envelope_db(start)) < 1.0
+    assert envelope_db(1) - envelope_db(length - window) > 50   # about 60 dB over RT60
+
+
+def test_reverberate_keeps_length_power_and_dtype_and_is_seeded():
+    signal = _tone(440, 0.5, np.float32)
+    wet = reverberate(signal, 0.3, np.random.default_rng(1), SR)
+    assert wet.shape == signal.shape and wet.dtype == np.float32
+    assert np.mean(wet.astype(np.float64) ** 2) == pytest.approx(np.mean(signal.astype(np.float64) ** 2), rel=1e-5)
+    np.testing.assert_array_equal(wet, reverberate(signal, 0.3, np.random.default_rng(1), SR))
+    dry = reverberate(signal, 0.3, np.random.default_rng(1), SR, reverb_ratio=0.0)
+    np.testing.assert_allclose(dry, signal, atol=1e-6)        # no tail: the signal itself
+
+
+def test_reverberate_errors():
+    with pytest.raises(ValueError, match="rt60 must be a positive number, got 0.0"):
+        reverberate(_tone(100, 0.1), 0.0, np.random.default_rng(0), SR)
+    with pytest.raises(ValueError, match="signal is silent"):
+        reverberate(np.zeros(100), 0.1, np.random.default_rng(0), SR)
+    with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
+        reverberate(_tone(100, 0.1), 0.1, 0, SR)
+
+
+# ------------------------------------------------------------------ silence
+
+
+def test_trim_silence_cuts_quiet_ends_to_the_frame():
+    tone = _tone(300, 0.5)                                   # 4000 samples, 50 frames of 80
+    quiet = 1e-3 * np.random.default_rng(0).standard_normal(800)      # about -57 dB below it
+    signal = np.concatenate([quiet, tone, quiet[:400]])
+    np.testing.assert_array_equal(trim_silence(signal, SR, top_db=40), tone)
+    kept = trim_silence(signal, SR, top_db=80)               # the noise is within 80 dB: kept
+    np.testing.assert_array_equal(kept, signal)
+    assert trim_silence(np.zeros(160), SR).size == 160       # all equally quiet: kept whole
+
+
+def test_pad_silence_adds_zeros_at_each_end():
+    signal = _tone(100, 0.01, np.float32)
+    padded = pad_silence(signal, 3, 5)
+    assert padded.dtype == np.float32 and padded.shape == (signal.size + 8,)
+    assert np.all(padded[:3] == 0) and np.all(padded[-5:] == 0)
+    np.testing.assert_array_equal(padded[3:-5], signal)
+    with pytest.raises(ValueError, match="before must be a non-negative integer"):
+        pad_silence(signal, -1, 0)
 
 
 # ------------------------------------------------------------------ spec_augment
