@@ -104,5 +104,8 @@ def test_cli_sample_errors_one_line(tmp_path, capsys):
         code, _, err = run_cli(["music", "sample", "--model", str(out), "--midi",
                                 str(tmp_path / "x.mid"), *argv], capsys)
         assert code == 2 and expected in err and len(err.strip().splitlines()) == 1, err
+    code, _, err = run_cli(["music", "sample", "--model", str(out), "--midi",
+                            str(tmp_path / "no" / "x.mid")], capsys)
+    assert code == 2 and "folder" in err and "does not exist" in err and ".tmp" not in err
     code, _, err = run_cli(["music", "eval", "--model", str(tmp_path / "nothing")], capsys)
     assert code == 2 and "no model at" in err

@@ -157,7 +157,11 @@ def sample(model, midi, steps=64, seed=0, temperature=1.0, threshold=None, prime
     import numpy as np
 
     from rnnkit.data import music
+    from rnnkit.errors import MissingFileError
 
+    midi = Path(midi)
+    if not midi.parent.resolve().is_dir():
+        raise MissingFileError(f"cannot write {str(midi)!r}: folder {str(midi.parent)!r} does not exist")
     trained = load(model)
     spq = trained.extra["source"]["steps_per_quarter"]
     prime_roll = None
@@ -168,7 +172,6 @@ def sample(model, midi, steps=64, seed=0, temperature=1.0, threshold=None, prime
     new = trained.sample(steps, seed=seed, prime=prime_roll, temperature=temperature,
                          threshold=threshold)
     roll = new if prime_roll is None else np.concatenate([prime_roll.astype(new.dtype), new])
-    midi = Path(midi)
     music.write_midi(roll, midi, steps_per_quarter=spq, tempo_bpm=TEMPO_BPM)
     written = {"midi": str(midi), "png": None, "wav": None, "steps": len(roll),
                "notes": int(roll.sum())}

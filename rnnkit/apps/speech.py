@@ -216,8 +216,8 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--spec-augment", action=argparse.BooleanOptionalAction,
                    help="SpecAugment time and frequency masks while training (default on)")
     p.add_argument("--augment-copies", type=non_negative_int, metavar="N",
-                   help=f"speed-perturbed noisy copies of each training utterance "
-                        f"(default {DEFAULTS.augment_copies})")
+                   help=f"perturbed copies of each training utterance: speed, silent ends, "
+                        f"reverberation, noise (default {DEFAULTS.augment_copies})")
     p.add_argument("--lm-order", type=non_negative_int, metavar="N",
                    help=f"character n-gram order for beam search, 0 for none "
                         f"(default {DEFAULTS.lm_order})")

@@ -6,7 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit._validation import check_scalar
+from rnnkit.errors import InputError, InputTypeError
 from rnnkit.layers.registry import CELLS, check_cell
+
+TORCH_LAYERS = ("gru", "lstm", "rnn")     # cells with a torch.nn twin
 
 
 def make_recurrent(cell: str, input_size, hidden_size, num_layers, dropout, bidirectional,
@@ -32,3 +35,26 @@ def seed_to_json(seed):
 
 def dtype_name(dtype) -> str:
     return np.dtype(dtype).name
+
+
+def torch_twin(model, model_class, twin_class):
+    """``twin_class(model.config())``, a ``torch.nn.Module`` with the same parameter names,
+    holding copies of ``model``'s weights in its dtype (the ``to_torch`` of the interop
+    modules). Refuses another class, or a cell torch has no layer for."""
+    import torch
+
+    if not isinstance(model, model_class):
+        name = model_class.__name__
+        article = "an" if name[0] in "AEIOU" else "a"
+        raise InputTypeError(f"to_torch expects {article} {name}, got {type(model).__name__}")
+    if model.cell not in TORCH_LAYERS:
+        raise InputError(f"cell {model.cell!r} has no torch.nn twin ({', '.join(TORCH_LAYERS)} have)")
+    twin = twin_class(model.config())
+    twin.to(torch.float64 if model.dtype == np.float64 else torch.float32)
+    params = dict(twin.named_parameters())
+    if sorted(params) != sorted(name for name, _ in model.named_parameters()):
+        raise InputError("the torch twin's parameters do not match the model's")   # a bug there
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            params[name].copy_(torch.from_numpy(np.ascontiguousarray(p.data)))
+    return twin

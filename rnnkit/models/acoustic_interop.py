@@ -25,31 +25,15 @@ import functools
 
 import numpy as np
 
-from rnnkit.errors import InputError, InputTypeError
+from rnnkit.models._common import torch_twin
 from rnnkit.models.acoustic import AcousticModel
-
-_TORCH_LAYERS = ("gru", "lstm", "rnn")
 
 
 def to_torch(model: AcousticModel):
     """A ``torch.nn.Module`` with copies of ``model``'s weights (dtype kept):
     ``twin(x, lengths) -> (logits (T', B, C), out_lengths (B,))`` and ``twin.loss(batch)``,
     both taking what the rnnkit model takes (NumPy arrays or tensors)."""
-    import torch
-
-    if not isinstance(model, AcousticModel):
-        raise InputTypeError(f"to_torch expects an AcousticModel, got {type(model).__name__}")
-    if model.cell not in _TORCH_LAYERS:
-        raise InputError(f"cell {model.cell!r} has no torch.nn twin ({', '.join(_TORCH_LAYERS)} have)")
-    twin = _twin_class()(model.config())
-    twin.to(torch.float64 if model.dtype == np.float64 else torch.float32)
-    params = dict(twin.named_parameters())
-    if sorted(params) != sorted(name for name, _ in model.named_parameters()):
-        raise InputError("the torch twin's parameters do not match the model's")   # a bug here
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            params[name].copy_(torch.from_numpy(np.ascontiguousarray(p.data)))
-    return twin
+    return torch_twin(model, AcousticModel, _twin_class())
 
 
 def from_torch(twin) -> AcousticModel:
