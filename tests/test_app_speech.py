@@ -1,6 +1,7 @@
 """rnnkit speech: labels, features, a tiny end-to-end overfit, the command's files and errors."""
 
 import json
+import os
 import re
 import shutil
 
@@ -161,6 +162,20 @@ def test_cli_on_a_folder(tmp_path, capsys):
                                 str(tmp_path / "data"), "--json"], capsys)
     scores = json.loads(printed)
     assert code == 0 and scores["n"] == len(utterances) and 0 <= scores["cer"]
+
+
+def test_folder_split_follows_file_names_not_where_the_folder_is(tmp_path):
+    import shutil as sh
+
+    from rnnkit.apps.speech import load_splits
+
+    _write_folder(tmp_path / "data", _tone_set(TEXTS * 6))
+    sh.copytree(tmp_path / "data", tmp_path / "elsewhere" / "deeper")
+    names = {place: {s: sorted(os.path.basename(u.source) for u in us)
+                     for s, us in load_splits(data=str(tmp_path / place)).items()}
+             for place in ("data", "elsewhere/deeper")}
+    assert names["data"] == names["elsewhere/deeper"]
+    assert names["data"]["val"] == ["u15.wav", "u17.wav"] and names["data"]["test"] == ["u16.wav"]
 
 
 @pytest.mark.parametrize("make, expected", [

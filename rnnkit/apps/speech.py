@@ -16,7 +16,7 @@ voices, speeds and pitches; the test split's voices are never heard in training)
 for evaluation only, the Asterisk prompts (a human speaker: ``--dataset asterisk`` every
 prompt in the model's words, ``asterisk-digits`` zero to nine and "oh"), all from Debian
 packages ``make`` installs. ``--data FOLDER``: your WAV files with ``transcripts.tsv``
-(``file<TAB>text``), split 90/5/5 by a hash of the file name.
+(``file<TAB>text``), split 90/5/5 by a hash of the file's name in the folder.
 
 Python::
 
@@ -63,8 +63,11 @@ def load_splits(dataset=None, data=None, splits=("train", "val", "test"),
     if data is not None:
         from rnnkit.data.translation import split_of
 
+        import os
+
         utterances = speech_corpus.read_transcribed_folder(data)
-        keys = [split_of(u.source, "speech") for u in utterances]
+        # the file's name in the folder, not its path: moving the folder keeps the split
+        keys = [split_of(os.path.relpath(u.source, data), "speech") for u in utterances]
         return {s: [u for u, key in zip(utterances, keys) if key == s] for s in splits}
     dataset = dataset or "synthetic"
     if dataset == "synthetic":
