@@ -306,6 +306,7 @@ def _tiny_models():
     """One small model of every class rnnkit can rebuild from a checkpoint, by class name."""
     from rnnkit.forecasting.model import Forecaster
     from rnnkit.models.acoustic import AcousticModel
+    from rnnkit.models.piano_roll import PianoRollModel
     from rnnkit.seq2seq.model import Seq2Seq
 
     return {
@@ -316,6 +317,7 @@ def _tiny_models():
         "Forecaster": Forecaster(3, 1, hidden_size=4, seed=0),
         "Seq2Seq": Seq2Seq(5, 6, embed_size=3, hidden_size=4, seed=0),
         "AcousticModel": AcousticModel(3, 5, hidden_size=4, seed=0),
+        "PianoRollModel": PianoRollModel(3, hidden_size=4, output="nade", nade_hidden=2, seed=0),
     }
 
 
