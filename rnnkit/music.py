@@ -194,8 +194,8 @@ def train_music(train, val, config: MusicConfig, out_dir=None, *, extra=None, pr
         val_data = SequenceBatches([r.astype(model.dtype) for r in val], np.zeros(len(val)), 64,
                                    shuffle=False)
     if log is not None:
-        log(f"{len(train)} training pieces ({sum(map(len, train)):,} steps), {len(val)} "
-            f"validation pieces, {P} pitches")
+        log(f"{len(train)} training piece{'s' * (len(train) != 1)} ({sum(map(len, train)):,} "
+            f"steps), {len(val)} validation piece{'s' * (len(val) != 1)}, {P} pitches")
     extra = dict(extra or {}, settings=vars(config).copy(), num_pitches=P)
     if before_fit is not None:
         before_fit()

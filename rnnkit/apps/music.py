@@ -260,6 +260,10 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     p.set_defaults(run=_run_sample)
 
 
+def _pieces(n: int) -> str:
+    return f"{n} piece" + ("" if n == 1 else "s")
+
+
 def _run_train(args) -> int:
     names = [f.name for f in dataclasses.fields(MusicConfig)]
     options = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
@@ -269,7 +273,8 @@ def _run_train(args) -> int:
                     log=lambda msg: print(msg, file=sys.stderr), **options)
     print(trained_line(summary))
     if summary["test_nll"] is not None:
-        print(f"test: NLL {summary['test_nll']:.3f} nats per time step ({summary['test_pieces']} pieces)")
+        print(f"test: NLL {summary['test_nll']:.3f} nats per time step "
+              f"({_pieces(summary['test_pieces'])})")
     print(f"model: {args.out}/checkpoint.npz  (rnnkit music eval|sample --model {args.out})")
     return 0
 
@@ -277,7 +282,7 @@ def _run_train(args) -> int:
 def _run_eval(args) -> int:
     scores = evaluate(args.model, args.data, split=args.split)
     print(f"{args.data or args.split}: NLL {scores['nll']:.3f} nats per time step "
-          f"({scores['pieces']} pieces, {scores['steps']} steps)")
+          f"({_pieces(scores['pieces'])}, {scores['steps']} steps)")
     return 0
 
 
