@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import sys
 from pathlib import Path
 
@@ -57,9 +56,10 @@ SPLIT_PERCENT = (80, 10, 10)           # train / val / test of a --data folder
 
 def folder_split(name: str) -> str:
     """"train", "val" or "test" for a file name: sha256 bucket 0..79, 80..89, 90..99."""
-    bucket = int(hashlib.sha256(f"music\0{name}".encode("utf-8")).hexdigest()[:16], 16) % 100
+    from rnnkit.data.translation import split_of
+
     train, val, _ = SPLIT_PERCENT
-    return "train" if bucket < train else "val" if bucket < train + val else "test"
+    return split_of(name, "music", train, val)
 
 
 def load_splits(data=None, steps_per_quarter: int = 1) -> dict:

@@ -98,11 +98,13 @@ _BIBLE_PACKAGES = "sword-text-kjv sword-text-sparv"
 _LENGTH_DISAGREEMENT = 0.25
 
 
-def split_of(key: str, salt: str) -> str:
-    """"train", "val" or "test" for ``key``: sha256 bucket 0..89, 90..94, 95..99 (see above)."""
+def split_of(key: str, salt: str, train_percent: int = 90, val_percent: int = 5) -> str:
+    """"train", "val" or "test" for ``key``: its sha256 bucket 0..99 below ``train_percent``,
+    below ``train_percent + val_percent``, or the rest (default 90/5/5; see above)."""
     digest = hashlib.sha256(f"{salt}\0{key}".encode("utf-8")).hexdigest()
     bucket = int(digest[:16], 16) % 100
-    return "train" if bucket < 90 else "val" if bucket < 95 else "test"
+    return ("train" if bucket < train_percent else
+            "val" if bucket < train_percent + val_percent else "test")
 
 
 def _check_split(split) -> str:
