@@ -90,18 +90,16 @@ def check_rolls(rolls, name: str = "pieces") -> list:
     """``rolls`` as a list of 2-D 0/1 arrays of one width; InputError naming the first bad one."""
     if isinstance(rolls, np.ndarray) or not hasattr(rolls, "__len__"):
         raise InputTypeError(f"{name} must be a list of piano rolls (T, P)")
+    from rnnkit.models.piano_roll import check_roll
+
     out, width = [], None
     for i, roll in enumerate(rolls):
         roll = np.asarray(roll)
-        if roll.ndim != 2 or roll.shape[0] == 0 or roll.dtype.kind not in "biuf":
+        if roll.ndim != 2 or roll.shape[0] == 0:
             raise InputError(f"{name}[{i}] must be a piano roll (T, P) with T >= 1, got shape "
-                             f"{roll.shape} and dtype {roll.dtype}")
-        if width is not None and roll.shape[1] != width:
-            raise InputError(f"{name}[{i}] has {roll.shape[1]} pitches, the others {width}")
-        if not np.all((roll == 0) | (roll == 1)):
-            raise InputError(f"{name}[{i}] must hold only 0 and 1")
-        width = roll.shape[1]
-        out.append(roll)
+                             f"{roll.shape}")
+        width = roll.shape[1] if width is None else width           # the first piece's
+        out.append(check_roll(roll, f"{name}[{i}]", width))
     return out
 
 

@@ -46,7 +46,7 @@ from rnnkit.layers import NADE, Dropout, Linear
 from rnnkit.models._common import child_seeds, check_cell, dtype_name, make_recurrent, seed_to_json
 from rnnkit.module import Module, is_grad_enabled, no_grad
 
-__all__ = ["PianoRollModel", "OUTPUTS"]
+__all__ = ["PianoRollModel", "OUTPUTS", "check_roll"]
 
 OUTPUTS = ("bernoulli", "nade")
 _BATCH_NAMES = ("batch.inputs", "batch.lengths")
@@ -200,7 +200,7 @@ class PianoRollModel(Module):
             threshold = check_scalar(threshold, "threshold", float, low=0.0, high=1.0)
         P = self.num_pitches
         if prime is not None:
-            prime = _check_roll(prime, "prime", P).astype(self.dtype)
+            prime = check_roll(prime, "prime", P).astype(self.dtype)
         was_training = self.training
         self.eval()
         try:
@@ -251,7 +251,9 @@ class PianoRollModel(Module):
                 f"output={self.output!r}{nade}, dropout={self.dropout}, dtype={self.dtype.name})")
 
 
-def _check_roll(roll, name, num_pitches) -> np.ndarray:
+def check_roll(roll, name, num_pitches) -> np.ndarray:
+    """``roll`` as an array ``(T, num_pitches)`` of 0/1 (any int, bool or float dtype);
+    InputError naming it otherwise."""
     roll = np.asarray(roll)
     if roll.ndim != 2 or roll.shape[1] != num_pitches or roll.dtype.kind not in "biuf":
         raise InputError(f"{name} must be a piano roll of shape (T, num_pitches={num_pitches}), "
