@@ -43,6 +43,7 @@ class MusicConfig:
     output: str = "nade"                # "bernoulli" or "nade"
     nade_hidden: int = 150
     dropout: float = 0.3
+    input_dropout: float = 0.0          # notes of the input roll hidden while training
     transpose: int = 0                  # random shifts in [-transpose, transpose] semitones
     batch_size: int = 16
     lr: float = 1e-3
@@ -68,7 +69,8 @@ def check_config(config: MusicConfig) -> MusicConfig:
         check_scalar(getattr(config, name), name, int, low=1)
     for name in ("transpose", "seed"):
         check_scalar(getattr(config, name), name, int, low=0)
-    check_scalar(config.dropout, "dropout", float, low=0.0, high=1.0, include_high=False)
+    for name in ("dropout", "input_dropout"):
+        check_scalar(getattr(config, name), name, float, low=0.0, high=1.0, include_high=False)
     check_scalar(config.lr, "lr", float, low=0.0, include_low=False)
     check_scalar(config.clip, "clip", float, low=0.0, include_low=False)
     check_scalar(config.patience, "patience", int, low=1, none_ok=True)
@@ -83,7 +85,8 @@ def build_model(config: MusicConfig, num_pitches: int):
     check_config(config)
     return PianoRollModel(num_pitches, hidden_size=config.hidden_size,
                           num_layers=config.num_layers, cell=config.cell, output=config.output,
-                          nade_hidden=config.nade_hidden, dropout=config.dropout, seed=config.seed)
+                          nade_hidden=config.nade_hidden, dropout=config.dropout,
+                          input_dropout=config.input_dropout, seed=config.seed)
 
 
 def check_rolls(rolls, name: str = "pieces") -> list:

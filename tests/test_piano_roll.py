@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import rnnkit
+from rnnkit.errors import InputError
 from rnnkit.models.piano_roll import PianoRollModel
 from rnnkit.music import MusicConfig, nll_per_step, train_music
 from rnnkit.training import SequenceBatches
@@ -60,6 +61,25 @@ def test_gradients_in_training_mode_with_dropout():
     in_training = loss()
     with rnnkit.no_grad():
         assert model.eval().loss(batch) != pytest.approx(in_training, rel=1e-6)   # dropout was on
+
+
+def test_input_dropout_hides_notes_in_training_only_and_keeps_gradients_right():
+    model = _model("gru", "bernoulli", input_dropout=0.4)
+    batch = _batch(seed=4)
+
+    def reset():
+        model.in_dropout.rng = np.random.default_rng(9)
+
+    errors, loss = model_loss_gradient_errors(model, batch, 1e-5, reset)
+    assert max(errors.values()) < GRAD_TOL, errors
+    in_training = loss()
+    plain = _model("gru", "bernoulli")                                   # the same weights
+    with rnnkit.no_grad():
+        assert model.eval().loss(batch) == pytest.approx(plain.eval().loss(batch), rel=1e-12)
+    assert in_training != pytest.approx(model.loss(batch), rel=1e-6)
+    assert PianoRollModel(**model.config()).input_dropout == 0.4
+    with pytest.raises(InputError, match="input_dropout"):
+        _model("gru", "bernoulli", input_dropout=1.0)
 
 
 def test_padding_past_a_length_changes_nothing():

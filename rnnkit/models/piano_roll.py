@@ -5,7 +5,8 @@ A piano roll ``v (T, B, P)`` holds 0/1: ``v[t, b, p] = 1`` when pitch ``p`` soun
 predicts every step from the steps before it, the first from silence::
 
     x_t   = v_{t-1}  (x_0 = 0)                           # (T, B, P) the roll shifted by one
-    h_t   = RNN(x_t, h_{t-1})                            # (T, B, H) gru/lstm/rnn stack
+    x'_t  = input_dropout(x_t)                           # training mode only: notes dropped
+    h_t   = RNN(x'_t, h_{t-1})                           # (T, B, H) gru/lstm/rnn stack
     h'_t  = dropout(h_t)                                 # training mode only
 
 and one of two output distributions over the ``2^P`` possible steps ``v_t``:
@@ -68,6 +69,9 @@ class PianoRollModel(Module):
         Hidden units of the NADE, ``Hn`` (``output='nade'`` only).
     dropout : float in [0, 1)
         Between recurrent layers and on the last layer's output, training mode only.
+    input_dropout : float in [0, 1), default 0
+        On the input roll (the previous steps' notes), training mode only: each note the
+        model reads is hidden with this probability (the rest scaled by ``1 / (1 - p)``).
     seed : int or None
     dtype : float32 or float64
 
@@ -77,7 +81,8 @@ class PianoRollModel(Module):
     """
 
     def __init__(self, num_pitches=88, hidden_size=128, num_layers=1, cell="gru",
-                 output="bernoulli", nade_hidden=150, dropout=0.0, seed=0, dtype=np.float32):
+                 output="bernoulli", nade_hidden=150, dropout=0.0, seed=0, dtype=np.float32,
+                 input_dropout=0.0):
         self.num_pitches = check_positive_int(num_pitches, "num_pitches")
         self.hidden_size = check_positive_int(hidden_size, "hidden_size")
         self.num_layers = check_positive_int(num_layers, "num_layers")
@@ -87,13 +92,15 @@ class PianoRollModel(Module):
         self.output = output
         self.nade_hidden = check_positive_int(nade_hidden, "nade_hidden")
         self.dropout = check_probability(dropout, "dropout")
+        self.input_dropout = check_probability(input_dropout, "input_dropout")
         self.seed = seed_to_json(seed)
         self.dtype = check_dtype(dtype)
-        seeds = child_seeds(seed, 5)
+        seeds = child_seeds(seed, 6)
         P, H = self.num_pitches, self.hidden_size
         self.rnn = make_recurrent(self.cell, P, H, self.num_layers, self.dropout, False,
                                   self.dtype, seeds[0])
         self.output_dropout = Dropout(self.dropout, seed=seeds[1])
+        self.in_dropout = Dropout(self.input_dropout, seed=seeds[5])
         if output == "bernoulli":
             self.head = Linear(H, P, dtype=self.dtype, seed=seeds[2])
         else:
@@ -106,7 +113,8 @@ class PianoRollModel(Module):
         """JSON-able constructor arguments: ``PianoRollModel(**model.config())`` rebuilds it."""
         return {"num_pitches": self.num_pitches, "hidden_size": self.hidden_size,
                 "num_layers": self.num_layers, "cell": self.cell, "output": self.output,
-                "nade_hidden": self.nade_hidden, "dropout": self.dropout, "seed": self.seed,
+                "nade_hidden": self.nade_hidden, "dropout": self.dropout,
+                "input_dropout": self.input_dropout, "seed": self.seed,
                 "dtype": dtype_name(self.dtype)}
 
     # -- forward / backward ------------------------------------------------------------
@@ -120,6 +128,7 @@ class PianoRollModel(Module):
         T, B, P = v.shape
         x = np.zeros_like(v)
         x[1:] = v[:-1]                                                         # (T, B, P)
+        x = self.in_dropout.forward(x)
         h, _ = self.rnn.forward(x, lengths=lengths)                            # (T, B, H)
         h = self.output_dropout.forward(h)
         valid = np.arange(T)[:, None] < lengths[None, :]                       # (T, B)
@@ -246,9 +255,11 @@ class PianoRollModel(Module):
 
     def __repr__(self):
         nade = f", nade_hidden={self.nade_hidden}" if self.output == "nade" else ""
+        inputs = f", input_dropout={self.input_dropout}" if self.input_dropout else ""
         return (f"PianoRollModel(num_pitches={self.num_pitches}, cell={self.cell!r}, "
                 f"hidden_size={self.hidden_size}, num_layers={self.num_layers}, "
-                f"output={self.output!r}{nade}, dropout={self.dropout}, dtype={self.dtype.name})")
+                f"output={self.output!r}{nade}, dropout={self.dropout}{inputs}, "
+                f"dtype={self.dtype.name})")
 
 
 def check_roll(roll, name, num_pitches) -> np.ndarray:
