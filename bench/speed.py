@@ -13,6 +13,13 @@ Achieved GFLOP/s counts only the GEMMs (``2 * rows * cols * inner`` each; the ba
 does twice the forward's GEMM work) and is given as a share of the sgemm peak of
 NumPy's BLAS, measured in the same run. Prints a markdown table, then one JSON line.
 
+``--sweep N`` replaces the fixed configurations with ``N`` random shapes drawn from a
+seeded generator (``--sweep-seed``, default 0, so the list is the same every run): batch
+``B`` in 1..64 and hidden size ``H`` in 32..1024 (log-uniform), input size ``D`` in
+16..1024 drawn separately (never equal to ``H``), sequence length ``T`` in 10..200 and
+shortened where a training step would exceed ``SWEEP_GFLOP`` of GEMM work. The fixed six
+rows are the shapes rnnkit was tuned on; the sweep is how a user's own sizes fare.
+
 Targets (issue 4), checked at the end: training >= 1.0x torch at every LSTM and GRU
 configuration and a geometric mean >= 1.2x over them; inference >= 1.0x; one-token
 generation latency <= 1/3 of torch's. The machine's load average is printed before and
@@ -23,6 +30,7 @@ Usage::
     python bench/speed.py               # every configuration, median of 5
     python bench/speed.py --quick       # three configurations, median of 5
     python bench/speed.py --repeats 9 --only lstm
+    python bench/speed.py --sweep 24 --only lstm --only gru --no-bidir --no-gen
 """
 
 from __future__ import annotations
@@ -48,6 +56,26 @@ BIDIR = dict(B=32, T=100, H=256, num_layers=2)        # the 2-layer bidirectiona
 GEN = dict(H=512, num_layers=2, steps=200)            # one-token generation
 LAYERS = {"rnn": rnnkit.RNN, "gru": rnnkit.GRU, "lstm": rnnkit.LSTM}
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+SWEEP_GFLOP = 6.0                                     # GEMM work of one sweep training step, at most
+
+
+def sweep_shapes(n: int, seed: int = 0) -> list:
+    """``n`` shapes (B, T, D, H) drawn from ``seed``: B 1-64, H 32-1024, D 16-1024 (both
+    log-uniform, D != H), T 10-200, shortened so 3 forward passes' GEMMs stay under
+    SWEEP_GFLOP (LSTM's four gates counted, the largest of the three cells)."""
+    rng = np.random.default_rng(seed)
+    shapes = []
+    while len(shapes) < n:
+        B = int(round(np.exp(rng.uniform(0, np.log(64)))))
+        H = int(round(np.exp(rng.uniform(np.log(32), np.log(1024)))))
+        D = int(round(np.exp(rng.uniform(np.log(16), np.log(1024)))))
+        T = int(rng.integers(10, 201))
+        if D == H:
+            continue
+        per_step = 3 * 2.0 * B * 4 * H * (D + H)
+        T = max(10, min(T, int(SWEEP_GFLOP * 1e9 / per_step)))
+        shapes.append((B, T, D, H))
+    return shapes
 
 
 # -- measuring ------------------------------------------------------------------
@@ -131,9 +159,9 @@ def inference_steps(ours, theirs, x):
     return rnnkit_step, torch_step
 
 
-def bench_config(kind, B, T, H, repeats, num_layers=1, bidirectional=False):
+def bench_config(kind, B, T, H, repeats, num_layers=1, bidirectional=False, D=None):
     rng = np.random.default_rng(1)
-    D = H
+    D = H if D is None else D
     dirs = 2 if bidirectional else 1
     ours, theirs = make_pair(kind, D, H, num_layers, bidirectional)
     x = rng.standard_normal((T, B, D), dtype=np.float32)
@@ -149,10 +177,10 @@ def bench_config(kind, B, T, H, repeats, num_layers=1, bidirectional=False):
             ours_fn, torch_fn = inference_steps(ours, theirs, x)
             flops = fwd_flops
         t = interleaved({"rnnkit": ours_fn, "torch": torch_fn}, repeats)
-        print(f"  {name} {mode} B={B} T={T} H={H}: rnnkit/torch {t['torch'] / t['rnnkit']:.2f}x",
-              file=sys.stderr, flush=True)
+        print(f"  {name} {mode} B={B} T={T} D={D} H={H}: rnnkit/torch "
+              f"{t['torch'] / t['rnnkit']:.2f}x", file=sys.stderr, flush=True)
         rows.append(dict(
-            model=name, mode=mode, B=B, T=T, H=H,
+            model=name, mode=mode, B=B, T=T, D=D, H=H,
             rnnkit_ms=1e3 * t["rnnkit"], torch_ms=1e3 * t["torch"],
             rnnkit_tok_s=B * T / t["rnnkit"], torch_tok_s=B * T / t["torch"],
             speedup=t["torch"] / t["rnnkit"],
@@ -200,11 +228,11 @@ def blas_name() -> str:
 
 
 def print_table(rows, gen, peak):
-    print(f"| model | mode | B | T | H | rnnkit ms | torch ms | rnnkit tok/s | torch tok/s "
-          f"| rnnkit/torch | rnnkit GF/s (% peak) | torch GF/s (% peak) |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| model | mode | B | T | D | H | rnnkit ms | torch ms | rnnkit tok/s | torch tok/s "
+          "| rnnkit/torch | rnnkit GF/s (% peak) | torch GF/s (% peak) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['model']} | {r['mode']} | {r['B']} | {r['T']} | {r['H']} "
+        print(f"| {r['model']} | {r['mode']} | {r['B']} | {r['T']} | {r['D']} | {r['H']} "
               f"| {r['rnnkit_ms']:.1f} | {r['torch_ms']:.1f} "
               f"| {r['rnnkit_tok_s']:,.0f} | {r['torch_tok_s']:,.0f} | {r['speedup']:.2f}x "
               f"| {r['rnnkit_gflops']:.1f} ({100 * r['rnnkit_gflops'] / peak:.0f}%) "
@@ -251,6 +279,9 @@ def main(argv=None):
                         help="restrict to these cell types (repeatable)")
     parser.add_argument("--no-bidir", action="store_true", help="skip the 2-layer bidirectional LSTM")
     parser.add_argument("--no-gen", action="store_true", help="skip the generation latency")
+    parser.add_argument("--sweep", type=int, default=0, metavar="N",
+                        help="N random shapes (B, T, D, H) instead of the fixed configurations")
+    parser.add_argument("--sweep-seed", type=int, default=0, help="seed of the sweep's shapes (0)")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (2)")
     args = parser.parse_args(argv)
     repeats = args.repeats or 5
@@ -263,10 +294,12 @@ def main(argv=None):
     print(f"NumPy {np.__version__} BLAS: {blas_name()}; torch {torch.__version__} "
           f"threads={torch.get_num_threads()}; sgemm peak {peak:.1f} GFLOP/s; "
           f"{platform.processor() or platform.machine()}; median of {repeats}\n")
+    shapes = (sweep_shapes(args.sweep, args.sweep_seed) if args.sweep else
+              [(B, T, H, H) for B, T, H in configs])
     rows = []
     for kind in kinds:
-        for B, T, H in configs:
-            rows += bench_config(kind, B, T, H, repeats)
+        for B, T, D, H in shapes:
+            rows += bench_config(kind, B, T, H, repeats, D=D)
     if "lstm" in kinds and not args.no_bidir:
         rows += bench_config("lstm", BIDIR["B"], BIDIR["T"], BIDIR["H"], repeats,
                              num_layers=BIDIR["num_layers"], bidirectional=True)
@@ -275,7 +308,7 @@ def main(argv=None):
     summ = summary(rows)
     checks = targets(summ, gen)
     load_after, elapsed = os.getloadavg()[0], time.perf_counter() - started
-    print(f"\n| target | measured | met |\n|---|---:|---|")
+    print("\n| target | measured | met |\n|---|---:|---|")
     for name, (value, met) in checks.items():
         print(f"| {name} | {value:.2f} | {'yes' if met else 'NO'} |")
     print(f"\nload average (1 min) {load_before:.1f} before, {load_after:.1f} after; {elapsed:.0f} s")
@@ -283,6 +316,7 @@ def main(argv=None):
     result = dict(benchmark="rnnkit.speed", numpy=np.__version__, blas=blas_name(),
                   torch=torch.__version__, torch_threads=torch.get_num_threads(),
                   sgemm_peak_gflops=round(peak, 1), repeats=repeats,
+                  sweep=dict(n=args.sweep, seed=args.sweep_seed) if args.sweep else None,
                   load_average=[round(load_before, 2), round(load_after, 2)],
                   seconds=round(elapsed, 1), summary=summ,
                   targets={k: dict(value=v, met=bool(m)) for k, (v, m) in checks.items()},

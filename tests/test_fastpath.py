@@ -102,6 +102,21 @@ def test_fast_path_matches_reference_float32(kind, loop):
     assert max_relative_difference(fast, reference) < 1e-5
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kind", list(LAYERS))
+def test_one_hidden_unit_matches_reference_and_leaves_h0_alone(kind, dtype, loop):
+    """At H = 1 a transposed (B, 1) state is itself contiguous: the loops must copy it."""
+    layer, args = make_case(kind, CONFIGS[3], dtype, T=6, B=5, H=1)
+    h0 = args[1]
+    before = [a.copy() for a in (h0 if isinstance(h0, tuple) else (h0,))]
+    reference = run(layer, False, *args)
+    fast = run(layer, True, *args)
+    for a, b in zip(before, h0 if isinstance(h0, tuple) else (h0,)):
+        np.testing.assert_array_equal(a, b)
+    tolerance = 1e-12 if dtype == np.float64 else 1e-5
+    assert max_relative_difference(fast, reference) < tolerance
+
+
 @pytest.mark.parametrize("kind", list(LAYERS))
 def test_fast_path_is_taken(kind, monkeypatch):
     """Guards the comparisons above: the default path really is the compiled one."""

@@ -11,6 +11,10 @@ Forward, per step ``t`` (``prev`` is ``t - 1``, or ``t + 1`` in the reverse dire
     n      = A_n = tanh(S_n)
     h_t    = n + z * (h_prev - n)                     # padded rows keep h_prev
 
+float32 runs the forward in one compiled pass per step after ``S = h_prev @ W_hh^T``
+(rows contiguous), with the vectorised rational tanh/sigmoid of
+``rnnkit/kernels/_activations.py`` (``_step_float32``); float64 keeps ``np.tanh``.
+
 Backward, per step in reverse order, ``dh = (DGH[t+1] @ W_hh) + carry + d_out[t]``::
 
     dn = dh (1 - z);  dz = dh (h_prev - n);  carry = dh z
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnkit.kernels._activations import sigmoid32, tanh32
 from rnnkit.kernels._jit import njit
 from rnnkit.kernels._loop import outputs, padding, steps
 
@@ -100,6 +105,40 @@ def _gates_backward(dh_mm, carry, d_out, A, GHN, h_prev, DGI, DGH, padded):
             cb[k] = d_h * z[k]
 
 
+@njit
+def _step_float32(S, gi, b_hh, A, GHN, h_prev, h, padded):
+    """One float32 step after S = h_prev @ W_hh^T, one pass per batch row:
+    r, z = sigmoid(gi_rz + S_rz + b_hh_rz); GHN = S_n + b_hh_n; n = tanh(gi_n + r GHN);
+    h = n + z (h_prev - n). Padded rows keep h_prev."""
+    B, G = S.shape
+    H = G // 3
+    for b in range(B):
+        hp, hb = h_prev[b], h[b]
+        if padded[b]:
+            hb[:] = hp
+            continue
+        s, g, a, ghn = S[b], gi[b], A[b], GHN[b]
+        for j in range(2 * H):                                   # r, z
+            a[j] = sigmoid32(s[j] + g[j] + b_hh[j])
+        r, z, n = a[:H], a[H:2 * H], a[2 * H:]
+        for k in range(H):
+            gh = s[2 * H + k] + b_hh[2 * H + k]
+            ghn[k] = gh
+            n_k = tanh32(g[2 * H + k] + r[k] * gh)
+            n[k] = n_k
+            hb[k] = n_k + z[k] * (hp[k] - n_k)
+
+
+def _forward_loop_float32(GI, W_hh_T, bias, HS, A, GHN, padded, reverse):
+    """The float32 forward loop: one BLAS call and one compiled pass per step."""
+    T, B, G = GI.shape
+    S = np.empty((B, G), GI.dtype)                               # h_prev @ W_hh^T
+    for t, new, prev in steps(T, reverse):
+        np.matmul(HS[prev], W_hh_T, out=S)
+        _step_float32(S, GI[t], bias, A[min(t, len(A) - 1)], GHN[min(t, len(GHN) - 1)],
+                      HS[prev], HS[new], padded[t])
+
+
 def forward_sequence(GI, state, W_hh, b_hh, reverse, padded, keep):
     """One direction. GI (T, B, 3H) = X @ W_ih^T + b_ih; state (h0,) (B, H);
     padded (T, B) bool or None. Returns out (T, B, H), (h_T,), cache (None unless keep)."""
@@ -110,26 +149,37 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, padded, keep):
     HS = np.empty((T + 1, B, H), dtype)                          # h0 and every h_t
     A = np.empty((T if keep else 1, B, G), dtype)                # r, z, n
     GHN = np.empty((T if keep else 1, B, H), dtype)              # gh_n = h_prev W_hn^T + b_hn
-    S = np.empty((B, G), dtype)
-    ST = np.empty((G, B), dtype)
-    hT = np.ascontiguousarray(h0.T)                              # (H, B) h_prev, transposed
-    half = dtype.type(0.5)
     bias = np.zeros(G, dtype) if b_hh is None else b_hh
-    W_hh = np.ascontiguousarray(W_hh)
     rows_padded = padding(padded, T, B)
     HS[T if reverse else 0] = h0
+    if dtype == np.float32:
+        _forward_loop_float32(GI, np.ascontiguousarray(W_hh.T), bias, HS, A, GHN, rows_padded,
+                              reverse)
+    else:
+        _forward_loop_blas(GI, np.ascontiguousarray(W_hh), bias, HS, A, GHN, rows_padded,
+                           reverse)
+    final = (HS[0 if reverse else T].copy(),)
+    out = outputs(HS, reverse, padded, keep)
+    cache = (HS, A, GHN) if keep else None
+    return out, final, cache
+
+
+def _forward_loop_blas(GI, W_hh, bias, HS, A, GHN, padded, reverse):
+    """The forward loop with one BLAS call per step and np.tanh; A, GHN have T rows or 1."""
+    T, B, G = GI.shape
+    H = G // 3
+    S = np.empty((B, G), GI.dtype)
+    ST = np.empty((G, B), GI.dtype)                              # W_hh @ h_prev^T
+    hT = HS[T if reverse else 0].T.copy()       # (H, B) h_prev transposed; a copy (H = 1: .T is a view)
+    half = GI.dtype.type(0.5)
     for t, new, prev in steps(T, reverse):
-        a, ghn = A[t if keep else 0], GHN[t if keep else 0]
+        a, ghn = A[min(t, len(A) - 1)], GHN[min(t, len(GHN) - 1)]
         np.matmul(W_hh, hT, out=ST)                              # (3H, B)
         _reset_update_gates(S, ghn, ST, GI[t], bias, half)
         np.tanh(S[:, :2 * H], out=a[:, :2 * H])
         _candidate_preactivation(a, S, ghn, GI[t], half)
         np.tanh(S[:, 2 * H:], out=a[:, 2 * H:])
-        _hidden(a, HS[prev], HS[new], hT, rows_padded[t])
-    final = (HS[0 if reverse else T].copy(),)
-    out = outputs(HS, reverse, padded, keep)
-    cache = (HS, A, GHN) if keep else None
-    return out, final, cache
+        _hidden(a, HS[prev], HS[new], hT, padded[t])
 
 
 def backward_sequence(d_out, d_state, cache, W_hh, reverse, padded):
