@@ -92,8 +92,12 @@ def test_fast_path_matches_reference_float64(kind, config, loop):
     assert max(worst.values()) < 1e-12, worst
 
 
+@pytest.mark.parametrize("copy_weights", [True, False], ids=["W_hh^T copied", "W_hh^T a view"])
 @pytest.mark.parametrize("kind", list(LAYERS))
-def test_fast_path_matches_reference_float32(kind, loop):
+def test_fast_path_matches_reference_float32(kind, loop, copy_weights, monkeypatch):
+    from rnnkit.kernels import _loop
+
+    monkeypatch.setattr(_loop, "COPY_FROM_ROWS", 0 if copy_weights else 10**9)
     layer, args = make_case(kind, (2, True, False, True, True, True), np.float32, T=12, B=3, H=16)
     reference = run(layer, False, *args)
     fast = run(layer, True, *args)

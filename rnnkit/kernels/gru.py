@@ -29,7 +29,7 @@ import numpy as np
 
 from rnnkit.kernels._activations import sigmoid32, tanh32
 from rnnkit.kernels._jit import njit
-from rnnkit.kernels._loop import outputs, padding, steps
+from rnnkit.kernels._loop import outputs, padding, steps, transposed_weights
 
 @njit
 def _reset_update_gates(S, GHN, ST, gi, b_hh, half):
@@ -153,7 +153,7 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, padded, keep):
     rows_padded = padding(padded, T, B)
     HS[T if reverse else 0] = h0
     if dtype == np.float32:
-        _forward_loop_float32(GI, np.ascontiguousarray(W_hh.T), bias, HS, A, GHN, rows_padded,
+        _forward_loop_float32(GI, transposed_weights(W_hh, T * B), bias, HS, A, GHN, rows_padded,
                               reverse)
     else:
         _forward_loop_blas(GI, np.ascontiguousarray(W_hh), bias, HS, A, GHN, rows_padded,

@@ -42,7 +42,7 @@ import numpy as np
 
 from rnnkit.kernels._activations import sigmoid32, tanh32
 from rnnkit.kernels._jit import njit
-from rnnkit.kernels._loop import outputs, padding, steps
+from rnnkit.kernels._loop import outputs, padding, steps, transposed_weights
 
 
 # The fused loops index one batch row at a time through 1-D views, and their constants
@@ -232,7 +232,7 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, padded, keep):
         _forward_loop_small(GI, np.ascontiguousarray(W_hh.T), bias, HS, CS, A, TC,
                             rows_padded, reverse)
     elif dtype == np.float32:
-        _forward_loop_float32(GI, np.ascontiguousarray(W_hh.T), bias, HS, CS, A, TC,
+        _forward_loop_float32(GI, transposed_weights(W_hh, T * B), bias, HS, CS, A, TC,
                               rows_padded, reverse)
     else:
         _forward_loop_blas(GI, np.ascontiguousarray(W_hh), bias, HS, CS, A, TC, rows_padded,
