@@ -125,7 +125,7 @@ def bad_inputs(tmp_path, corpus):
         (["train", "--out", model, "--corpus", str(tmp_path)], "is a directory"),
         (["train", "--out", str(corpus), "--corpus", str(corpus)], "is a file; give a directory"),
         (["train", "--out", str(not_model), "--resume"], "holds no checkpoint.npz"),
-        (["train", "--out", model, "--threads", "0"], "argument --threads: expected a positive integer"),
+        (["train", "--out", model, "--threads", "0"], "argument --threads: expected 'auto' or a positive integer"),
         (["sample", "--model", model, "--temperature", "-1"], "argument --temperature: expected a number >= 0"),
         (["sample", "--model", model, "--top-k", "0"], "argument --top-k: expected a positive integer"),
         (["sample", "--model", model, "--length", "-5"], "argument --length: expected a positive integer"),
@@ -185,15 +185,16 @@ def test_blas_threads_limits_numpy_blas():
                                          ("sentiment", "train"), ("vowels", "eval"),
                                          ("imageseq", "predict"), ("forecast", "train"),
                                          ("forecast", "predict")])
-def test_every_computing_action_runs_under_one_blas_thread_by_default(app, action, capsys,
-                                                                       monkeypatch):
-    """The same --threads policy everywhere (applied once, in rnnkit/cli.py)."""
+def test_every_computing_action_takes_the_idle_cores_by_default(app, action, capsys, monkeypatch):
+    """The same --threads policy everywhere (applied once, in rnnkit/cli.py): by default the
+    cores other jobs leave idle (2 on an idle 2-core machine, 1 with a busy job), or --threads."""
     import importlib
 
+    from rnnkit.apps import _threads
     from rnnkit.cli import main
 
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    assert "--threads N" in run([app, action, "--help"], capsys)[1]
+    assert "--threads N|auto" in run([app, action, "--help"], capsys)[1]
     seen = []
     module = importlib.import_module(f"rnnkit.apps.{app}")
     name = {"train": "_run_train", "sample": "_run_sample", "eval": "_run_eval",
@@ -205,11 +206,37 @@ def test_every_computing_action_runs_under_one_blas_thread_by_default(app, actio
         return 0
 
     monkeypatch.setattr(module, name, record)
+    monkeypatch.setattr(_threads, "usable_cores", lambda: 2)
     argv = {"train": ["--out", "x"], "sample": ["--model", "x"], "eval": ["--model", "x"],
             "predict": ["--model", "x"]}[action]
     if app == "forecast" and action == "train":
         argv += ["--series", "co2"]
     if app == "imageseq" and action == "predict":
         argv = ["file.npz", *argv]
-    assert main([app, action, *argv]) == 0
-    assert seen and seen[0] and all(n == 1 for n in seen[0])
+    for idle, extra, threads in [(1.9, [], 2), (0.9, [], 1), (0.0, [], 1),
+                                 (1.9, ["--threads", "1"], 1), (0.0, ["--threads", "2"], 2)]:
+        monkeypatch.setattr(_threads, "idle_cores", lambda idle=idle: idle)
+        seen.clear()
+        assert main([app, action, *argv, *extra]) == 0
+        assert seen and seen[0] and all(n == threads for n in seen[0]), (idle, extra, seen)
+
+
+def test_auto_threads_is_the_idle_cores_at_least_one(monkeypatch):
+    from rnnkit.apps import _threads
+
+    for cores, idle, expected in [(1, 1.0, 1), (2, 2.0, 2), (2, 1.8, 2), (2, 1.7, 1),
+                                  (2, 0.0, 1), (8, 4.8, 5), (8, 8.0, 8)]:
+        monkeypatch.setattr(_threads, "usable_cores", lambda cores=cores: cores)
+        monkeypatch.setattr(_threads, "idle_cores", lambda idle=idle: idle)
+        assert _threads.auto_threads() == expected, (cores, idle)
+    monkeypatch.setattr(_threads, "idle_cores", lambda: None)       # no /proc/stat: load average
+    monkeypatch.setattr(_threads.os, "getloadavg", lambda: (1.2, 1.0, 1.0))
+    assert _threads.auto_threads() == 7                             # 8 cores - 1.2
+    assert _threads.thread_count("auto") == "auto" and _threads.thread_count("3") == 3
+
+
+def test_idle_cores_reads_this_machine():
+    from rnnkit.apps import _threads
+
+    idle = _threads.idle_cores(0.05)
+    assert idle is None or 0.0 <= idle <= _threads.usable_cores() + 1e-9

@@ -1,30 +1,102 @@
-"""How many BLAS threads the commands use: one by default, ``--threads N`` to change it.
+"""How many BLAS threads the commands use: ``--threads auto`` (the default) or ``--threads N``.
 
-The matrix products of the models these commands train are small: a second thread
-gains little on an idle machine, and when other jobs share the cores two threads made
-a training step 25-35x slower (measured on 2 cores, docs/textgen.md). So every action
-that computes (``train``, ``eval``, ``predict``, ``sample``) runs under
-``blas_threads(args.threads)``, applied once by ``rnnkit/cli.py``.
+``auto`` gives a command the cores no other job is using when it starts::
+
+    idle    = sum over the cores this process may run on of the share of 0.1 s each sat idle
+    threads = clip(floor(idle + 1/4), 1, cores)
+
+measured from ``/proc/stat`` (Linux; elsewhere ``idle = cores - os.getloadavg()[0]``). On
+an idle 2-core machine that is 2; with one busy job, 1. The cap matters because BLAS threads
+wait for each other at every matrix product: when another job holds a core, the thread
+that lands there stalls the rest, and two threads made a training step 15-35x slower than
+one (measured on 2 cores, docs/textgen.md). The load average is not used on Linux: it is a
+one-minute mean, so a user's own previous command would still count as a busy core. The
+choice is made once, at the start; a job that starts later on the same cores can still
+slow a two-thread run: ``--threads 1`` then.
+
+Every action that computes (``train``, ``eval``, ``predict``, ``sample``...) runs under
+``blas_threads(args.threads)``, applied once by ``rnnkit/cli.py``. The library itself
+leaves NumPy's threads as they are: limit them with ``threadpoolctl`` in your own code.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import os
+import time
 
 from rnnkit.apps._args import positive_int
 
+AUTO = "auto"
 
-def blas_threads(count: int):
-    """A context limiting NumPy's BLAS to ``count`` threads (threadpoolctl, which the
-    ``apps`` extra brings with scikit-learn; without it, a no-op)."""
+
+def usable_cores() -> int:
+    """CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1                                  # pragma: no cover - macOS, Windows
+
+
+def idle_cores(window: float = 0.1):
+    """How many of this process's cores sat idle over the next ``window`` seconds (a float),
+    from the per-CPU counters of ``/proc/stat``; None where there is no such file."""
+    def read():
+        times = {}
+        with open("/proc/stat") as f:
+            for line in f:
+                name, *fields = line.split()
+                if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
+                    values = [int(v) for v in fields[:8]]
+                    times[name] = (values[3] + values[4], sum(values))      # idle + iowait, all
+        return times
+
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    try:
+        before = read()
+        time.sleep(window)
+        after = read()
+    except (OSError, ValueError, IndexError):
+        return None
+    shares = [(after[c][0] - before[c][0]) / (after[c][1] - before[c][1])
+              for c in after if c in before and after[c][1] > before[c][1]]
+    return float(sum(shares)) if shares else None
+
+
+def auto_threads() -> int:
+    """The cores other jobs leave idle: ``floor(idle_cores() + 1/4)``, between 1 and ``cores``."""
+    cores = usable_cores()
+    idle = idle_cores()
+    if idle is None:
+        try:
+            idle = cores - os.getloadavg()[0]
+        except (AttributeError, OSError):                           # pragma: no cover - Windows
+            return 1
+    return max(1, min(cores, int(idle + 0.25)))
+
+
+def thread_count(text: str):
+    """``--threads``: ``auto`` or a positive integer."""
+    if text == AUTO:
+        return AUTO
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive integer, got {text!r}") from None
+
+
+def blas_threads(count):
+    """A context limiting NumPy's BLAS to ``count`` threads (``"auto"``: :func:`auto_threads`),
+    with threadpoolctl, which the ``apps`` extra brings with scikit-learn; without it, a no-op."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
         return contextlib.nullcontext()
-    return threadpool_limits(count, user_api="blas")
+    return threadpool_limits(auto_threads() if count == AUTO else count, user_api="blas")
 
 
-def add_threads_option(parser) -> None:
-    """``--threads N`` (default 1) on an action's parser."""
-    parser.add_argument("--threads", type=positive_int, default=1, metavar="N",
-                        help="BLAS threads (default 1; more only help large models on idle cores)")
+def add_threads_option(parser: argparse.ArgumentParser) -> None:
+    """``--threads N|auto`` (default auto) on an action's parser."""
+    parser.add_argument("--threads", type=thread_count, default=AUTO, metavar="N|auto",
+                        help="BLAS threads (default auto: the cores other jobs leave idle at the "
+                             "start; 1 if the machine gets busy later)")
