@@ -75,7 +75,7 @@ def run_demo(minutes: float = 3.0, out_dir="runs/demo", seed: int = 0, hidden_si
         settings["hidden_size"] = hidden_size
     if num_layers is not None:
         settings["num_layers"] = num_layers
-    with blas_threads(1):                # see rnnkit/apps/_threads.py: 1 thread is the robust choice
+    with blas_threads("auto"):           # the idle cores, as every app: rnnkit/apps/_threads.py
         start = time.perf_counter()
         summary = textgen.train(out, None, max_minutes=minutes, max_steps=max_steps,
                                 eval_every=100, log=log, **settings)
