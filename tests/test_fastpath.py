@@ -73,12 +73,24 @@ def max_relative_difference(a, b):
 
 @pytest.fixture(params=["compiled_loop", "blas_loop"])
 def loop(request, monkeypatch):
-    """Tiny LSTM steps run the whole loop compiled; larger ones call BLAS per step.
-    Both are tested on small shapes by moving the threshold."""
+    """Tiny LSTM steps (and small batches over cache-resident weights) run the whole loop
+    compiled; larger ones call BLAS per step. Both are tested on small shapes by moving the
+    thresholds."""
     if request.param == "blas_loop":
         for module in FAST_MODULES:
             monkeypatch.setattr(module, "SMALL_STEP", 0)
+            monkeypatch.setattr(module, "SMALL_BATCH", 0)
     return request.param
+
+
+def test_which_lstm_loop_runs():
+    from rnnkit.kernels.lstm import runs_compiled
+
+    assert runs_compiled(T=1000, B=1, H=32)                     # tiny steps
+    assert runs_compiled(T=200, B=2, H=128) and runs_compiled(T=50, B=3, H=512)
+    assert not runs_compiled(T=1, B=1, H=512)                   # one-token generation: BLAS
+    assert not runs_compiled(T=100, B=4, H=256)                 # batch of 4: BLAS
+    assert not runs_compiled(T=100, B=1, H=1024)                # W_hh out of cache: BLAS
 
 
 @pytest.mark.parametrize("kind", list(LAYERS))

@@ -42,6 +42,7 @@ import numpy as np
 
 from rnnkit.kernels._activations import sigmoid32, tanh32
 from rnnkit.kernels._jit import njit
+from rnnkit.kernels import _loop
 from rnnkit.kernels._loop import outputs, padding, steps, transposed_weights
 
 
@@ -129,6 +130,22 @@ def _gates_backward(dh_mm, carry, d_out, dc, A, tc, c_prev, DG, padded):
 # Below this many multiply-adds per step (B * 4H * H) the whole loop runs compiled:
 # a BLAS call and a NumPy ufunc each cost microseconds, more than the arithmetic.
 SMALL_STEP = 1 << 14
+# Also compiled: batches of at most SMALL_BATCH rows whose W_hh (4H x H) has at most
+# SMALL_WEIGHTS entries (4 MB in float32, cache-resident), over calls of at least
+# COPY_FROM_ROWS rows (T * B) that pay for copying W_hh^T. OpenBLAS runs those skinny
+# products at a fraction of its peak; measured 2026-12-07, LSTM inference / training:
+# (B, T, H) = (2, 200, 128) 7.6 -> 4.5 / 13.2 -> 7.5 ms, (2, 84, 390) 17.4 -> 10.9 /
+# 35.9 -> 23.5 ms, (3, 180, 277) 23.5 -> 21.8 / 47.2 -> 44.2 ms; but (4, 100, 256) even
+# and (1, 100, 1024) 67 -> 142 ms (W_hh out of cache), hence the limits.
+SMALL_BATCH = 3
+SMALL_WEIGHTS = 1 << 20
+
+
+def runs_compiled(T, B, H) -> bool:
+    """Whether a direction's loop runs wholly compiled (see SMALL_STEP, SMALL_BATCH)."""
+    G = 4 * H
+    return B * G * H <= SMALL_STEP or (
+        B <= SMALL_BATCH and G * H <= SMALL_WEIGHTS and T * B >= _loop.COPY_FROM_ROWS)
 
 
 # float32 constants: exact, and they keep float32 arithmetic in float32 (float64 stays float64)
@@ -228,7 +245,7 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, padded, keep):
     HS[first] = h0
     CS[first % len(CS)] = c0
     rows_padded = padding(padded, T, B)
-    if B * G * H <= SMALL_STEP:
+    if runs_compiled(T, B, H):
         _forward_loop_small(GI, np.ascontiguousarray(W_hh.T), bias, HS, CS, A, TC,
                             rows_padded, reverse)
     elif dtype == np.float32:
@@ -314,7 +331,7 @@ def backward_sequence(d_out, d_state, cache, W_hh, reverse, padded):
     dc = d_state[1].copy()
     DG = np.empty((T, B, G), A.dtype)
     rows_padded = padding(padded, T, B)
-    if B * G * H <= SMALL_STEP:
+    if runs_compiled(T, B, H):
         dh = d_state[0].copy()
         _backward_loop_small(d_out, dh, dc, W_hh, CS, A, TC, DG, rows_padded, reverse)
     else:
