@@ -116,6 +116,8 @@ def _step_float32(S, gi, b_hh, A, GHN, h_prev, h, padded):
         hp, hb = h_prev[b], h[b]
         if padded[b]:
             hb[:] = hp
+            A[b] = 0                                             # never read; not left unset
+            GHN[b] = 0
             continue
         s, g, a, ghn = S[b], gi[b], A[b], GHN[b]
         for j in range(2 * H):                                   # r, z

@@ -290,6 +290,8 @@ def _step_float32(S, gi, b_hh, c_prev, A, c, tc, h, h_prev, padded):
         if padded[b]:
             h[b] = h_prev[b]
             c[b] = c_prev[b]
+            A[b] = 0                                             # never read; not left unset
+            tc[b] = 0
             continue
         s, g, a = S[b], gi[b], A[b]
         for j in range(2 * H):                                   # i, f
