@@ -18,7 +18,11 @@ keep ``np.tanh``: they are the ones compared with PyTorch to 1e-10.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from numba import types
+from numba.extending import overload
 
 from rnnkit.kernels._jit import njit
 
@@ -53,3 +57,28 @@ def tanh_array(x, out):
     """``out = tanh32(x)`` elementwise, 1-D contiguous float32 arrays (for tests and timing)."""
     for i in range(x.shape[0]):
         out[i] = tanh32(x[i])
+
+
+# -- dtype-generic versions for loops compiled for both float32 and float64 -------------
+def sigmoid_of(x):
+    """In a compiled loop: ``sigmoid32`` for float32, ``1 / (1 + exp(-x))`` for float64."""
+    raise NotImplementedError("only callable from compiled code")
+
+
+def tanh_of(x):
+    """In a compiled loop: ``tanh32`` for float32, ``1 - 2 / (exp(2x) + 1)`` for float64."""
+    raise NotImplementedError("only callable from compiled code")
+
+
+@overload(sigmoid_of)
+def _sigmoid_of(x):
+    if x == types.float32:
+        return lambda x: sigmoid32(x)
+    return lambda x: 1.0 / (1.0 + math.exp(-x))
+
+
+@overload(tanh_of)
+def _tanh_of(x):
+    if x == types.float32:
+        return lambda x: tanh32(x)
+    return lambda x: 1.0 - 2.0 / (math.exp(x + x) + 1.0)   # exact limits at +-inf

@@ -36,11 +36,9 @@ Padded steps (``lengths``) pass the state and its gradient through unchanged.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from rnnkit.kernels._activations import sigmoid32, tanh32
+from rnnkit.kernels._activations import sigmoid32, sigmoid_of, tanh32, tanh_of
 from rnnkit.kernels._jit import njit
 from rnnkit.kernels import _loop
 from rnnkit.kernels._loop import outputs, padding, steps, transposed_weights
@@ -148,21 +146,6 @@ def runs_compiled(T, B, H) -> bool:
         B <= SMALL_BATCH and G * H <= SMALL_WEIGHTS and T * B >= _loop.COPY_FROM_ROWS)
 
 
-# float32 constants: exact, and they keep float32 arithmetic in float32 (float64 stays float64)
-ONE, TWO = np.float32(1.0), np.float32(2.0)
-
-
-@njit
-def _sigmoid(a):
-    return ONE / (ONE + math.exp(-a))
-
-
-@njit
-def _tanh(a):
-    # 1 - 2 / (e^{2a} + 1): exact limits at +-inf, and far cheaper than a scalar libm tanh
-    return ONE - TWO / (math.exp(a + a) + ONE)
-
-
 @njit
 def _forward_loop_small(GI, W_hh_T, b_hh, HS, CS, A, TC, padded, reverse):
     """The forward loop of ``forward_sequence`` in one compiled call (tiny B * H);
@@ -187,13 +170,13 @@ def _forward_loop_small(GI, W_hh_T, b_hh, HS, CS, A, TC, padded, reverse):
                 for j in range(G):
                     S[j] += h_k * W_hh_T[k, j]
             for k in range(H):
-                i = _sigmoid(S[k])
-                f = _sigmoid(S[H + k])
-                g = _tanh(S[2 * H + k])
-                o = _sigmoid(S[3 * H + k])
+                i = sigmoid_of(S[k])
+                f = sigmoid_of(S[H + k])
+                g = tanh_of(S[2 * H + k])
+                o = sigmoid_of(S[3 * H + k])
                 a[b, k], a[b, H + k], a[b, 2 * H + k], a[b, 3 * H + k] = i, f, g, o
                 c[b, k] = f * c_prev[b, k] + i * g
-                tc[b, k] = _tanh(c[b, k])
+                tc[b, k] = tanh_of(c[b, k])
                 HS[new, b, k] = o * tc[b, k]
 
 
