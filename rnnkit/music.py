@@ -89,6 +89,11 @@ def build_model(config: MusicConfig, num_pitches: int):
                           input_dropout=config.input_dropout, seed=config.seed)
 
 
+def count_of(n: int, noun: str) -> str:
+    """``"1 piece"``, ``"3 pieces"``: ``n`` and ``noun``, plural unless ``n`` is 1."""
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
 def check_rolls(rolls, name: str = "pieces") -> list:
     """``rolls`` as a list of 2-D 0/1 arrays of one width; InputError naming the first bad one."""
     if isinstance(rolls, np.ndarray) or not hasattr(rolls, "__len__"):
@@ -195,8 +200,8 @@ def train_music(train, val, config: MusicConfig, out_dir=None, *, extra=None, pr
         val_data = SequenceBatches([r.astype(model.dtype) for r in val], np.zeros(len(val)), 64,
                                    shuffle=False)
     if log is not None:
-        log(f"{len(train)} training piece{'s' * (len(train) != 1)} ({sum(map(len, train)):,} "
-            f"steps), {len(val)} validation piece{'s' * (len(val) != 1)}, {P} pitches")
+        log(f"{count_of(len(train), 'training piece')} ({sum(map(len, train)):,} steps), "
+            f"{count_of(len(val), 'validation piece')}, {P} pitches")
     extra = dict(extra or {}, settings=vars(config).copy(), num_pitches=P)
     if before_fit is not None:
         before_fit()

@@ -31,11 +31,16 @@ from rnnkit.apps._args import positive_int
 AUTO = "auto"
 
 
-def usable_cores() -> int:
-    """CPUs this process may run on."""
+def _cpus():
+    """The numbers of the CPUs this process may run on."""
     if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1                                  # pragma: no cover - macOS, Windows
+        return os.sched_getaffinity(0)
+    return set(range(os.cpu_count() or 1))                      # pragma: no cover - macOS, Windows
+
+
+def usable_cores() -> int:
+    """How many CPUs this process may run on."""
+    return len(_cpus())
 
 
 def idle_cores(window: float = 0.1):
@@ -51,7 +56,7 @@ def idle_cores(window: float = 0.1):
                     times[name] = (values[3] + values[4], sum(values))      # idle + iowait, all
         return times
 
-    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    cpus = _cpus()
     try:
         before = read()
         time.sleep(window)

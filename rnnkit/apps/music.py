@@ -42,7 +42,7 @@ from rnnkit.apps._run import (
 )
 from rnnkit.apps._threads import add_threads_option
 from rnnkit.errors import InputError
-from rnnkit.music import MusicConfig, check_config
+from rnnkit.music import MusicConfig, check_config, count_of
 
 APP = "music"
 RESUME_MAY_CHANGE = ("epochs", "patience", "max_minutes", "clip")
@@ -263,10 +263,6 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     p.set_defaults(run=_run_sample)
 
 
-def _pieces(n: int) -> str:
-    return f"{n} piece" + ("" if n == 1 else "s")
-
-
 def _run_train(args) -> int:
     names = [f.name for f in dataclasses.fields(MusicConfig)]
     options = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
@@ -277,7 +273,7 @@ def _run_train(args) -> int:
     print(trained_line(summary))
     if summary["test_nll"] is not None:
         print(f"test: NLL {summary['test_nll']:.3f} nats per time step "
-              f"({_pieces(summary['test_pieces'])})")
+              f"({count_of(summary['test_pieces'], 'piece')})")
     print(f"model: {args.out}/checkpoint.npz  (rnnkit music eval|sample --model {args.out})")
     return 0
 
@@ -285,7 +281,7 @@ def _run_train(args) -> int:
 def _run_eval(args) -> int:
     scores = evaluate(args.model, args.data, split=args.split)
     print(f"{args.data or args.split}: NLL {scores['nll']:.3f} nats per time step "
-          f"({_pieces(scores['pieces'])}, {scores['steps']} steps)")
+          f"({count_of(scores['pieces'], 'piece')}, {scores['steps']} steps)")
     return 0
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 
 from rnnkit.apps._args import (
@@ -62,8 +63,6 @@ def load_splits(dataset=None, data=None, splits=("train", "val", "test"),
 
     if data is not None:
         from rnnkit.data.translation import split_of
-
-        import os
 
         utterances = speech_corpus.read_transcribed_folder(data)
         # the file's name in the folder, not its path: moving the folder keeps the split

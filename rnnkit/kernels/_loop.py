@@ -43,7 +43,12 @@ def outputs(HS, reverse, padded, keep):
 COPY_FROM_ROWS = 64
 
 
+def copy_pays(rows) -> bool:
+    """Whether a call with ``rows`` (T * B) rows of products pays for copying W_hh^T."""
+    return rows >= COPY_FROM_ROWS
+
+
 def transposed_weights(W_hh, rows):
     """W_hh^T (H, G) for ``rows`` steps' worth of products: a contiguous copy for a long
     call, the view for a short one (one-token generation: T = B = 1)."""
-    return np.ascontiguousarray(W_hh.T) if rows >= COPY_FROM_ROWS else W_hh.T
+    return np.ascontiguousarray(W_hh.T) if copy_pays(rows) else W_hh.T

@@ -172,7 +172,7 @@ def _forward_loop_blas(GI, W_hh, bias, HS, A, GHN, padded, reverse):
     H = G // 3
     S = np.empty((B, G), GI.dtype)
     ST = np.empty((G, B), GI.dtype)                              # W_hh @ h_prev^T
-    hT = HS[T if reverse else 0].T.copy()       # (H, B) h_prev transposed; a copy (H = 1: .T is a view)
+    hT = HS[T if reverse else 0].T.copy()        # (H, B) h_prev; a copy: at H = 1, .T is a view
     half = GI.dtype.type(0.5)
     for t, new, prev in steps(T, reverse):
         a, ghn = A[min(t, len(A) - 1)], GHN[min(t, len(GHN) - 1)]

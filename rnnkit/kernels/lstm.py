@@ -40,8 +40,7 @@ import numpy as np
 
 from rnnkit.kernels._activations import sigmoid32, sigmoid_of, tanh32, tanh_of
 from rnnkit.kernels._jit import njit
-from rnnkit.kernels import _loop
-from rnnkit.kernels._loop import outputs, padding, steps, transposed_weights
+from rnnkit.kernels._loop import copy_pays, outputs, padding, steps, transposed_weights
 
 
 # The fused loops index one batch row at a time through 1-D views, and their constants
@@ -143,7 +142,7 @@ def runs_compiled(T, B, H) -> bool:
     """Whether a direction's loop runs wholly compiled (see SMALL_STEP, SMALL_BATCH)."""
     G = 4 * H
     return B * G * H <= SMALL_STEP or (
-        B <= SMALL_BATCH and G * H <= SMALL_WEIGHTS and T * B >= _loop.COPY_FROM_ROWS)
+        B <= SMALL_BATCH and G * H <= SMALL_WEIGHTS and copy_pays(T * B))
 
 
 @njit
@@ -249,7 +248,7 @@ def _forward_loop_blas(GI, W_hh, bias, HS, CS, A, TC, padded, reverse):
     T, B, G = GI.shape
     S = np.empty((B, G), GI.dtype)                               # pre-activations
     ST = np.empty((G, B), GI.dtype)                              # W_hh @ h_prev^T
-    hT = HS[T if reverse else 0].T.copy()       # (H, B) h_prev transposed; a copy (H = 1: .T is a view)
+    hT = HS[T if reverse else 0].T.copy()        # (H, B) h_prev; a copy: at H = 1, .T is a view
     half = GI.dtype.type(0.5)
     for t, new, prev in steps(T, reverse):
         a, tc = A[min(t, len(A) - 1)], TC[min(t, len(TC) - 1)]
