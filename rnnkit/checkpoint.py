@@ -158,7 +158,12 @@ def _write_npz(f, members: dict) -> None:
 def atomic_write(path: str, write) -> None:
     """Create or replace ``path`` with what ``write(binary_file)`` writes: through a
     temporary file in the same directory, fsynced, then renamed over ``path``; a failure
-    leaves ``path`` as it was."""
+    leaves ``path`` as it was. In a data-parallel job (``mpirun``, :mod:`rnnkit.distributed`)
+    rank 0 alone writes; on the other ranks this does nothing."""
+    from rnnkit.distributed import is_writer
+
+    if not is_writer():
+        return
     directory = os.path.dirname(os.path.abspath(path))
     tmp_path = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(8)}.tmp")
     # os.open rather than tempfile.mkstemp: mode 0o666 lets the umask decide the

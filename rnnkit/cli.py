@@ -80,15 +80,48 @@ def main(argv=None) -> int:
     from rnnkit.training.trainer import TrainingInterrupted
     from rnnkit.apps._threads import blas_threads
     try:
+        exit_ = _exit_for(app_parser)
+    except USER_ERRORS as exc:          # under mpirun without mpi4py
+        app_parser.exit(2, f"rnnkit {name}: error: {exc}\n")
+    try:
         with blas_threads(getattr(args, "threads", 1)):
             result = args.run(args)
     except TrainingInterrupted as exc:
-        app_parser.exit(130, f"rnnkit {name}: {exc}{_resume_hint(name, exc.checkpoint)}\n")
+        exit_(130, f"rnnkit {name}: {exc}{_resume_hint(name, exc.checkpoint)}\n")
     except KeyboardInterrupt:
-        app_parser.exit(130, f"rnnkit {name}: interrupted\n")
+        exit_(130, f"rnnkit {name}: interrupted\n")
     except USER_ERRORS as exc:
-        app_parser.exit(2, f"rnnkit {name}: error: {exc}\n")
+        exit_(2, f"rnnkit {name}: error: {exc}\n")
+    except BaseException:
+        if _world().active:                 # a bug on one rank: its traceback, then stop all
+            import traceback
+            exit_(1, traceback.format_exc())
+        raise
     return int(result or 0)
+
+
+def _world():
+    """The MPI job this command runs in (a single process without mpirun); under mpirun,
+    ranks other than 0 print nothing (rank 0 reports for all) but the error that stops them
+    (``distributed.abort`` writes to the real standard error)."""
+    from rnnkit import distributed
+
+    world = distributed.world()
+    if world.rank != 0 and sys.stdout is sys.__stdout__:
+        sys.stdout = sys.stderr = open(os.devnull, "w")
+    return world
+
+
+def _exit_for(parser):
+    """How the command ends with an error: ``parser.exit`` (one line, the exit status), or
+    under mpirun, the same line and an abort of every rank (the others may be waiting for
+    this one in an all-reduce)."""
+    world = _world()
+    if not world.active:
+        return parser.exit
+    from rnnkit import distributed
+
+    return lambda status, message: distributed.abort(world, status, message)
 
 
 def _resume_hint(app: str, checkpoint) -> str:

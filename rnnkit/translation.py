@@ -291,6 +291,11 @@ def plot_attention(translation: Translation, path) -> str:
     ax.set_ylabel("output")
     fig.tight_layout()
     path = os.fspath(path)
+    from rnnkit.distributed import is_writer
+
+    if not is_writer():             # mpirun: rank 0 alone writes files
+        plt.close(fig)
+        return path
     tmp = f"{path}.tmp"
     try:
         fig.savefig(tmp, format="png")

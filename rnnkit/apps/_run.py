@@ -92,7 +92,12 @@ def prepare_out(out_dir, app: str, *, resume: bool = False, overwrite: bool = Fa
 
 
 def remove_run_files(out_dir, app_files: tuple = ()) -> None:
-    """Delete what an earlier run wrote to ``out_dir`` (``--overwrite``); nothing else."""
+    """Delete what an earlier run wrote to ``out_dir`` (``--overwrite``); nothing else.
+    Under mpirun, rank 0 alone (it alone writes files)."""
+    from rnnkit.distributed import is_writer
+
+    if not is_writer():
+        return
     for name in RUN_FILES + tuple(app_files):
         (Path(out_dir) / name).unlink(missing_ok=True)
 

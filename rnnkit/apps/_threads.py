@@ -69,15 +69,19 @@ def idle_cores(window: float = 0.1):
 
 
 def auto_threads() -> int:
-    """The cores other jobs leave idle: ``floor(idle_cores() + 1/4)``, between 1 and ``cores``."""
-    cores = usable_cores()
+    """The cores other jobs leave idle: ``floor(idle_cores() + 1/4)``, between 1 and ``cores``;
+    under mpirun with ``R`` ranks on this machine, each rank takes its ``1/R`` share."""
+    from rnnkit.distributed import local_size
+
+    ranks = local_size()
+    cores = max(1, usable_cores() // ranks)
     idle = idle_cores()
     if idle is None:
         try:
-            idle = cores - os.getloadavg()[0]
+            idle = usable_cores() - os.getloadavg()[0]
         except (AttributeError, OSError):                           # pragma: no cover - Windows
             return 1
-    return max(1, min(cores, int(idle + 0.25)))
+    return max(1, min(cores, int(idle / ranks + 0.25)))
 
 
 def thread_count(text: str):

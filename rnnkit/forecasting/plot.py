@@ -47,6 +47,10 @@ def plot_forecast(path, times, history, forecast_times, forecasts: dict, truth=N
     ax.legend(loc="upper left", fontsize=8)
     fig.autofmt_xdate()
     path = os.fspath(path)
+    from rnnkit.distributed import is_writer
+
+    if not is_writer():             # mpirun: rank 0 alone writes files
+        return path
     tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.tmp.png")
     try:
         fig.savefig(tmp, format="png")

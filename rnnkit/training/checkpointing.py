@@ -11,6 +11,7 @@ written atomically) laid out as::
              "model": {"class": "LanguageModel", "config": {...}},
              "optimizer": {...}, "scheduler": {"step_count": n} or None,
              "rngs": {"rnn.dropout_rng": <generator state>, ...},
+             "rank_rngs": [{...} for every rank] (data-parallel runs only),
              "data": {...}, "position": {"epoch": e, "index": i},
              "trainer": {"step", "epoch", "best_val_loss", "best_step", "bad_evals", ...},
              "extra": {... whatever the application stored, e.g. its vocabulary ...}}
@@ -136,15 +137,23 @@ def model_info(model) -> dict:
     return {"class": type(model).__name__, "config": config}
 
 
-def save_trainer_checkpoint(trainer, path) -> None:
-    """Write ``trainer``'s complete state to ``path`` (atomically, see ``rnnkit.checkpoint``)."""
+_OWN_CARRY = object()
+
+
+def save_trainer_checkpoint(trainer, path, carry=_OWN_CARRY, rank_rngs=None) -> None:
+    """Write ``trainer``'s complete state to ``path`` (atomically, see ``rnnkit.checkpoint``).
+
+    A data-parallel run (:mod:`rnnkit.distributed`) passes the carried state of every
+    stream (``carry``, gathered from the ranks) and every rank's generator states
+    (``rank_rngs``, in rank order)."""
+    carry = trainer.carry if carry is _OWN_CARRY else carry
     arrays = {f"model/{k}": v for k, v in trainer.model.state_dict().items()}
     if trainer.best_weights is not None:
         arrays.update({f"best/{k}": v for k, v in trainer.best_weights.items()})
     optim_state = trainer.optimizer.state_dict()
     arrays.update({f"optimizer/{k}": v for k, v in optim_state["arrays"].items()})
-    carry = _state_parts(trainer.carry)
-    arrays.update({f"carry/{i}": np.asarray(v) for i, v in enumerate(carry)})
+    parts = _state_parts(carry)
+    arrays.update({f"carry/{i}": np.asarray(v) for i, v in enumerate(parts)})
     describe = getattr(trainer.train_data, "describe", None)
     meta = {
         "kind": KIND, "version": VERSION,
@@ -154,19 +163,20 @@ def save_trainer_checkpoint(trainer, path) -> None:
         "rngs": {name: rng_state_to_json(g) for name, g in collect_rngs(trainer.model).items()},
         "data": describe() if callable(describe) else None,
         "position": {"epoch": trainer.epoch, "index": trainer.batch_index},
-        "carry": None if trainer.carry is None else {"parts": len(carry),
-                                                     "tuple": isinstance(trainer.carry, tuple)},
+        "carry": None if carry is None else {"parts": len(parts), "tuple": isinstance(carry, tuple)},
         "trainer": {"step": trainer.step, "tokens_seen": trainer.tokens_seen,
                     "elapsed_s": trainer.elapsed_s, "best_val_loss": trainer.best_val_loss,
                     "best_step": trainer.best_step, "bad_evals": trainer.bad_evals,
                     "last_eval_step": trainer.last_eval_step, "stop_reason": trainer.stop_reason},
         "extra": trainer.extra,
     }
+    if rank_rngs is not None:
+        meta["rank_rngs"] = rank_rngs
     save_checkpoint(path, arrays, meta)
 
 
-def restore_trainer(trainer, path: str) -> None:
-    """Load ``path`` into ``trainer``: every check first, then every write."""
+def restore_trainer(trainer, path: str) -> dict:
+    """Load ``path`` into ``trainer``: every check first, then every write. Returns the meta."""
     arrays, meta = read_trainer_checkpoint(path)
     try:
         plan = _check_restore(trainer, path, arrays, meta)
@@ -191,6 +201,7 @@ def restore_trainer(trainer, path: str) -> None:
     for name, value in plan["counters"].items():
         setattr(trainer, name, value)
     trainer.extra = meta["extra"]
+    return meta
 
 
 def _check_restore(trainer, path, arrays, meta) -> dict:

@@ -8,6 +8,14 @@ The :class:`~rnnkit.training.Trainer` picks one from the data (token streams ->
     loss, new_state = objective.train_step(model, batch, state)   # forward + backward
     metrics = objective.evaluate(model, data, max_batches)         # {"loss": ..., ...}
 
+Data-parallel training (:mod:`rnnkit.distributed`) also uses, where an objective has them::
+
+    w = objective.batch_weight(model, batch)        # how many items the batch loss averages
+    sums = objective.evaluate_sums(model, data, max_batches)   # {"loss_sum", "count", ...}
+    metrics = objective.metrics(sums)               # evaluate() == metrics(evaluate_sums())
+
+so the ranks' gradients and validation sums can be added up exactly.
+
 ``train_step`` accumulates parameter gradients (the trainer zeroes them before and
 clips/steps after); ``state`` is the hidden state carried from the previous batch
 (None at the start of an epoch, and always None for objectives that do not carry it).
@@ -40,8 +48,10 @@ from rnnkit.module import no_grad
 
 
 def _batches(data, max_batches):
+    """The first ``max_batches`` batches of epoch 0 (a rank's shard may skip empty ones)."""
     count = data.num_batches if max_batches is None else min(max_batches, data.num_batches)
-    return (data.batch(0, i) for i in range(count))
+    batches = (data.batch(0, i) for i in range(count))
+    return (batch for batch in batches if batch is not None)
 
 
 class LanguageModeling:
@@ -62,18 +72,30 @@ class LanguageModeling:
         model.backward(self.loss.backward())
         return loss, new_state
 
+    @staticmethod
+    def batch_weight(model, batch) -> int:
+        """The loss is a mean over every target position."""
+        return int(batch.targets.size)
+
     def evaluate(self, model, data, max_batches=None) -> dict:
         """Mean loss (nats/token) over the stream, state carried as in training.
 
         Returns ``{"loss", "bits_per_token", "perplexity"}``.
         """
+        return self.metrics(self.evaluate_sums(model, data, max_batches))
+
+    def evaluate_sums(self, model, data, max_batches=None) -> dict:
         total, count, state = 0.0, 0, None
         with no_grad():
             for batch in _batches(data, max_batches):
                 logits, state = model.forward(batch.inputs, state)
                 total += self.loss.forward(logits, batch.targets) * batch.targets.size
                 count += batch.targets.size
-        loss = total / count
+        return {"loss_sum": total, "count": count}
+
+    @staticmethod
+    def metrics(sums) -> dict:
+        loss = sums["loss_sum"] / sums["count"]
         return {"loss": loss, "bits_per_token": loss / math.log(2),
                 "perplexity": math.exp(loss) if loss < 700 else None}
 
@@ -108,10 +130,17 @@ class Supervised:
         model.backward(grad[:, None] if squeezed else grad)
         return loss, None
 
+    @staticmethod
+    def batch_weight(model, batch) -> int:
+        """The loss is a mean over the batch's sequences."""
+        return len(batch.targets)
+
     def evaluate(self, model, data, max_batches=None) -> dict:
         """Mean loss per sequence (and ``accuracy`` for classification losses)."""
+        return self.metrics(self.evaluate_sums(model, data, max_batches))
+
+    def evaluate_sums(self, model, data, max_batches=None) -> dict:
         total, correct, count = 0.0, 0, 0
-        classify = isinstance(self.loss, (CrossEntropyLoss, BCEWithLogitsLoss))
         with no_grad():
             for batch in _batches(data, max_batches):
                 pred = model.forward(batch.inputs, lengths=batch.lengths)
@@ -123,9 +152,13 @@ class Supervised:
                     correct += int((flat.argmax(-1) == batch.targets).sum())
                 elif isinstance(self.loss, BCEWithLogitsLoss):
                     correct += int(((flat > 0) == (np.asarray(batch.targets) > 0.5)).sum())
+        return {"loss_sum": total, "correct": correct, "count": count}
+
+    def metrics(self, sums) -> dict:
+        total, count = sums["loss_sum"], sums["count"]
         metrics = {"loss": total / count}
-        if classify:
-            metrics["accuracy"] = correct / count
+        if isinstance(self.loss, (CrossEntropyLoss, BCEWithLogitsLoss)):
+            metrics["accuracy"] = sums["correct"] / count
         if isinstance(self.loss, MSELoss):
             metrics["rmse"] = math.sqrt(total / count)
         return metrics
@@ -161,15 +194,27 @@ class ModelLoss:
     def train_step(self, model, batch, state=None):
         return float(self._method(model, "loss_and_backward")(batch)), None
 
+    @staticmethod
+    def batch_weight(model, batch) -> int:
+        """``model.loss_weight(batch)`` where the model has it, else the batch size."""
+        weight = getattr(model, "loss_weight", None)
+        return weight(batch) if callable(weight) else batch.inputs.shape[1]     # B: time-major
+
     def evaluate(self, model, data, max_batches=None) -> dict:
+        return self.metrics(self.evaluate_sums(model, data, max_batches))
+
+    def evaluate_sums(self, model, data, max_batches=None) -> dict:
         loss, total, count = self._method(model, "loss"), 0.0, 0
-        weight = getattr(model, "loss_weight", lambda batch: batch.inputs.shape[1])  # B: time-major
         with no_grad():
             for batch in _batches(data, max_batches):
-                size = weight(batch)
+                size = self.batch_weight(model, batch)
                 total += float(loss(batch)) * size
                 count += size
-        return {"loss": total / count}
+        return {"loss_sum": total, "count": count}
+
+    @staticmethod
+    def metrics(sums) -> dict:
+        return {"loss": sums["loss_sum"] / sums["count"]}
 
 
 def default_objective(data):

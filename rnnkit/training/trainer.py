@@ -25,6 +25,12 @@ Determinism: given the model's seed and the loaders' seeds, two runs make
 bit-identical weights, and a run resumed from a checkpoint (even after SIGKILL
 between checkpoints) continues exactly as if it had never stopped — the
 ``max_minutes`` limit is the only thing that depends on the clock.
+
+Under ``mpirun -n R`` (:mod:`rnnkit.distributed`) the same trainer trains data-parallel
+without a change to the calling code: each rank takes its share of every batch, the
+gradients are averaged over the ranks before clipping and the optimizer step, validation
+sums are added up, the stop conditions (``max_minutes``, Ctrl-C) are agreed at every step,
+and rank 0 alone writes the files and shows the progress bar.
 """
 
 from __future__ import annotations
@@ -36,11 +42,17 @@ import signal
 import threading
 import time
 
+import numpy as np
+
+from rnnkit import distributed
 from rnnkit._validation import check_scalar
 from rnnkit.errors import InputError, InputTypeError, TrainingDiverged
 from rnnkit.module import Module
 from rnnkit.optim import Optimizer, Scheduler, clip_grad_norm
-from rnnkit.training.checkpointing import restore_trainer, save_trainer_checkpoint
+from rnnkit.checkpoint import rng_from_json, rng_state_to_json
+from rnnkit.training.checkpointing import (
+    collect_rngs, model_info, restore_trainer, save_trainer_checkpoint,
+)
 from rnnkit.training.objectives import default_objective
 from rnnkit.training.progress import ProgressBar, append_jsonl, progress_enabled, read_jsonl, truncate_jsonl
 
@@ -213,6 +225,13 @@ class Trainer:
         self.last_eval_step = None
         self.stop_reason = None
         self.history: list[dict] = []   # metrics records of this session
+        # data parallelism (rnnkit.distributed): a single process unless started by mpirun
+        self.world = distributed.world()
+        self._writer = self.world.rank == 0
+        self._shard = self._reducer = None
+        self._agreed = {"interrupted": False, "time_up": False}
+        self._state_axis = (distributed.state_batch_axis(model)
+                            if getattr(self.objective, "carries_state", False) else None)
 
     # -- paths -------------------------------------------------------------------
     def _path(self, name):
@@ -239,24 +258,33 @@ class Trainer:
         'max_minutes', 'early_stopping'), ``best_val_loss``, ``best_step``,
         ``elapsed_s``, ``last`` (the final metrics record) and the paths written.
         """
-        if self.out_dir is not None:
+        writer = self._writer
+        if self.out_dir is not None and writer:
             os.makedirs(self.out_dir, exist_ok=True)
+        if self.world.active:
+            self._start_data_parallel(resume)
         if resume:
             if self.out_dir is None:
                 raise InputError("resume=True needs out_dir (where checkpoint.npz is)")
             self.restore(self.checkpoint_path)
-            truncate_jsonl(self.metrics_path, self.step)
-        elif self.metrics_path is not None and self.step == 0 and os.path.exists(self.metrics_path):
+            if writer:
+                truncate_jsonl(self.metrics_path, self.step)
+        elif (writer and self.metrics_path is not None and self.step == 0
+              and os.path.exists(self.metrics_path)):
             truncate_jsonl(self.metrics_path, 0)       # a fresh run starts a fresh log
         self.stop_reason = None
         self._interrupted = False
+        self._agreed = {"interrupted": False, "time_up": False}
         self.history = []
-        start = time.perf_counter()
+        start = self._start = time.perf_counter()
         elapsed_before = self.elapsed_s
-        bar = ProgressBar(progress_enabled(self.progress), total=self._total_steps(), initial=self.step)
+        bar = ProgressBar(writer and progress_enabled(self.progress), total=self._total_steps(),
+                          initial=self.step)
         window = _Window()
+        stop_job_on_error = (self._stop_every_rank_on_error() if self.world.active
+                             else contextlib.nullcontext())
         try:
-            with _sigint_finishes_the_step(self):
+            with _sigint_finishes_the_step(self), stop_job_on_error:
                 while not self._stop_condition(start):
                     loss, norm, lr = self._train_step()
                     window.add(loss, self._last_tokens)
@@ -278,7 +306,7 @@ class Trainer:
                         self.save_checkpoint()
                     if self.on_step is not None:
                         self.on_step(self, record)
-                    if self._interrupted:
+                    if self._interrupt_agreed():
                         self.stop_reason = "interrupted"
         finally:
             bar.close()
@@ -286,7 +314,8 @@ class Trainer:
             self.best_step = self.step
         if self.out_dir is not None:
             self.save_checkpoint()
-            self.write_plot()
+            if writer:
+                self.write_plot()
         if self.stop_reason == "interrupted":
             raise TrainingInterrupted(self.step, self.checkpoint_path)
         return {"step": self.step, "epoch": self.epoch, "stop_reason": self.stop_reason,
@@ -309,11 +338,19 @@ class Trainer:
             self.stop_reason = "max_steps"
         elif self.max_epochs is not None and self.epoch >= self.max_epochs:
             self.stop_reason = "max_epochs"
-        elif self.max_minutes is not None and time.perf_counter() - start >= 60 * self.max_minutes:
+        elif self.max_minutes is not None and self._time_is_up(start):
             self.stop_reason = "max_minutes"
         elif self.patience is not None and self.bad_evals >= self.patience:
             self.stop_reason = "early_stopping"
         return self.stop_reason is not None
+
+    def _time_is_up(self, start) -> bool:
+        if self.world.active:                 # every rank stops after the same step
+            return self._agreed["time_up"]
+        return time.perf_counter() - start >= 60 * self.max_minutes
+
+    def _interrupt_agreed(self) -> bool:
+        return self._agreed["interrupted"] if self.world.active else self._interrupted
 
     def _train_step(self):
         batch = self.train_data.batch(self.epoch, self.batch_index)
@@ -321,7 +358,10 @@ class Trainer:
         state = self.carry if carries and self.batch_index > 0 else None
         self.model.train()
         self.model.zero_grad()
-        loss, new_state = self.objective.train_step(self.model, batch, state)
+        if self.world.active:
+            loss, new_state = self._data_parallel_step(batch, state)
+        else:
+            loss, new_state = self.objective.train_step(self.model, batch, state)
         if not math.isfinite(loss):
             raise TrainingDiverged(f"training loss is {loss} at step {self.step + 1}; "
                                      f"lower the learning rate or set clip_grad_norm")
@@ -346,18 +386,90 @@ class Trainer:
             self.carry = None
         return loss, norm, lr
 
+    # -- data parallelism (rnnkit.distributed) ------------------------------------------
+    def _setup(self, resume) -> dict:
+        """What every rank must agree on before training one model together."""
+        describe = lambda data: getattr(data, "describe", lambda: type(data).__name__)()  # noqa: E731
+        return {"model": model_info(self.model),
+                "parameters": {name: f"{p.data.shape} {p.data.dtype.name}"
+                               for name, p in self.model.named_parameters()},
+                "optimizer": {"type": type(self.optimizer).__name__,
+                              **self.optimizer.state_dict()["meta"]},
+                "objective": type(self.objective).__name__,
+                "train_data": describe(self.train_data),
+                "val_data": None if self.val_data is None else describe(self.val_data),
+                "schedule": self.scheduler is not None, "clip_grad_norm": self.clip,
+                "max_steps": self.max_steps, "max_epochs": self.max_epochs,
+                "eval_every": self.eval_every, "eval_batches": self.eval_batches,
+                "patience": self.patience, "checkpoint_every": self.checkpoint_every,
+                "resume": bool(resume)}
+
+    def _start_data_parallel(self, resume) -> None:
+        world = self.world
+        if self._state_axis is not None and self.train_data.batch_size < world.size:
+            raise InputError(f"{world.size} ranks need at least {world.size} token streams, "
+                             f"got batch_size={self.train_data.batch_size}")
+        distributed.check_same_setup(world, self._setup(resume))
+        self._shard = distributed.Shard(self.train_data, world.rank, world.size)
+        self._reducer = distributed.GradientReducer(world, self.params)
+        if not resume:                        # a resumed run reads the same checkpoint
+            distributed.broadcast_parameters(world, self.params)
+            distributed.reseed_for_rank(world, collect_rngs(self.model))
+
+    def _data_parallel_step(self, batch, state):
+        """This rank's share of ``batch``, forward + backward, then the gradients and the
+        loss averaged over every rank (weighted by how many items each averaged over)."""
+        part = self._shard.cut(batch)
+        if part is None:                      # a last batch with fewer examples than ranks
+            loss, new_state, weight = 0.0, None, 0
+        else:
+            loss, new_state = self.objective.train_step(self.model, part, state)
+            weight = distributed.batch_weight(self.objective, self.model, part)
+        time_up = (self.max_minutes is not None
+                   and time.perf_counter() - self._start >= 60 * self.max_minutes)
+        sums = self._reducer.reduce(weight, np.array(
+            [loss * weight, weight, float(self._interrupted), float(time_up)]))
+        self._agreed = {"interrupted": sums[2] > 0, "time_up": sums[3] > 0}
+        return (sums[0] / sums[1] if sums[1] > 0 else 0.0), new_state
+
+    @contextlib.contextmanager
+    def _stop_every_rank_on_error(self):
+        """An error on one rank only (anything but the agreed TrainingDiverged) would leave
+        the others waiting in an all-reduce: print it and end the whole job."""
+        try:
+            yield
+        except (TrainingDiverged, TrainingInterrupted):
+            raise
+        except BaseException as exc:          # noqa: BLE001 - the job must not hang
+            import traceback
+
+            detail = "".join(traceback.format_exception(exc)).rstrip()
+            distributed.abort(self.world, 1, f"rnnkit: training stopped on every rank: {detail}")
+
     # -- validation and best weights -----------------------------------------------
     def evaluate(self, data=None) -> dict:
-        """Metrics of the current weights on ``data`` (default: val_data), in eval mode."""
+        """Metrics of the current weights on ``data`` (default: val_data), in eval mode.
+
+        In a data-parallel run every rank evaluates its share and the sums are added up
+        (objectives without ``evaluate_sums``: every rank evaluates all of ``data``)."""
         data = self.val_data if data is None else _check_loader(data, "data")
         if data is None:
             raise InputError("no data to evaluate: pass data or give the Trainer val_data")
         was_training = self.model.training
         self.model.eval()
         try:
+            if self.world.active and callable(getattr(self.objective, "evaluate_sums", None)):
+                return self._evaluate_shared(data)
             return self.objective.evaluate(self.model, data, self.eval_batches)
         finally:
             self.model.train(was_training)
+
+    def _evaluate_shared(self, data) -> dict:
+        shard = distributed.Shard(data, self.world.rank, self.world.size)
+        sums = self.objective.evaluate_sums(self.model, shard, self.eval_batches)
+        keys = sorted(sums)
+        total = self.world.allreduce_sum(np.array([float(sums[k]) for k in keys]))
+        return self.objective.metrics(dict(zip(keys, total.tolist())))
 
     def _validate(self) -> dict:
         metrics = self.evaluate()
@@ -400,7 +512,7 @@ class Trainer:
 
     def _log(self, record) -> None:
         self.history.append(record)
-        if self.metrics_path is not None:
+        if self.metrics_path is not None and self._writer:
             append_jsonl(self.metrics_path, record)
 
     def write_plot(self):
@@ -418,7 +530,15 @@ class Trainer:
         path = self.checkpoint_path if path is None else os.fspath(path)
         if path is None:
             raise InputError("no checkpoint path: give path or set the Trainer's out_dir")
-        save_trainer_checkpoint(self, path)
+        if not self.world.active:
+            save_trainer_checkpoint(self, path)
+            return path
+        # data-parallel: every rank's streams and generators go into rank 0's file
+        rngs = {name: rng_state_to_json(g) for name, g in collect_rngs(self.model).items()}
+        gathered = self.world.gather((self.carry, rngs))
+        if self._writer:
+            carry = distributed.join_states([c for c, _ in gathered], self._state_axis)
+            save_trainer_checkpoint(self, path, carry=carry, rank_rngs=[r for _, r in gathered])
         return path
 
     def restore(self, path) -> None:
@@ -430,4 +550,15 @@ class Trainer:
         mismatching checkpoint raises ``CheckpointError`` and leaves model, optimizer and
         trainer as they were.
         """
-        restore_trainer(self, os.fspath(path))
+        meta = restore_trainer(self, os.fspath(path))
+        if self.world.active:                 # this rank's streams and dropout generators
+            lo, hi = distributed.shard_range(self.train_data.batch_size, self.world.rank,
+                                             self.world.size)
+            self.carry = distributed.slice_state(self.carry, lo, hi, self._state_axis)
+            rank_rngs = meta.get("rank_rngs") or []
+            rngs = collect_rngs(self.model)
+            if len(rank_rngs) == self.world.size and sorted(rank_rngs[self.world.rank]) == sorted(rngs):
+                for name, state in rank_rngs[self.world.rank].items():
+                    rngs[name].bit_generator.state = rng_from_json(state).bit_generator.state
+            else:                             # saved by a run with another number of ranks
+                distributed.reseed_for_rank(self.world, rngs)
