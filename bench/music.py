@@ -12,7 +12,7 @@ steps), ``--jsb`` (default ``../shared/data/jsb-chorales/jsb-chorales-quarter.js
 beside the repository: benchmark only, the package never reads it).
 
 ``quality``  Protocol: hyperparameters are chosen on the *validation* chorales only. For
-    each configuration of ``--grid`` (``hidden:dropout`` pairs), one run with seed 0 of
+    each configuration of ``--grid`` (``hidden:dropout[:weight_drop]``), one run with seed 0 of
     at most ``--minutes`` (early stopping on validation NLL, patience 20 epochs, the best
     weights kept); the configuration with the lowest validation NLL is then trained with
     every seed of ``--seeds`` (seed 0's run reused), and only those final models are
@@ -30,6 +30,7 @@ Usage::
 
     python bench/music.py quality --output bernoulli --grid 256:0.3,256:0.5 --seeds 0,1,2
     python bench/music.py quality --output nade --grid 256:0.3 --seeds 0,1,2
+    python bench/music.py quality --output bernoulli --grid 512:0.5:0.5 --lr 2e-3 --seeds 0
     python bench/music.py throughput --steps 150 --repeats 3
 
 Each prints markdown tables and one JSON line.
@@ -68,41 +69,46 @@ def jsb(path) -> dict:
 # --------------------------------------------------------------------------- quality
 
 
-def run_quality(path, output, grid, seeds, minutes, epochs) -> dict:
+def run_quality(path, output, grid, seeds, minutes, epochs, lr) -> dict:
     from rnnkit.music import MusicConfig, train_music
 
     data = jsb(path)
     print(f"JSB Chorales: {', '.join(f'{k} {len(v)} chorales ({sum(map(len, v)):,} steps)' for k, v in data.items())}",
           flush=True)
 
-    def fit(hidden, dropout, seed):
-        config = MusicConfig(hidden_size=hidden, dropout=dropout, output=output, seed=seed,
-                             max_minutes=minutes, epochs=epochs, patience=20)
+    def fit(hidden, dropout, weight_drop, seed):
+        config = MusicConfig(hidden_size=hidden, dropout=dropout, weight_drop=weight_drop,
+                             output=output, seed=seed, lr=lr, max_minutes=minutes, epochs=epochs,
+                             patience=20)
         started = time.perf_counter()
         model, summary = train_music(data["train"], data["valid"], config, progress=False)
-        run = {"hidden": hidden, "dropout": dropout, "seed": seed, "steps": summary["step"],
+        run = {"hidden": hidden, "dropout": dropout, "weight_drop": weight_drop, "lr": lr,
+               "seed": seed, "steps": summary["step"],
                "epochs": summary["epoch"], "stop": summary["stop_reason"],
                "minutes": round((time.perf_counter() - started) / 60, 1),
                "valid_nll": model.nll(data["valid"])}
-        print(f"  {output} hidden {hidden} dropout {dropout} seed {seed}: valid NLL "
+        print(f"  {output} hidden {hidden} dropout {dropout} weight drop {weight_drop} lr {lr} "
+              f"seed {seed}: valid NLL "
               f"{run['valid_nll']:.3f} after {run['epochs']} epochs ({run['stop']}, "
               f"{run['minutes']} min; load {load_now()})", flush=True)
         return model, run
 
     selection = {}
-    for hidden, dropout in grid:
-        selection[(hidden, dropout)] = fit(hidden, dropout, seeds[0])
+    for setting in grid:                                                # (hidden, dropout, weight drop)
+        selection[setting] = fit(*setting, seeds[0])
     best = min(selection, key=lambda k: selection[k][1]["valid_nll"])
-    print(f"chosen on validation: hidden {best[0]}, dropout {best[1]}", flush=True)
+    print(f"chosen on validation: hidden {best[0]}, dropout {best[1]}, weight drop {best[2]}",
+          flush=True)
     finals = [selection[best]] + [fit(*best, seed) for seed in seeds[1:]]
     for model, run in finals:
         run["test_nll"] = model.nll(data["test"])                       # the test set, once
     runs = [run for _, run in finals]
     tests = np.array([r["test_nll"] for r in runs])
-    print("\n| output | hidden | dropout | seed | epochs | minutes | valid NLL | test NLL |\n"
-          "|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("\n| output | hidden | dropout | weight drop | lr | seed | epochs | minutes | valid NLL | "
+          "test NLL |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in runs:
-        print(f"| {output} | {r['hidden']} | {r['dropout']} | {r['seed']} | {r['epochs']} | "
+        print(f"| {output} | {r['hidden']} | {r['dropout']} | {r['weight_drop']} | {r['lr']:g} | "
+              f"{r['seed']} | {r['epochs']} | "
               f"{r['minutes']} | {r['valid_nll']:.3f} | {r['test_nll']:.3f} |")
     print(f"\ntest NLL mean {tests.mean():.3f}, min {tests.min():.3f}, max {tests.max():.3f} over "
           f"{len(tests)} seeds; published: {PUBLISHED[output]}")
@@ -153,11 +159,12 @@ def run_throughput(path, hidden, steps, repeats) -> dict:
 
 
 def _grid(text: str):
-    pairs = []
+    """``hidden:dropout[:weight_drop],...`` -> [(hidden, dropout, weight_drop), ...]."""
+    settings = []
     for item in text.split(","):
-        hidden, dropout = item.split(":")
-        pairs.append((int(hidden), float(dropout)))
-    return pairs
+        hidden, dropout, *weight_drop = item.split(":")
+        settings.append((int(hidden), float(dropout), float(weight_drop[0]) if weight_drop else 0.0))
+    return settings
 
 
 def main(argv=None) -> dict:
@@ -167,7 +174,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--output", choices=("bernoulli", "nade"), default="bernoulli",
                         help="quality: the output layer (default bernoulli)")
     parser.add_argument("--grid", type=_grid, default=_grid("256:0.3"),
-                        help="quality: hidden:dropout pairs chosen among on validation (default 256:0.3)")
+                        help="quality: hidden:dropout[:weight_drop] settings chosen among on "
+                             "validation (default 256:0.3)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="quality: Adam's learning rate "
+                        "(default 1e-3)")
     parser.add_argument("--seeds", default="0", help="quality: comma-separated seeds (default 0)")
     parser.add_argument("--minutes", type=float, default=20.0, help="quality: budget per run (default 20)")
     parser.add_argument("--epochs", type=int, default=300, help="quality: at most this many epochs")
@@ -183,7 +193,7 @@ def main(argv=None) -> dict:
         if args.task == "quality":
             seeds = [int(s) for s in args.seeds.split(",")]
             record = run_quality(args.jsb, args.output, args.grid, seeds, args.minutes,
-                                 args.epochs)
+                                 args.epochs, args.lr)
         else:
             record = run_throughput(args.jsb, args.hidden, args.steps, args.repeats)
     record.update(threads=args.threads, load_before=load_before, load_after=load_now(),

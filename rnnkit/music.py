@@ -44,6 +44,7 @@ class MusicConfig:
     nade_hidden: int = 150
     dropout: float = 0.3
     input_dropout: float = 0.0          # notes of the input roll hidden while training
+    weight_drop: float = 0.0            # DropConnect on the recurrent weights while training
     transpose: int = 0                  # random shifts in [-transpose, transpose] semitones
     batch_size: int = 16
     lr: float = 1e-3
@@ -69,7 +70,7 @@ def check_config(config: MusicConfig) -> MusicConfig:
         check_scalar(getattr(config, name), name, int, low=1)
     for name in ("transpose", "seed"):
         check_scalar(getattr(config, name), name, int, low=0)
-    for name in ("dropout", "input_dropout"):
+    for name in ("dropout", "input_dropout", "weight_drop"):
         check_scalar(getattr(config, name), name, float, low=0.0, high=1.0, include_high=False)
     check_scalar(config.lr, "lr", float, low=0.0, include_low=False)
     check_scalar(config.clip, "clip", float, low=0.0, include_low=False)
@@ -86,7 +87,8 @@ def build_model(config: MusicConfig, num_pitches: int):
     return PianoRollModel(num_pitches, hidden_size=config.hidden_size,
                           num_layers=config.num_layers, cell=config.cell, output=config.output,
                           nade_hidden=config.nade_hidden, dropout=config.dropout,
-                          input_dropout=config.input_dropout, seed=config.seed)
+                          input_dropout=config.input_dropout, weight_drop=config.weight_drop,
+                          seed=config.seed)
 
 
 def count_of(n: int, noun: str) -> str:

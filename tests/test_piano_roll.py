@@ -82,6 +82,36 @@ def test_input_dropout_hides_notes_in_training_only_and_keeps_gradients_right():
         _model("gru", "bernoulli", input_dropout=1.0)
 
 
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_weight_drop_masks_the_recurrent_weights_per_batch_in_training_only(cell):
+    model = _model(cell, "bernoulli", weight_drop=0.5)
+    batch = _batch(seed=5)
+
+    def reset():
+        model.weight_drop_rng = np.random.default_rng(11)
+
+    before = model.state_dict()
+    errors, loss = model_loss_gradient_errors(model, batch, 1e-5, reset)
+    assert max(errors.values()) < GRAD_TOL, errors
+    assert all(np.array_equal(v, model.state_dict()[k]) for k, v in before.items())  # restored
+    model.zero_grad()
+    reset()
+    model.loss_and_backward(batch)
+    reset()
+    masks = model._weight_masks()                                        # the masks just used
+    assert len(masks) == 2 and 0.3 < np.mean(masks[0] == 0) < 0.7
+    for p, mask in zip(model._recurrent_weights(), masks):
+        assert np.all(p.grad[mask == 0] == 0) and np.any(p.grad[mask > 0] != 0)
+    in_training = loss()
+    plain = _model(cell, "bernoulli")                                    # the same weights
+    with rnnkit.no_grad():
+        assert model.eval().loss(batch) == pytest.approx(plain.eval().loss(batch), rel=1e-12)
+    assert in_training != pytest.approx(model.loss(batch), rel=1e-6)
+    assert PianoRollModel(**model.config()).weight_drop == 0.5
+    with pytest.raises(InputError, match="weight_drop"):
+        _model(cell, "bernoulli", weight_drop=1.0)
+
+
 def test_padding_past_a_length_changes_nothing():
     model = _model("lstm", "nade")
     batch = _batch()

@@ -221,6 +221,9 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--input-dropout", type=probability, metavar="P",
                    help=f"hide each note of the input roll with probability P while training "
                         f"(default {DEFAULTS.input_dropout})")
+    p.add_argument("--weight-drop", type=probability, metavar="P",
+                   help=f"zero each recurrent weight with probability P for a whole batch while "
+                        f"training (DropConnect; default {DEFAULTS.weight_drop})")
     p.add_argument("--transpose", type=non_negative_int, metavar="K",
                    help=f"shift each training piece by a random -K..K semitones every epoch "
                         f"(default {DEFAULTS.transpose}: never)")

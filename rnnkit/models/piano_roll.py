@@ -6,7 +6,9 @@ predicts every step from the steps before it, the first from silence::
 
     x_t   = v_{t-1}  (x_0 = 0)                           # (T, B, P) the roll shifted by one
     x'_t  = input_dropout(x_t)                           # training mode only: notes dropped
-    h_t   = RNN(x'_t, h_{t-1})                           # (T, B, H) gru/lstm/rnn stack
+    W'_hh = W_hh * m / (1 - p_w),  m ~ Bernoulli(1 - p_w) # training only: weight drop, one
+                                                         # mask per batch (DropConnect)
+    h_t   = RNN(x'_t, h_{t-1}; W'_hh)                    # (T, B, H) gru/lstm/rnn stack
     h'_t  = dropout(h_t)                                 # training mode only
 
 and one of two output distributions over the ``2^P`` possible steps ``v_t``:
@@ -35,6 +37,8 @@ feeding each sampled step back in.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import numpy as np
 
@@ -72,6 +76,11 @@ class PianoRollModel(Module):
     input_dropout : float in [0, 1), default 0
         On the input roll (the previous steps' notes), training mode only: each note the
         model reads is hidden with this probability (the rest scaled by ``1 / (1 - p)``).
+    weight_drop : float in [0, 1), default 0
+        DropConnect on the recurrent weights ``W_hh`` of every layer, training mode only:
+        each weight is zeroed with this probability for a whole batch, the rest scaled by
+        ``1 / (1 - p)`` (the weight-dropped LSTM of Merity et al. 2017; Wan et al. 2013).
+        The gradient of a dropped weight is zero.
     seed : int or None
     dtype : float32 or float64
 
@@ -82,7 +91,7 @@ class PianoRollModel(Module):
 
     def __init__(self, num_pitches=88, hidden_size=128, num_layers=1, cell="gru",
                  output="bernoulli", nade_hidden=150, dropout=0.0, seed=0, dtype=np.float32,
-                 input_dropout=0.0):
+                 input_dropout=0.0, weight_drop=0.0):
         self.num_pitches = check_positive_int(num_pitches, "num_pitches")
         self.hidden_size = check_positive_int(hidden_size, "hidden_size")
         self.num_layers = check_positive_int(num_layers, "num_layers")
@@ -93,14 +102,16 @@ class PianoRollModel(Module):
         self.nade_hidden = check_positive_int(nade_hidden, "nade_hidden")
         self.dropout = check_probability(dropout, "dropout")
         self.input_dropout = check_probability(input_dropout, "input_dropout")
+        self.weight_drop = check_probability(weight_drop, "weight_drop")
         self.seed = seed_to_json(seed)
         self.dtype = check_dtype(dtype)
-        seeds = child_seeds(seed, 6)
+        seeds = child_seeds(seed, 7)
         P, H = self.num_pitches, self.hidden_size
         self.rnn = make_recurrent(self.cell, P, H, self.num_layers, self.dropout, False,
                                   self.dtype, seeds[0])
         self.output_dropout = Dropout(self.dropout, seed=seeds[1])
         self.in_dropout = Dropout(self.input_dropout, seed=seeds[5])
+        self.weight_drop_rng = np.random.default_rng(seeds[6])
         if output == "bernoulli":
             self.head = Linear(H, P, dtype=self.dtype, seed=seeds[2])
         else:
@@ -114,7 +125,8 @@ class PianoRollModel(Module):
         return {"num_pitches": self.num_pitches, "hidden_size": self.hidden_size,
                 "num_layers": self.num_layers, "cell": self.cell, "output": self.output,
                 "nade_hidden": self.nade_hidden, "dropout": self.dropout,
-                "input_dropout": self.input_dropout, "seed": self.seed,
+                "input_dropout": self.input_dropout, "weight_drop": self.weight_drop,
+                "seed": self.seed,
                 "dtype": dtype_name(self.dtype)}
 
     # -- forward / backward ------------------------------------------------------------
@@ -129,7 +141,9 @@ class PianoRollModel(Module):
         x = np.zeros_like(v)
         x[1:] = v[:-1]                                                         # (T, B, P)
         x = self.in_dropout.forward(x)
-        h, _ = self.rnn.forward(x, lengths=lengths)                            # (T, B, H)
+        masks = self._weight_masks()
+        with self._dropped_weights(masks):
+            h, _ = self.rnn.forward(x, lengths=lengths)                        # (T, B, H)
         h = self.output_dropout.forward(h)
         valid = np.arange(T)[:, None] < lengths[None, :]                       # (T, B)
         nll = np.zeros((T, B), self.dtype)
@@ -144,14 +158,14 @@ class PianoRollModel(Module):
             b_h = self.to_hidden.forward(h)                                    # (T, B, Hn)
             nll[valid] = self.nade.forward(v[valid], b_v[valid], b_h[valid])   # rows (N,)
             cache = (valid, b_h.shape)
-        self._cache = (cache, valid) if is_grad_enabled() else None
+        self._cache = (cache, valid, masks) if is_grad_enabled() else None
         return nll
 
     def backward(self, d_nll) -> None:
         """Backpropagate ``dL/dnll (T, B)`` (entries past each length are ignored) into
         every ``Parameter.grad``."""
         require_forward(self._cache, "PianoRollModel")
-        cache, valid = self._cache
+        cache, valid, masks = self._cache
         check_float_array(d_nll, "d_nll", valid.shape, self.dtype, f"(T, B)={valid.shape}")
         if self.output == "bernoulli":
             (grad_z,) = cache
@@ -164,8 +178,43 @@ class PianoRollModel(Module):
             d_bv[valid], d_bh[valid] = d_bv_rows, d_bh_rows
             dh = self.to_visible.backward(d_bv) + self.to_hidden.backward(d_bh)
         dh = self.output_dropout.backward(dh)
-        self.rnn.backward(dh)
+        weights = self._recurrent_weights()
+        before = [p.grad.copy() for p in weights] if masks is not None else None
+        with self._dropped_weights(masks):
+            self.rnn.backward(dh)
+        if masks is not None:                  # dL/dW_hh = dL/dW'_hh * m / (1 - p_w)
+            for p, grad, mask in zip(weights, before, masks):
+                p.grad[...] = grad + (p.grad - grad) * mask
         self._cache = None
+
+    # -- weight drop ----------------------------------------------------------------------
+    def _recurrent_weights(self) -> list:
+        return [p for name, p in self.rnn.named_parameters() if name.startswith("weight_hh")]
+
+    def _weight_masks(self):
+        """One scaled keep-mask per recurrent weight matrix (training with weight_drop > 0)."""
+        if not self.training or self.weight_drop == 0:
+            return None
+        keep = 1.0 - self.weight_drop
+        return [((self.weight_drop_rng.random(p.data.shape) < keep) / keep).astype(self.dtype)
+                for p in self._recurrent_weights()]
+
+    @contextlib.contextmanager
+    def _dropped_weights(self, masks):
+        """The recurrent weights read ``W * mask`` inside the block (the same arrays in the
+        forward and the backward pass), their own values again after it."""
+        if masks is None:
+            yield
+            return
+        weights = self._recurrent_weights()
+        kept = [p.data for p in weights]
+        for p, mask in zip(weights, masks):
+            p.data = p.data * mask
+        try:
+            yield
+        finally:
+            for p, data in zip(weights, kept):
+                p.data = data
 
     # -- the Trainer's ModelLoss objective -----------------------------------------------
     def loss(self, batch) -> float:
@@ -256,6 +305,7 @@ class PianoRollModel(Module):
     def __repr__(self):
         nade = f", nade_hidden={self.nade_hidden}" if self.output == "nade" else ""
         inputs = f", input_dropout={self.input_dropout}" if self.input_dropout else ""
+        inputs += f", weight_drop={self.weight_drop}" if self.weight_drop else ""
         return (f"PianoRollModel(num_pitches={self.num_pitches}, cell={self.cell!r}, "
                 f"hidden_size={self.hidden_size}, num_layers={self.num_layers}, "
                 f"output={self.output!r}{nade}, dropout={self.dropout}{inputs}, "
