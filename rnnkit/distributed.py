@@ -77,6 +77,11 @@ class World:
         """``value`` from every rank on rank 0 (a list there, None elsewhere)."""
         return [value] if not self.active else self.comm.gather(value, root=0)
 
+    def barrier(self) -> None:
+        """Wait until every rank gets here."""
+        if self.active:
+            self.comm.Barrier()
+
     def broadcast_(self, array: np.ndarray) -> None:
         """Overwrite ``array`` (contiguous) with rank 0's, in place."""
         if self.active:

@@ -269,3 +269,13 @@ def test_the_command_trains_under_mpirun_with_rank_zero_reporting(tmp_path):
     out, _ = run_mpi([*train, "--max-steps", "6"], tmp_path)           # a user error, once
     assert out.returncode == 2
     assert out.stderr.count("already holds a model") == 1
+
+
+def test_an_app_that_reads_its_checkpoint_back_after_training_works_under_mpirun(tmp_path):
+    """forecast evaluates the model it just saved: every rank reads rank 0's file, so
+    save_checkpoint returns only once the file is there."""
+    rnnkit = str(Path(sys.executable).with_name("rnnkit"))
+    out, _ = run_mpi([rnnkit, "forecast", "train", "--series", "airpassengers", "--out", "fc",
+                      "--epochs", "2", "--no-baselines", "--threads", "1"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "fc" / "eval.json").is_file() and out.stdout.count("wrote fc/eval.json") == 1

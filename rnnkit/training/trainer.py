@@ -539,6 +539,7 @@ class Trainer:
         if self._writer:
             carry = distributed.join_states([c for c, _ in gathered], self._state_axis)
             save_trainer_checkpoint(self, path, carry=carry, rank_rngs=[r for _, r in gathered])
+        self.world.barrier()                  # every rank may read the file once this returns
         return path
 
     def restore(self, path) -> None:
