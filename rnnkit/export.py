@@ -1,0 +1,345 @@
+"""Export to ONNX: a trained layer or model as a graph that ONNX Runtime (or any ONNX
+engine) runs without rnnkit, NumPy-free deployment on a server, a phone or in C++.
+
+Built with the ``onnx`` package's helpers (``pip install 'rnnkit[onnx]'``; no torch), on
+ONNX's own recurrent operators. Per layer ``k`` and direction, the weights are laid out as
+the operators want them, in the order the code builds them::
+
+    W[d] = W_ih[perm]       (G*H, D_k)        # gates reordered: torch -> ONNX
+    R[d] = W_hh[perm]       (G*H, H)
+    B[d] = [b_ih[perm], b_hh[perm]]   (2*G*H,)
+    Y, Y_h[, Y_c] = LSTM|GRU|RNN(X_k, W, R, B, sequence_lens, initial_h[, initial_c])
+    X_{k+1} = reshape(transpose(Y, (T, B, dirs, H)), (T, B, dirs*H))   # both directions
+
+    gate order   torch / rnnkit            ONNX
+    LSTM         i, f, g, o                i, o, f, c      perm = [0, 3, 1, 2]
+    GRU          r, z, n                   z, r, h         perm = [1, 0, 2]
+    GRU          reset_after=True          linear_before_reset=1 (False: 0)
+
+The graph computes in float32 (ONNX Runtime's recurrent kernels are float32; a float64
+model's weights are rounded). Variable lengths are ONNX's ``sequence_lens`` (outputs zero past each length, the final
+state at the last valid step, the reverse direction starting there), which is what rnnkit
+computes. The graph's first input is the layer's or model's input in its own layout, its
+batch and time axes dynamic.
+
+What exports (:func:`to_onnx`):
+
+``RNN``, ``GRU``, ``LSTM`` (any ``num_layers``, ``bidirectional``, ``batch_first``)
+    inputs ``x`` (+ ``h0`` [``c0``] with ``initial_state=True``, + ``lengths`` with
+    ``lengths=True``); outputs ``output``, ``h_n`` [``c_n``], as the layer's ``forward``.
+``LanguageModel``
+    inputs ``ids (T, B)`` int64, ``h0`` [``c0``]; outputs ``logits (T, B, V)``, ``h_n``
+    [``c_n``]: one step (``T = 1``) with the state fed back is text generation.
+``SequenceClassifier``, ``SequenceRegressor``
+    inputs ``x`` (ids or features), ``lengths (B,)`` int64; output ``logits`` or
+    ``outputs (B, K)``, with 'last', 'mean' or 'max' pooling.
+
+The layer-norm LSTM has no ONNX operator and is refused with a clear error.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from rnnkit.errors import InputError, InputTypeError, MissingFileError
+
+__all__ = ["to_onnx", "DEFAULT_OPSET", "EXPORTABLE"]
+
+DEFAULT_OPSET = 17
+GATE_ORDER = {"LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2], "RNN": [0]}
+EXPORTABLE = ("RNN", "GRU", "LSTM", "LanguageModel", "SequenceClassifier", "SequenceRegressor")
+
+
+def _onnx():
+    try:
+        import onnx
+    except ImportError:
+        raise MissingFileError("ONNX export needs the onnx package: pip install 'rnnkit[onnx]'") from None
+    return onnx
+
+
+class _Graph:
+    """Nodes, initializers and unique names of the graph being built."""
+
+    def __init__(self):
+        self.onnx = _onnx()
+        self.dtype = np.dtype(np.float32)
+        self.nodes, self.initializers, self._used = [], [], set()
+
+    @property
+    def elem_type(self):
+        return self.onnx.helper.np_dtype_to_tensor_dtype(self.dtype)
+
+    def name(self, base: str) -> str:
+        name, i = base, 1
+        while name in self._used:
+            name, i = f"{base}_{i}", i + 1
+        self._used.add(name)
+        return name
+
+    def constant(self, base: str, array) -> str:
+        name = self.name(base)
+        self.initializers.append(self.onnx.numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def weight(self, base: str, array) -> str:
+        return self.constant(base, np.ascontiguousarray(array, self.dtype))
+
+    def op(self, op_type: str, inputs, outputs=1, base=None, **attributes):
+        """Add a node; returns its output name (or names, for ``outputs > 1`` or a list)."""
+        base = base or op_type.lower()
+        names = ([self.name(f"{base}_out{i}" if outputs > 1 else base) for i in range(outputs)]
+                 if isinstance(outputs, int) else outputs)
+        self.nodes.append(self.onnx.helper.make_node(op_type, list(inputs), names,
+                                                     name=self.name(f"{base}_node"), **attributes))
+        return names[0] if isinstance(outputs, int) and outputs == 1 else names
+
+    def value(self, name, elem_type, shape):
+        return self.onnx.helper.make_tensor_value_info(name, elem_type, shape)
+
+    def model(self, inputs, outputs, opset, doc):
+        helper = self.onnx.helper
+        graph = helper.make_graph(self.nodes, "rnnkit", inputs, outputs, self.initializers)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                                  producer_name="rnnkit", doc_string=doc)
+        model.ir_version = min(model.ir_version, 9)         # readable by ONNX Runtime >= 1.16
+        self.onnx.checker.check_model(model, full_check=True)
+        return model
+
+
+# --------------------------------------------------------------------------- recurrent layers
+
+
+def _op_type(layer) -> str:
+    from rnnkit.layers import GRU, LSTM, RNN
+
+    for cls, name in ((LSTM, "LSTM"), (GRU, "GRU"), (RNN, "RNN")):
+        if type(layer) is cls:
+            return name
+    raise InputError(f"{type(layer).__name__} has no ONNX operator (ONNX knows LSTM, GRU and "
+                     f"the Elman RNN; the layer-norm LSTM would need its loop unrolled)")
+
+
+def _direction_weights(layer, op_type, k, suffix):
+    """W (G*H, D), R (G*H, H), B (2*G*H,) of layer k, one direction, in ONNX gate order."""
+    params = dict(layer.named_parameters())
+    H, perm = layer.hidden_size, GATE_ORDER[op_type]
+
+    def reorder(array):                                  # blocks of H rows: torch -> ONNX order
+        return np.concatenate([array[g * H:(g + 1) * H] for g in perm])
+
+    W = reorder(params[f"weight_ih_l{k}{suffix}"].data)
+    R = reorder(params[f"weight_hh_l{k}{suffix}"].data)
+    if layer.bias:
+        B = np.concatenate([reorder(params[f"bias_ih_l{k}{suffix}"].data),
+                            reorder(params[f"bias_hh_l{k}{suffix}"].data)])
+    else:
+        B = np.zeros(2 * W.shape[0], W.dtype)
+    return W, R, B
+
+
+def _state_slice(g, state, k, dirs):
+    """Rows ``k*dirs .. (k+1)*dirs`` of a stacked state ``(L*dirs, B, H)``."""
+    return g.op("Slice", [state, g.constant("starts", np.array([k * dirs], np.int64)),
+                          g.constant("ends", np.array([(k + 1) * dirs], np.int64)),
+                          g.constant("axes", np.array([0], np.int64))], base=f"{state}_l{k}")
+
+
+def recurrent_nodes(g, layer, x, h0=None, c0=None, lengths=None, prefix="rnn"):
+    """The nodes of a time-major recurrent stack: ``x (T, B, D)`` ->
+    ``(output (T, B, dirs*H), [Y_h per layer], [Y_c per layer])``."""
+    op_type = _op_type(layer)
+    dirs = 2 if layer.bidirectional else 1
+    H = layer.hidden_size
+    seq_lens = None if lengths is None else g.op("Cast", [lengths], base="lengths_int32",
+                                                  to=g.onnx.TensorProto.INT32)
+    finals_h, finals_c = [], []
+    for k in range(layer.num_layers):
+        parts = [_direction_weights(layer, op_type, k, s) for s in ["", "_reverse"][:dirs]]
+        W, R, B = (np.stack(arrays) for arrays in zip(*parts))        # (dirs, ...)
+        inputs = [x, g.weight(f"{prefix}_W_l{k}", W), g.weight(f"{prefix}_R_l{k}", R),
+                  g.weight(f"{prefix}_B_l{k}", B), seq_lens or "",
+                  _state_slice(g, h0, k, dirs) if h0 else ""]
+        if op_type == "LSTM":
+            inputs.append(_state_slice(g, c0, k, dirs) if c0 else "")
+        attributes = {"hidden_size": H, "direction": "bidirectional" if dirs == 2 else "forward"}
+        if op_type == "GRU":
+            attributes["linear_before_reset"] = int(layer.reset_after)
+        if op_type == "RNN":
+            attributes["activations"] = [{"tanh": "Tanh", "relu": "Relu"}[layer.nonlinearity]] * dirs
+        while inputs and inputs[-1] == "":
+            inputs.pop()
+        outputs = g.op(op_type, inputs, 3 if op_type == "LSTM" else 2, base=f"{prefix}_l{k}",
+                       **attributes)
+        y = g.op("Transpose", [outputs[0]], base=f"{prefix}_l{k}_tbdh", perm=[0, 2, 1, 3])
+        x = g.op("Reshape", [y, g.constant("shape_tb_", np.array([0, 0, -1], np.int64))],
+                 base=f"{prefix}_l{k}_output")                           # (T, B, dirs*H)
+        finals_h.append(outputs[1])
+        if op_type == "LSTM":
+            finals_c.append(outputs[2])
+    return x, finals_h, finals_c
+
+
+def _stacked(g, finals, name):
+    return g.op("Concat", finals, [name], axis=0) if len(finals) > 1 else g.op(
+        "Identity", finals, [name])
+
+
+# --------------------------------------------------------------------------- models
+
+
+def _layer_graph(g, layer, initial_state, lengths):
+    op_type = _op_type(layer)
+    dirs = 2 if layer.bidirectional else 1
+    D, H, L = layer.input_size, layer.hidden_size, layer.num_layers
+    elem = g.elem_type
+    x_shape = ["B", "T", D] if layer.batch_first else ["T", "B", D]
+    inputs = [g.value("x", elem, x_shape)]
+    x = g.op("Transpose", ["x"], base="x_time_major", perm=[1, 0, 2]) if layer.batch_first else "x"
+    h0 = c0 = seq = None
+    state_shape = [L * dirs, "B", H]
+    if initial_state:
+        inputs.append(g.value("h0", elem, state_shape))
+        h0 = "h0"
+        if op_type == "LSTM":
+            inputs.append(g.value("c0", elem, state_shape))
+            c0 = "c0"
+    if lengths:
+        inputs.append(g.value("lengths", g.onnx.TensorProto.INT64, ["B"]))
+        seq = "lengths"
+    out, finals_h, finals_c = recurrent_nodes(g, layer, x, h0, c0, seq)
+    if layer.batch_first:
+        g.op("Transpose", [out], ["output"], perm=[1, 0, 2])
+    else:
+        g.op("Identity", [out], ["output"])
+    out_shape = ["B", "T", dirs * H] if layer.batch_first else ["T", "B", dirs * H]
+    outputs = [g.value("output", elem, out_shape), g.value("h_n", elem, state_shape)]
+    _stacked(g, finals_h, "h_n")
+    if op_type == "LSTM":
+        _stacked(g, finals_c, "c_n")
+        outputs.append(g.value("c_n", elem, state_shape))
+    return inputs, outputs
+
+
+def _linear(g, linear, x, name, output=None):
+    """``x W^T + b``."""
+    y = g.op("MatMul", [x, g.weight(f"{name}_weight_T", linear.weight.data.T)], base=f"{name}_matmul")
+    return g.op("Add", [y, g.weight(f"{name}_bias", linear.bias.data)],
+                [output] if output else 1, base=name)
+
+
+def _embedded(g, model, ids):
+    """Token ids -> vectors: the embedding rows, or one-hot rows of the identity."""
+    table = (np.eye(model.vocab_size) if model.embed_size is None else model.embedding.weight.data)
+    return g.op("Gather", [g.weight("embedding", table), ids], base="embedded", axis=0)
+
+
+def _language_model_graph(g, model):
+    op_type = _op_type(model.rnn)
+    L, H, V = model.num_layers, model.hidden_size, model.vocab_size
+    elem = g.elem_type
+    inputs = [g.value("ids", g.onnx.TensorProto.INT64, ["T", "B"]),
+              g.value("h0", elem, [L, "B", H])]
+    if op_type == "LSTM":
+        inputs.append(g.value("c0", elem, [L, "B", H]))
+    out, finals_h, finals_c = recurrent_nodes(g, model.rnn, _embedded(g, model, "ids"), "h0",
+                                              "c0" if op_type == "LSTM" else None)
+    _linear(g, model.decoder, out, "decoder", "logits")
+    outputs = [g.value("logits", elem, ["T", "B", V]), g.value("h_n", elem, [L, "B", H])]
+    _stacked(g, finals_h, "h_n")
+    if op_type == "LSTM":
+        _stacked(g, finals_c, "c_n")
+        outputs.append(g.value("c_n", elem, [L, "B", H]))
+    return inputs, outputs
+
+
+def _pooled(g, model, out, finals_h):
+    """(T, B, F) -> (B, F): the last valid step (reverse half at t = 0), or the mean or
+    max over the valid steps."""
+    if model.pooling == "last":                                           # Y_h of the top layer
+        last = g.op("Transpose", [finals_h[-1]], base="last_bdh", perm=[1, 0, 2])
+        return g.op("Reshape", [last, g.constant("shape_b_", np.array([0, -1], np.int64))],
+                    base="pooled")
+    if model.pooling == "mean":                                           # padding is zero
+        total = g.op("ReduceSum", [out, g.constant("axis0", np.array([0], np.int64))],
+                     base="summed", keepdims=0)
+        count = g.op("Cast", ["lengths"], base="lengths_float", to=g.elem_type)
+        count = g.op("Unsqueeze", [count, g.constant("axis1", np.array([1], np.int64))],
+                     base="lengths_column")
+        return g.op("Div", [total, count], base="pooled")
+    steps = g.op("Shape", [out], base="shape_out", start=0, end=1)           # [T]
+    steps = g.op("Squeeze", [steps, g.constant("axis0_", np.array([0], np.int64))], base="T")
+    t = g.op("Range", [g.constant("zero", np.array(0, np.int64)), steps,
+                       g.constant("one", np.array(1, np.int64))], base="t")    # (T,)
+    t = g.op("Unsqueeze", [t, g.constant("axis1_", np.array([1], np.int64))], base="t_column")
+    valid = g.op("Less", [t, "lengths"], base="valid")                    # (T, B)
+    valid = g.op("Unsqueeze", [valid, g.constant("axis2", np.array([2], np.int64))],
+                 base="valid_3d")
+    low = g.weight("minus_inf", np.array(-np.inf))
+    masked = g.op("Where", [valid, out, low], base="masked")
+    return g.op("ReduceMax", [masked], base="pooled", axes=[0], keepdims=0)
+
+
+def _classifier_graph(g, model):
+    from rnnkit.models import SequenceRegressor
+
+    elem = g.elem_type
+    if model.vocab_size is None:
+        inputs = [g.value("x", elem, ["T", "B", model.input_size])]
+        x = "x"
+    else:
+        inputs = [g.value("x", g.onnx.TensorProto.INT64, ["T", "B"])]
+        x = _embedded(g, model, "x")
+    inputs.append(g.value("lengths", g.onnx.TensorProto.INT64, ["B"]))
+    out, finals_h, _ = recurrent_nodes(g, model.rnn, x, lengths="lengths")
+    name = "outputs" if isinstance(model, SequenceRegressor) else "logits"
+    _linear(g, model.head, _pooled(g, model, out, finals_h), "head", name)
+    return inputs, [g.value(name, elem, ["B", model.num_outputs])]
+
+
+def to_onnx(model, path, *, opset: int = DEFAULT_OPSET, initial_state: bool = False,
+            lengths: bool = False, metadata: dict | None = None):
+    """Write ``model`` as an ONNX graph to ``path`` (atomically); returns the ``onnx.ModelProto``.
+
+    ``model``: an ``RNN``/``GRU``/``LSTM`` layer, a ``LanguageModel`` or a
+    ``SequenceClassifier``/``SequenceRegressor`` (see the module doc for each graph's inputs
+    and outputs). For a layer, ``initial_state=True`` adds the inputs ``h0`` (and ``c0``)
+    and ``lengths=True`` the input ``lengths (B,)`` int64; the models always take what their
+    ``forward`` takes. The graph runs in float32, in evaluation mode (no dropout).
+    ``metadata`` (str -> str) goes into the model's ``metadata_props`` (ONNX Runtime:
+    ``session.get_modelmeta().custom_metadata_map``), e.g. the vocabulary.
+    """
+    from rnnkit.layers.recurrent import RecurrentLayer
+    from rnnkit.models import LanguageModel, SequenceClassifier
+
+    if not isinstance(opset, int) or not 15 <= opset <= _onnx().defs.onnx_opset_version():
+        raise InputError(f"opset must be an int in [15, {_onnx().defs.onnx_opset_version()}], got {opset!r}")
+    if isinstance(model, RecurrentLayer):
+        g = _Graph()
+        inputs, outputs = _layer_graph(g, model, initial_state, lengths)
+    elif isinstance(model, LanguageModel):
+        g = _Graph()
+        inputs, outputs = _language_model_graph(g, model)
+    elif isinstance(model, SequenceClassifier):                          # and the regressor
+        g = _Graph()
+        inputs, outputs = _classifier_graph(g, model)
+    else:
+        raise InputTypeError(f"cannot export a {type(model).__name__} to ONNX yet; exportable: "
+                             f"{', '.join(EXPORTABLE)}")
+    onnx_model = g.model(inputs, outputs, opset, f"rnnkit {type(model).__name__}: {model!r}")
+    for key, value in (metadata or {}).items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise InputTypeError(f"metadata must map str to str, got {key!r}: {type(value).__name__}")
+        entry = onnx_model.metadata_props.add()
+        entry.key, entry.value = key, value
+    _save(onnx_model, path)
+    return onnx_model
+
+
+def _save(onnx_model, path) -> None:
+    from rnnkit.checkpoint import atomic_write
+
+    path = os.fspath(path)
+    atomic_write(path, lambda f: f.write(onnx_model.SerializeToString()))

@@ -1,0 +1,163 @@
+"""rnnkit/export.py: every exportable kind run by ONNX Runtime equals rnnkit (float32, 1e-5)
+on random inputs with several batch sizes and lengths; the graphs pass onnx.checker, have
+named inputs/outputs with dynamic batch and time axes; what cannot export says so."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import rnnkit
+from rnnkit.errors import InputError, InputTypeError, MissingFileError
+from rnnkit.export import to_onnx
+from rnnkit.layers import GRU, LSTM, RNN
+from rnnkit.models import LanguageModel, PianoRollModel, SequenceClassifier, SequenceRegressor
+
+if os.environ.get("CI"):                       # make test installs rnnkit[onnx]: never skip there
+    import onnx
+    import onnxruntime as ort
+else:
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+
+TOL = 1e-5
+LAYERS = {"lstm": (LSTM, {}), "gru": (GRU, {}), "gru_cho": (GRU, {"reset_after": False}),
+          "rnn_tanh": (RNN, {}), "rnn_relu": (RNN, {"nonlinearity": "relu"})}
+
+
+def session(path):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def largest(a, b):
+    return float(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)).max())
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("kind", sorted(LAYERS))
+def test_a_recurrent_layer_runs_the_same_in_onnx_runtime(kind, batch_first, bidirectional, tmp_path):
+    cls, options = LAYERS[kind]
+    layer = cls(3, 5, num_layers=2, batch_first=batch_first, bidirectional=bidirectional,
+                seed=1, **options).eval()
+    path = tmp_path / "layer.onnx"
+    to_onnx(layer, path, initial_state=True, lengths=True)
+    run = session(path)
+    rng = np.random.default_rng(0)
+    rows = 2 * (2 if bidirectional else 1)
+    for T, lengths in [(6, [6, 3, 1, 5]), (1, [1]), (9, [2, 9, 4, 9, 7, 1, 3, 8])]:
+        B = len(lengths)
+        x = rng.normal(size=(B, T, 3) if batch_first else (T, B, 3)).astype(np.float32)
+        h0, c0 = (rng.normal(size=(rows, B, 5)).astype(np.float32) for _ in range(2))
+        lengths = np.array(lengths, np.int64)
+        with rnnkit.no_grad():
+            out, state = layer.forward(x, (h0, c0) if cls is LSTM else h0, lengths=lengths)
+        feeds = {"x": x, "h0": h0, "lengths": lengths} | ({"c0": c0} if cls is LSTM else {})
+        got = run.run(None, feeds)
+        expected = [out, *(state if cls is LSTM else (state,))]
+        assert len(got) == len(expected)
+        for e, g in zip(expected, got):
+            assert e.shape == g.shape and largest(e, g) < TOL
+
+
+def test_a_layer_without_state_or_lengths_takes_x_alone(tmp_path):
+    layer = GRU(4, 6, seed=2).eval()
+    model = to_onnx(layer, tmp_path / "gru.onnx")
+    assert [i.name for i in model.graph.input] == ["x"]
+    assert [o.name for o in model.graph.output] == ["output", "h_n"]
+    dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["T", "B", 4]                                         # dynamic time and batch
+    x = np.random.default_rng(1).normal(size=(5, 2, 4)).astype(np.float32)
+    with rnnkit.no_grad():
+        out, h = layer.forward(x)
+    got = session(tmp_path / "gru.onnx").run(None, {"x": x})
+    assert largest(out, got[0]) < TOL and largest(h, got[1]) < TOL
+    onnx.checker.check_model(onnx.load(tmp_path / "gru.onnx"), full_check=True)
+
+
+@pytest.mark.parametrize("cell,embed_size", [("lstm", 8), ("gru", None), ("rnn", 5)])
+def test_a_language_model_generates_token_by_token_with_the_state_fed_back(cell, embed_size,
+                                                                             tmp_path):
+    model = LanguageModel(13, embed_size=embed_size, hidden_size=7, num_layers=2, cell=cell,
+                          seed=3).eval()
+    to_onnx(model, tmp_path / "lm.onnx", metadata={"vocabulary": "abc"})
+    run = session(tmp_path / "lm.onnx")
+    assert run.get_modelmeta().custom_metadata_map == {"vocabulary": "abc"}
+    rng = np.random.default_rng(4)
+    for B in (1, 3):
+        ids = rng.integers(0, 13, (12, B))
+        state = (np.zeros((2, B, 7), np.float32),) * (2 if cell == "lstm" else 1)
+        names = ["h0", "c0"][:len(state)]
+        with rnnkit.no_grad():
+            expected, _ = model.forward(ids)                             # the whole chunk at once
+        for t in range(12):                                              # one token a step
+            logits, *state = run.run(None, {"ids": ids[t:t + 1], **dict(zip(names, state))})
+            assert largest(expected[t:t + 1], logits) < TOL
+        with rnnkit.no_grad():
+            chunk, new_state = model.forward(ids[:5])
+        got = run.run(None, {"ids": ids[:5], **dict(zip(names, [np.zeros((2, B, 7), np.float32)] * 2))})
+        assert largest(chunk, got[0]) < TOL
+        assert largest(new_state[0] if cell == "lstm" else new_state, got[1]) < TOL
+
+
+@pytest.mark.parametrize("pooling", ["last", "mean", "max"])
+@pytest.mark.parametrize("inputs", ["features", "embedded ids", "one-hot ids"])
+def test_a_sequence_classifier_runs_the_same_in_onnx_runtime(pooling, inputs, tmp_path):
+    options = {"features": {"input_size": 3}, "embedded ids": {"vocab_size": 9, "embed_size": 4},
+               "one-hot ids": {"vocab_size": 9}}[inputs]
+    model = SequenceClassifier(4, hidden_size=5, num_layers=2, cell="lstm", bidirectional=True,
+                               pooling=pooling, seed=5, **options).eval()
+    to_onnx(model, tmp_path / "clf.onnx")
+    run = session(tmp_path / "clf.onnx")
+    rng = np.random.default_rng(6)
+    for T, lengths in [(7, [7, 2, 5, 1]), (3, [3]), (11, [11, 1, 6, 11, 4])]:
+        B = len(lengths)
+        x = (rng.normal(size=(T, B, 3)).astype(np.float32) if inputs == "features"
+             else rng.integers(0, 9, (T, B)))
+        lengths = np.array(lengths, np.int64)
+        with rnnkit.no_grad():
+            expected = model.forward(x, lengths)
+        (got,) = run.run(None, {"x": x, "lengths": lengths})
+        assert got.shape == (B, 4) and largest(expected, got) < TOL
+
+
+def test_a_regressor_exports_its_outputs(tmp_path):
+    model = SequenceRegressor(2, input_size=3, hidden_size=4, cell="gru", seed=7).eval()
+    exported = to_onnx(model, tmp_path / "reg.onnx")
+    assert [o.name for o in exported.graph.output] == ["outputs"]
+    x = np.random.default_rng(8).normal(size=(6, 3, 3)).astype(np.float32)
+    lengths = np.array([6, 2, 4])
+    with rnnkit.no_grad():
+        expected = model.forward(x, lengths)
+    (got,) = session(tmp_path / "reg.onnx").run(None, {"x": x, "lengths": lengths})
+    assert largest(expected, got) < TOL
+
+
+def test_a_float64_model_exports_in_float32(tmp_path):
+    model = LanguageModel(5, embed_size=3, hidden_size=4, cell="lstm", dtype=np.float64, seed=9).eval()
+    to_onnx(model, tmp_path / "lm64.onnx")
+    ids = np.array([[1], [4], [2]])
+    with rnnkit.no_grad():
+        expected, _ = model.forward(ids)
+    zeros = np.zeros((1, 1, 4), np.float32)
+    got = session(tmp_path / "lm64.onnx").run(None, {"ids": ids, "h0": zeros, "c0": zeros})
+    assert got[0].dtype == np.float32 and largest(expected, got[0]) < TOL
+
+
+def test_what_cannot_export_says_so(tmp_path, monkeypatch):
+    with pytest.raises(InputError, match="LayerNormLSTM has no ONNX operator"):
+        to_onnx(LanguageModel(5, hidden_size=4, cell="lnlstm"), tmp_path / "x.onnx")
+    with pytest.raises(InputTypeError, match="cannot export a PianoRollModel to ONNX yet; "
+                                             "exportable: RNN, GRU, LSTM, LanguageModel"):
+        to_onnx(PianoRollModel(6, hidden_size=4), tmp_path / "x.onnx")
+    with pytest.raises(InputError, match=r"opset must be an int in \[15, "):
+        to_onnx(GRU(2, 3), tmp_path / "x.onnx", opset=9)
+    with pytest.raises(InputTypeError, match="metadata must map str to str"):
+        to_onnx(GRU(2, 3), tmp_path / "x.onnx", metadata={"n": 3})
+    assert not (tmp_path / "x.onnx").exists()
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(MissingFileError, match=r"pip install 'rnnkit\[onnx\]'"):
+        to_onnx(GRU(2, 3), tmp_path / "x.onnx")
