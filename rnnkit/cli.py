@@ -31,6 +31,7 @@ APPS: dict[str, tuple[str, str]] = {
     "translate": ("rnnkit.apps.translate", "machine translation with attention (numbers in words, Ding de-en, Bible es-en or your TSV): train, eval, translate"),
     "speech": ("rnnkit.apps.speech", "speech recognition with CTC (synthesised digits and commands, Asterisk recordings or your WAV folder): train, eval, transcribe"),
     "music": ("rnnkit.apps.music", "polyphonic music with a piano-roll RNN or RNN-NADE (Bach chorales or your MIDI folder): train, eval, sample"),
+    "export": ("rnnkit.apps.export", "a trained model to ONNX: rnnkit export MODEL_DIR OUT.onnx"),
 }
 
 # apps whose `train` continues a run with --resume

@@ -161,3 +161,72 @@ def test_what_cannot_export_says_so(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)
     with pytest.raises(MissingFileError, match=r"pip install 'rnnkit\[onnx\]'"):
         to_onnx(GRU(2, 3), tmp_path / "x.onnx")
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def _cli(argv, capsys):
+    from rnnkit.cli import main
+
+    try:
+        status = main(argv)
+    except SystemExit as exc:
+        status = exc.code
+    out = capsys.readouterr()
+    return status, out.out, out.err
+
+
+def test_the_command_exports_a_text_generator_that_runs_without_rnnkit(tmp_path, capsys):
+    import json
+    import subprocess
+    from pathlib import Path
+
+    from test_textgen_cli import CORPUS, TINY
+
+    (tmp_path / "corpus.txt").write_text(CORPUS, encoding="utf-8")
+    model_dir, onnx_file = tmp_path / "model", tmp_path / "model.onnx"
+    status, _, err = _cli(["textgen", "train", "--corpus", str(tmp_path / "corpus.txt"),
+                           "--out", str(model_dir), "--max-steps", "3", *TINY], capsys)
+    assert status == 0, err
+    status, out, err = _cli(["export", str(model_dir), str(onnx_file)], capsys)
+    assert status == 0, err
+    assert out.startswith(f"wrote {onnx_file} (") and "the LanguageModel of `rnnkit textgen`, " \
+        "inputs ids, h0, c0 -> outputs logits, h_n, c_n" in out
+    meta = session(onnx_file).get_modelmeta().custom_metadata_map
+    assert meta["rnnkit_app"] == "textgen" and json.loads(meta["vocabulary"])["level"] == "char"
+    script = Path(__file__).parents[1] / "docs" / "onnx_generate.py"
+    code = (f"import runpy, sys; sys.argv = ['g', {str(onnx_file)!r}, 'ROMEO:', '40']; "
+            f"runpy.run_path({str(script)!r}, run_name='__main__'); "
+            f"assert not any(m.startswith('rnnkit') for m in sys.modules), 'rnnkit imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    text = done.stdout.rstrip("\n")
+    assert text.startswith("ROMEO:") and len(text) == len("ROMEO:") + 40
+
+
+def test_the_command_exports_a_classifier_and_refuses_what_it_cannot(tmp_path, capsys):
+    from rnnkit.training import load_model
+
+    model_dir = tmp_path / "vowels"
+    status, _, err = _cli(["vowels", "train", "--out", str(model_dir), "--epochs", "1",
+                           "--threads", "1"], capsys)
+    assert status == 0, err
+    status, out, err = _cli(["export", str(model_dir / "checkpoint.npz"), str(tmp_path / "v.onnx")],
+                            capsys)
+    assert status == 0 and "inputs x, lengths -> outputs logits" in out, err
+    model, _ = load_model(model_dir / "checkpoint.npz")
+    x = np.random.default_rng(0).normal(size=(9, 3, 12)).astype(np.float32)
+    lengths = np.array([9, 4, 7])
+    with rnnkit.no_grad():
+        expected = model.forward(x, lengths)
+    (got,) = session(tmp_path / "v.onnx").run(None, {"x": x, "lengths": lengths})
+    assert largest(expected, got) < TOL
+    for argv, message in [
+            ([str(tmp_path / "nothing"), str(tmp_path / "a.onnx")], "no model at"),
+            ([str(model_dir), str(tmp_path / "a.txt")], "the output file must end in .onnx"),
+            ([str(model_dir), str(tmp_path / "no" / "a.onnx")], "no folder"),
+            ([str(model_dir), str(tmp_path / "a.onnx"), "--opset", "3"], "opset must be an int")]:
+        status, _, err = _cli(["export", *argv], capsys)
+        assert status == 2 and err.startswith("rnnkit export: error: ") and message in err, err
+        assert err.count("\n") == 1
