@@ -225,8 +225,10 @@ def test_every_option_of_every_action_has_help_with_its_default():
     for app, (module, _) in APPS.items():
         parser = argparse.ArgumentParser(prog=app)
         importlib.import_module(module).build_parser(parser)
-        actions = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        for name, sub in actions.choices.items():
+        actions = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)),
+                       None)
+        subparsers = actions.choices if actions is not None else {"(no action)": parser}
+        for name, sub in subparsers.items():         # `rnnkit export` has no actions
             for option in sub._actions:
                 if isinstance(option, argparse._HelpAction) or not option.option_strings:
                     continue
