@@ -36,6 +36,14 @@ def largest(a, b):
     return float(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)).max())
 
 
+def assert_sequence_model_runs_the_same(model, path, x, lengths):
+    """ONNX Runtime's single output for ``x, lengths`` equals ``model.forward`` (TOL)."""
+    with rnnkit.no_grad():
+        expected = model.forward(x, lengths)
+    (got,) = session(path).run(None, {"x": x, "lengths": lengths})
+    assert got.shape == expected.shape and largest(expected, got) < TOL
+
+
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("batch_first", [False, True])
 @pytest.mark.parametrize("kind", sorted(LAYERS))
@@ -129,11 +137,7 @@ def test_a_regressor_exports_its_outputs(tmp_path):
     exported = to_onnx(model, tmp_path / "reg.onnx")
     assert [o.name for o in exported.graph.output] == ["outputs"]
     x = np.random.default_rng(8).normal(size=(6, 3, 3)).astype(np.float32)
-    lengths = np.array([6, 2, 4])
-    with rnnkit.no_grad():
-        expected = model.forward(x, lengths)
-    (got,) = session(tmp_path / "reg.onnx").run(None, {"x": x, "lengths": lengths})
-    assert largest(expected, got) < TOL
+    assert_sequence_model_runs_the_same(model, tmp_path / "reg.onnx", x, np.array([6, 2, 4]))
 
 
 def test_a_float64_model_exports_in_float32(tmp_path):
@@ -217,11 +221,7 @@ def test_the_command_exports_a_classifier_and_refuses_what_it_cannot(tmp_path, c
     assert status == 0 and "inputs x, lengths -> outputs logits" in out, err
     model, _ = load_model(model_dir / "checkpoint.npz")
     x = np.random.default_rng(0).normal(size=(9, 3, 12)).astype(np.float32)
-    lengths = np.array([9, 4, 7])
-    with rnnkit.no_grad():
-        expected = model.forward(x, lengths)
-    (got,) = session(tmp_path / "v.onnx").run(None, {"x": x, "lengths": lengths})
-    assert largest(expected, got) < TOL
+    assert_sequence_model_runs_the_same(model, tmp_path / "v.onnx", x, np.array([9, 4, 7]))
     for argv, message in [
             ([str(tmp_path / "nothing"), str(tmp_path / "a.onnx")], "no model at"),
             ([str(model_dir), str(tmp_path / "a.txt")], "the output file must end in .onnx"),
