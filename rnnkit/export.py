@@ -49,7 +49,8 @@ __all__ = ["to_onnx", "DEFAULT_OPSET", "EXPORTABLE"]
 
 DEFAULT_OPSET = 17
 GATE_ORDER = {"LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2], "RNN": [0]}
-EXPORTABLE = ("RNN", "GRU", "LSTM", "LanguageModel", "SequenceClassifier", "SequenceRegressor")
+EXPORTABLE = ("RNN", "GRU", "LSTM", "LanguageModel", "SequenceClassifier", "SequenceRegressor",
+              "WordClassifier", "AcousticModel", "PianoRollModel", "Forecaster")
 
 
 def _onnx():
@@ -255,6 +256,18 @@ def _language_model_graph(g, model):
     return inputs, outputs
 
 
+def _valid_steps(g, x, lengths):
+    """``t < lengths[b]`` as a bool ``(T, B, 1)`` for a time-major ``x``."""
+    steps = g.op("Shape", [x], base="shape_x", start=0, end=1)              # [T]
+    steps = g.op("Squeeze", [steps, g.constant("axis0_", np.array([0], np.int64))], base="T")
+    t = g.op("Range", [g.constant("zero", np.array(0, np.int64)), steps,
+                       g.constant("one", np.array(1, np.int64))], base="t")    # (T,)
+    t = g.op("Unsqueeze", [t, g.constant("axis1_", np.array([1], np.int64))], base="t_column")
+    valid = g.op("Less", [t, lengths], base="valid")                      # (T, B)
+    return g.op("Unsqueeze", [valid, g.constant("axis2", np.array([2], np.int64))],
+                base="valid_3d")
+
+
 def _pooled(g, model, out, finals_h):
     """(T, B, F) -> (B, F): the last valid step (reverse half at t = 0), or the mean or
     max over the valid steps."""
@@ -269,22 +282,13 @@ def _pooled(g, model, out, finals_h):
         count = g.op("Unsqueeze", [count, g.constant("axis1", np.array([1], np.int64))],
                      base="lengths_column")
         return g.op("Div", [total, count], base="pooled")
-    steps = g.op("Shape", [out], base="shape_out", start=0, end=1)           # [T]
-    steps = g.op("Squeeze", [steps, g.constant("axis0_", np.array([0], np.int64))], base="T")
-    t = g.op("Range", [g.constant("zero", np.array(0, np.int64)), steps,
-                       g.constant("one", np.array(1, np.int64))], base="t")    # (T,)
-    t = g.op("Unsqueeze", [t, g.constant("axis1_", np.array([1], np.int64))], base="t_column")
-    valid = g.op("Less", [t, "lengths"], base="valid")                    # (T, B)
-    valid = g.op("Unsqueeze", [valid, g.constant("axis2", np.array([2], np.int64))],
-                 base="valid_3d")
+    valid = _valid_steps(g, out, "lengths")                                # (T, B, 1)
     low = g.weight("minus_inf", np.array(-np.inf))
     masked = g.op("Where", [valid, out, low], base="masked")
     return g.op("ReduceMax", [masked], base="pooled", axes=[0], keepdims=0)
 
 
 def _classifier_graph(g, model):
-    from rnnkit.models import SequenceRegressor
-
     elem = g.elem_type
     if model.vocab_size is None:
         inputs = [g.value("x", elem, ["T", "B", model.input_size])]
@@ -293,10 +297,94 @@ def _classifier_graph(g, model):
         inputs = [g.value("x", g.onnx.TensorProto.INT64, ["T", "B"])]
         x = _embedded(g, model, "x")
     inputs.append(g.value("lengths", g.onnx.TensorProto.INT64, ["B"]))
+    return inputs, _classifier_body(g, model, x)
+
+
+def _word_classifier_graph(g, model):
+    """Ids -> the word embedding (its dropout is training-only) -> the inner classifier."""
+    inputs = [g.value("x", g.onnx.TensorProto.INT64, ["T", "B"]),
+              g.value("lengths", g.onnx.TensorProto.INT64, ["B"])]
+    x = g.op("Gather", [g.weight("embedding", model.embedding.weight.data), "x"],
+             base="embedded", axis=0)
+    return inputs, _classifier_body(g, model.classifier, x)
+
+
+def _classifier_body(g, model, x):
+    from rnnkit.models import SequenceRegressor
+
+    elem = g.elem_type
     out, finals_h, _ = recurrent_nodes(g, model.rnn, x, lengths="lengths")
     name = "outputs" if isinstance(model, SequenceRegressor) else "logits"
     _linear(g, model.head, _pooled(g, model, out, finals_h), "head", name)
-    return inputs, [g.value(name, elem, ["B", model.num_outputs])]
+    return [g.value(name, elem, ["B", model.num_outputs])]
+
+
+def _acoustic_graph(g, model):
+    """Frame stacking (x zeroed past each length, padded to a multiple of k, k frames side by
+    side), the recurrent stack over ``ceil(n / k)`` steps, the per-frame Linear."""
+    k, F, elem = model.subsample, model.num_features, g.elem_type
+    int64 = g.onnx.TensorProto.INT64
+    inputs = [g.value("x", elem, ["T", "B", F]), g.value("lengths", int64, ["B"])]
+    x = g.op("Where", [_valid_steps(g, "x", "lengths"), "x", g.weight("zero_f", np.array(0.0))],
+             base="x_valid")                                              # 0 past each length
+    lengths = "lengths"
+    if k > 1:
+        steps = g.op("Shape", ["x"], base="shape_T", start=0, end=1)      # [T]
+        kk = g.constant("k", np.array([k], np.int64))
+        extra = g.op("Mod", [g.op("Sub", [kk, g.op("Mod", [steps, kk], base="T_mod_k")],
+                                  base="k_minus"), kk], base="pad_T")     # (k - T % k) % k
+        pads = g.op("Concat", [g.constant("pads_begin", np.zeros(3, np.int64)), extra,
+                               g.constant("pads_end", np.zeros(2, np.int64))], base="pads", axis=0)
+        x = g.op("Pad", [x, pads], base="x_padded")            # (T'k, B, F): T padded at the end
+        x = g.op("Transpose", [x], base="x_btf", perm=[1, 0, 2])
+        x = g.op("Reshape", [x, g.constant("shape_stack", np.array([0, -1, k * F], np.int64))],
+                 base="x_stacked")                                         # (B, T', kF)
+        x = g.op("Transpose", [x], base="z", perm=[1, 0, 2])               # (T', B, kF)
+        lengths = g.op("Div", [g.op("Add", ["lengths", g.constant("k_1", np.array(k - 1, np.int64))],
+                                    base="lengths_plus"), g.constant("k_", np.array(k, np.int64))],
+                       base="out_lengths_")
+    g.op("Identity", [lengths], ["out_lengths"])
+    out, _, _ = recurrent_nodes(g, model.rnn, x, lengths=lengths)
+    _linear(g, model.head, out, "head", "logits")
+    return inputs, [g.value("logits", elem, ["T_out", "B", model.num_classes]),
+                    g.value("out_lengths", int64, ["B"])]
+
+
+def _piano_roll_graph(g, model):
+    """The Bernoulli model one step (or chunk) at a time: the notes of the previous steps
+    and the state in, every pitch's probability of sounding next and the state out."""
+    if model.output != "bernoulli":
+        raise InputError("the RNN-NADE output draws pitches one after another (a loop over "
+                         "pitches); only output='bernoulli' exports to ONNX yet")
+    op_type = _op_type(model.rnn)
+    L, H, P, elem = model.num_layers, model.hidden_size, model.num_pitches, g.elem_type
+    inputs = [g.value("notes", elem, ["T", "B", P]), g.value("h0", elem, [L, "B", H])]
+    if op_type == "LSTM":
+        inputs.append(g.value("c0", elem, [L, "B", H]))
+    out, finals_h, finals_c = recurrent_nodes(g, model.rnn, "notes", "h0",
+                                              "c0" if op_type == "LSTM" else None)
+    g.op("Sigmoid", [_linear(g, model.head, out, "head")], ["probabilities"])
+    outputs = [g.value("probabilities", elem, ["T", "B", P]), g.value("h_n", elem, [L, "B", H])]
+    _stacked(g, finals_h, "h_n")
+    if op_type == "LSTM":
+        _stacked(g, finals_c, "c_n")
+        outputs.append(g.value("c_n", elem, [L, "B", H]))
+    return inputs, outputs
+
+
+def _forecaster_graph(g, model):
+    """Windows ``x (T, B, D)`` -> the direct forecast ``(B, horizon * C)`` from the last
+    step, or the recursive one-step forecasts ``(T, B, C)``."""
+    elem = g.elem_type
+    inputs = [g.value("x", elem, ["T", "B", model.input_size])]
+    out, _, _ = recurrent_nodes(g, model.rnn, "x")
+    if model.strategy == "direct":
+        last = g.op("Gather", [out, g.constant("last", np.array(-1, np.int64))], base="last",
+                    axis=0)                                              # (B, H)
+        _linear(g, model.head, last, "head", "forecast")
+        return inputs, [g.value("forecast", elem, ["B", model.horizon * model.output_size])]
+    _linear(g, model.head, out, "head", "forecast")
+    return inputs, [g.value("forecast", elem, ["T", "B", model.output_size])]
 
 
 def to_onnx(model, path, *, opset: int = DEFAULT_OPSET, initial_state: bool = False,
@@ -312,7 +400,9 @@ def to_onnx(model, path, *, opset: int = DEFAULT_OPSET, initial_state: bool = Fa
     ``session.get_modelmeta().custom_metadata_map``), e.g. the vocabulary.
     """
     from rnnkit.layers.recurrent import RecurrentLayer
-    from rnnkit.models import LanguageModel, SequenceClassifier
+    from rnnkit.models import (
+        AcousticModel, LanguageModel, PianoRollModel, SequenceClassifier, WordClassifier,
+    )
 
     if not isinstance(opset, int) or not 15 <= opset <= _onnx().defs.onnx_opset_version():
         raise InputError(f"opset must be an int in [15, {_onnx().defs.onnx_opset_version()}], got {opset!r}")
@@ -325,6 +415,12 @@ def to_onnx(model, path, *, opset: int = DEFAULT_OPSET, initial_state: bool = Fa
     elif isinstance(model, SequenceClassifier):                          # and the regressor
         g = _Graph()
         inputs, outputs = _classifier_graph(g, model)
+    elif isinstance(model, (WordClassifier, AcousticModel, PianoRollModel)) or (
+            type(model).__name__ == "Forecaster"):
+        g = _Graph()
+        build = {"WordClassifier": _word_classifier_graph, "AcousticModel": _acoustic_graph,
+                 "PianoRollModel": _piano_roll_graph, "Forecaster": _forecaster_graph}
+        inputs, outputs = build[type(model).__name__](g, model)
     else:
         raise InputTypeError(f"cannot export a {type(model).__name__} to ONNX yet; exportable: "
                              f"{', '.join(EXPORTABLE)}")

@@ -14,7 +14,12 @@ import rnnkit
 from rnnkit.errors import InputError, InputTypeError, MissingFileError
 from rnnkit.export import to_onnx
 from rnnkit.layers import GRU, LSTM, RNN
-from rnnkit.models import LanguageModel, PianoRollModel, SequenceClassifier, SequenceRegressor
+from rnnkit.forecasting.model import Forecaster
+from rnnkit.layers import Linear
+from rnnkit.models import (
+    AcousticModel, LanguageModel, PianoRollModel, SequenceClassifier, SequenceRegressor,
+    WordClassifier,
+)
 
 if os.environ.get("CI"):                       # make test installs rnnkit[onnx]: never skip there
     import onnx
@@ -140,6 +145,61 @@ def test_a_regressor_exports_its_outputs(tmp_path):
     assert_sequence_model_runs_the_same(model, tmp_path / "reg.onnx", x, np.array([6, 2, 4]))
 
 
+def test_the_sentiment_word_classifier_exports(tmp_path):
+    model = WordClassifier(2, 30, embed_size=6, hidden_size=5, seed=1).eval()
+    to_onnx(model, tmp_path / "word.onnx")
+    rng = np.random.default_rng(9)
+    for T, lengths in [(7, [7, 2, 5]), (2, [1])]:
+        assert_sequence_model_runs_the_same(model, tmp_path / "word.onnx",
+                                            rng.integers(0, 30, (T, len(lengths))), np.array(lengths))
+
+
+@pytest.mark.parametrize("subsample", [1, 2, 3])
+def test_the_speech_model_stacks_frames_in_the_graph(subsample, tmp_path):
+    model = AcousticModel(5, 7, hidden_size=6, num_layers=2, subsample=subsample, seed=2).eval()
+    to_onnx(model, tmp_path / "acoustic.onnx")
+    run = session(tmp_path / "acoustic.onnx")
+    rng = np.random.default_rng(10)
+    for T, lengths in [(10, [10, 3, 7]), (9, [1, 9]), (4, [4])]:          # T % k: 0, 1, 2
+        x = rng.normal(size=(T, len(lengths), 5)).astype(np.float32)
+        for b, n in enumerate(lengths):
+            x[n:, b] = 1e3                                              # padding: ignored by both
+        lengths = np.array(lengths, np.int64)
+        with rnnkit.no_grad():
+            logits, out_lengths = model.forward(x, lengths)
+        got_logits, got_lengths = run.run(None, {"x": x, "lengths": lengths})
+        assert got_logits.shape == logits.shape and largest(logits, got_logits) < TOL
+        assert np.array_equal(got_lengths, out_lengths)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_the_music_model_gives_next_step_probabilities_and_the_same_likelihood(cell, tmp_path):
+    model = PianoRollModel(6, hidden_size=5, num_layers=2, cell=cell, seed=3).eval()
+    to_onnx(model, tmp_path / "music.onnx")
+    rng = np.random.default_rng(11)
+    rolls = (rng.random((8, 2, 6)) < 0.4).astype(np.float32)           # v (T, B, P)
+    previous = np.concatenate([np.zeros((1, 2, 6), np.float32), rolls[:-1]])
+    zeros = np.zeros((2, 2, 5), np.float32)
+    feeds = {"notes": previous, "h0": zeros} | ({"c0": zeros} if cell == "lstm" else {})
+    probabilities = session(tmp_path / "music.onnx").run(None, feeds)[0]
+    nll = -(rolls * np.log(probabilities) + (1 - rolls) * np.log1p(-probabilities)).sum(-1)
+    with rnnkit.no_grad():
+        assert largest(model.step_nll(rolls), nll) < 10 * TOL                 # summed over 6 pitches
+
+
+@pytest.mark.parametrize("strategy,horizon", [("direct", 4), ("recursive", 1)])
+def test_the_forecaster_exports_both_strategies(strategy, horizon, tmp_path):
+    model = Forecaster(3, 2, horizon=horizon, strategy=strategy, hidden_size=5, seed=4).eval()
+    to_onnx(model, tmp_path / "forecast.onnx")
+    rng = np.random.default_rng(12)
+    for T, B in [(9, 4), (3, 1)]:
+        x = rng.normal(size=(T, B, 3)).astype(np.float32)
+        with rnnkit.no_grad():
+            expected = model.forward(x)
+        (got,) = session(tmp_path / "forecast.onnx").run(None, {"x": x})
+        assert got.shape == expected.shape and largest(expected, got) < TOL
+
+
 def test_a_float64_model_exports_in_float32(tmp_path):
     model = LanguageModel(5, embed_size=3, hidden_size=4, cell="lstm", dtype=np.float64, seed=9).eval()
     to_onnx(model, tmp_path / "lm64.onnx")
@@ -154,9 +214,11 @@ def test_a_float64_model_exports_in_float32(tmp_path):
 def test_what_cannot_export_says_so(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="LayerNormLSTM has no ONNX operator"):
         to_onnx(LanguageModel(5, hidden_size=4, cell="lnlstm"), tmp_path / "x.onnx")
-    with pytest.raises(InputTypeError, match="cannot export a PianoRollModel to ONNX yet; "
+    with pytest.raises(InputError, match="only output='bernoulli' exports"):
+        to_onnx(PianoRollModel(6, hidden_size=4, output="nade"), tmp_path / "x.onnx")
+    with pytest.raises(InputTypeError, match="cannot export a Linear to ONNX yet; "
                                              "exportable: RNN, GRU, LSTM, LanguageModel"):
-        to_onnx(PianoRollModel(6, hidden_size=4), tmp_path / "x.onnx")
+        to_onnx(Linear(2, 3), tmp_path / "x.onnx")
     with pytest.raises(InputError, match=r"opset must be an int in \[15, "):
         to_onnx(GRU(2, 3), tmp_path / "x.onnx", opset=9)
     with pytest.raises(InputTypeError, match="metadata must map str to str"):

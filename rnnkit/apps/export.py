@@ -2,11 +2,15 @@
 
 Any ``--out`` directory of ``rnnkit <app> train`` (or its ``checkpoint.npz``) whose model
 :func:`rnnkit.export.to_onnx` knows: textgen's language model (one step with state in and
-out, for generation), and the sequence classifiers of vowels and imageseq. The best
-weights are exported. What a program needs beside the graph travels in its metadata
+out, for generation), the classifiers of sentiment, vowels and imageseq, the forecaster,
+the speech model and the music model with the Bernoulli output (translate's encoder-decoder
+and the RNN-NADE are refused, naming what exports). The best weights are exported. What a
+program needs beside the graph travels in its metadata
 (``session.get_modelmeta().custom_metadata_map`` in ONNX Runtime), as JSON strings:
 
     rnnkit_app, rnnkit_class, rnnkit_config     always
+    rnnkit_extra                                everything the app saved with the model
+                                                (its settings, scaling, alphabet...)
     vocabulary                                  textgen: {"level", "tokens": [...]}
     classes, encoder                            classifiers: the labels, the input encoding
 
@@ -57,7 +61,7 @@ def export(model_dir, out, opset=None) -> dict:
                          f"cannot be exported to ONNX yet; exportable: {', '.join(EXPORTABLE)}")
     extra = meta.get("extra") or {}
     metadata = {"rnnkit_app": str(app), "rnnkit_class": name,
-                "rnnkit_config": json.dumps(model.config())}
+                "rnnkit_config": json.dumps(model.config()), "rnnkit_extra": json.dumps(extra)}
     for key in ("vocab", "classes", "encoder"):
         if key in extra:
             metadata["vocabulary" if key == "vocab" else key] = json.dumps(extra[key])
@@ -79,7 +83,8 @@ def build_parser(parser):
     from rnnkit.export import DEFAULT_OPSET
 
     parser.description = ("Export a trained model to ONNX (run it with ONNX Runtime, no rnnkit "
-                          "needed): textgen's language model, the vowels/imageseq classifiers.")
+                          "needed): the models of textgen, sentiment, vowels, imageseq, forecast, "
+                          "speech and music (Bernoulli output).")
     parser.add_argument("model", metavar="MODEL_DIR",
                         help="the --out directory of `rnnkit <app> train` (or its checkpoint.npz)")
     parser.add_argument("out", metavar="OUT.onnx", help="the ONNX file to write")
