@@ -270,13 +270,13 @@ class GradientReducer:
         scalars = self.world.allreduce_sum(np.ascontiguousarray(scalars, np.float64))
         total = scalars[1]
         for buffer, members in self.buckets:
-            for p, offset, size in members:
-                np.multiply(p.grad.reshape(-1), weight, out=buffer[offset:offset + size])
+            for p, offset, size in members:             # any memory layout of p.grad
+                np.multiply(p.grad, weight, out=buffer[offset:offset + size].reshape(p.grad.shape))
             self.world.allreduce_sum(buffer)
             if total > 0:
                 buffer /= buffer.dtype.type(total)
             for p, offset, size in members:
-                p.grad.reshape(-1)[...] = buffer[offset:offset + size]
+                p.grad[...] = buffer[offset:offset + size].reshape(p.grad.shape)
         self.comm_seconds += time.perf_counter() - start
         return scalars
 

@@ -118,6 +118,15 @@ def test_gradients_travel_in_few_flat_buckets_and_come_back_unchanged_on_one_ran
         np.testing.assert_allclose(p.grad, b, rtol=1e-6 if p.grad.dtype == np.float32 else 1e-15)
 
 
+def test_a_gradient_stored_column_major_comes_back_in_place():
+    p = Parameter(np.zeros((3, 4), order="F"))
+    p.grad[...] = np.arange(12.0).reshape(3, 4)
+    grad = p.grad
+    # weight 2 of a total 4 (as if another rank had sent zeros with weight 2): grad / 2
+    distributed.GradientReducer(distributed.SINGLE, [p]).reduce(2.0, np.array([0.0, 4.0, 0.0, 0.0]))
+    assert p.grad is grad and np.array_equal(grad, np.arange(12.0).reshape(3, 4) / 2)
+
+
 class _TwoRanks:
     """Stands in for a 2-rank World in this process: ``allgather`` returns ``values``."""
 

@@ -281,10 +281,8 @@ class Trainer:
         bar = ProgressBar(writer and progress_enabled(self.progress), total=self._total_steps(),
                           initial=self.step)
         window = _Window()
-        stop_job_on_error = (self._stop_every_rank_on_error() if self.world.active
-                             else contextlib.nullcontext())
         try:
-            with _sigint_finishes_the_step(self), stop_job_on_error:
+            with _sigint_finishes_the_step(self), self._stop_every_rank_on_error():
                 while not self._stop_condition(start):
                     loss, norm, lr = self._train_step()
                     window.add(loss, self._last_tokens)
@@ -313,9 +311,10 @@ class Trainer:
         if self.best_weights is None and self.val_data is None:
             self.best_step = self.step
         if self.out_dir is not None:
-            self.save_checkpoint()
-            if writer:
-                self.write_plot()
+            with self._stop_every_rank_on_error():     # the others wait at the checkpoint
+                self.save_checkpoint()
+                if writer:
+                    self.write_plot()
         if self.stop_reason == "interrupted":
             raise TrainingInterrupted(self.step, self.checkpoint_path)
         return {"step": self.step, "epoch": self.epoch, "stop_reason": self.stop_reason,
@@ -435,7 +434,11 @@ class Trainer:
     @contextlib.contextmanager
     def _stop_every_rank_on_error(self):
         """An error on one rank only (anything but the agreed TrainingDiverged) would leave
-        the others waiting in an all-reduce: print it and end the whole job."""
+        the others waiting in an all-reduce: print it and end the whole job. A plain run
+        lets every error through as it is."""
+        if not self.world.active:
+            yield
+            return
         try:
             yield
         except (TrainingDiverged, TrainingInterrupted):
