@@ -50,7 +50,7 @@ __all__ = ["to_onnx", "DEFAULT_OPSET", "EXPORTABLE"]
 DEFAULT_OPSET = 17
 GATE_ORDER = {"LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2], "RNN": [0]}
 EXPORTABLE = ("RNN", "GRU", "LSTM", "LanguageModel", "SequenceClassifier", "SequenceRegressor",
-              "WordClassifier", "AcousticModel", "PianoRollModel", "Forecaster")
+              "WordClassifier", "AcousticModel", "PianoRollModel", "Forecaster", "Seq2Seq")
 
 
 def _onnx():
@@ -123,22 +123,28 @@ def _op_type(layer) -> str:
                      f"the Elman RNN; the layer-norm LSTM would need its loop unrolled)")
 
 
-def _direction_weights(layer, op_type, k, suffix):
-    """W (G*H, D), R (G*H, H), B (2*G*H,) of layer k, one direction, in ONNX gate order."""
-    params = dict(layer.named_parameters())
-    H, perm = layer.hidden_size, GATE_ORDER[op_type]
+def _onnx_weights(params, op_type, H, suffix=""):
+    """W (G*H, D), R (G*H, H), B (2*G*H,) in ONNX gate order from torch-named parameters
+    ``weight_ih{suffix}``, ``weight_hh{suffix}`` and the biases (zeros where absent)."""
+    perm = GATE_ORDER[op_type]
 
     def reorder(array):                                  # blocks of H rows: torch -> ONNX order
         return np.concatenate([array[g * H:(g + 1) * H] for g in perm])
 
-    W = reorder(params[f"weight_ih_l{k}{suffix}"].data)
-    R = reorder(params[f"weight_hh_l{k}{suffix}"].data)
-    if layer.bias:
-        B = np.concatenate([reorder(params[f"bias_ih_l{k}{suffix}"].data),
-                            reorder(params[f"bias_hh_l{k}{suffix}"].data)])
+    W = reorder(params[f"weight_ih{suffix}"].data)
+    R = reorder(params[f"weight_hh{suffix}"].data)
+    if f"bias_ih{suffix}" in params:
+        B = np.concatenate([reorder(params[f"bias_ih{suffix}"].data),
+                            reorder(params[f"bias_hh{suffix}"].data)])
     else:
         B = np.zeros(2 * W.shape[0], W.dtype)
     return W, R, B
+
+
+def _direction_weights(layer, op_type, k, suffix):
+    """W, R, B of layer ``k``, one direction (``suffix`` '' or '_reverse')."""
+    return _onnx_weights(dict(layer.named_parameters()), op_type, layer.hidden_size,
+                         f"_l{k}{suffix}")
 
 
 def _state_slice(g, state, k, dirs):
@@ -165,11 +171,9 @@ def recurrent_nodes(g, layer, x, h0=None, c0=None, lengths=None, prefix="rnn"):
                   _state_slice(g, h0, k, dirs) if h0 else ""]
         if op_type == "LSTM":
             inputs.append(_state_slice(g, c0, k, dirs) if c0 else "")
-        attributes = {"hidden_size": H, "direction": "bidirectional" if dirs == 2 else "forward"}
-        if op_type == "GRU":
-            attributes["linear_before_reset"] = int(layer.reset_after)
-        if op_type == "RNN":
-            attributes["activations"] = [{"tanh": "Tanh", "relu": "Relu"}[layer.nonlinearity]] * dirs
+        attributes = {"hidden_size": H, "direction": "bidirectional" if dirs == 2 else "forward",
+                      **_cell_attributes(op_type, getattr(layer, "reset_after", True),
+                                         getattr(layer, "nonlinearity", "tanh"), dirs)}
         while inputs and inputs[-1] == "":
             inputs.pop()
         outputs = g.op(op_type, inputs, 3 if op_type == "LSTM" else 2, base=f"{prefix}_l{k}",
@@ -189,6 +193,15 @@ def _stacked(g, finals, name):
 
 
 # --------------------------------------------------------------------------- models
+
+
+def _cell_attributes(op_type, reset_after=True, nonlinearity="tanh", directions=1):
+    attributes = {}
+    if op_type == "GRU":
+        attributes["linear_before_reset"] = int(reset_after)
+    if op_type == "RNN":
+        attributes["activations"] = [{"tanh": "Tanh", "relu": "Relu"}[nonlinearity]] * directions
+    return attributes
 
 
 def _layer_graph(g, layer, initial_state, lengths):
@@ -387,6 +400,153 @@ def _forecaster_graph(g, model):
     return inputs, [g.value("forecast", elem, ["T", "B", model.output_size])]
 
 
+# --------------------------------------------------------------------------- seq2seq
+
+
+def _cell_op_type(cell) -> str:
+    name = {"LSTMCell": "LSTM", "GRUCell": "GRU", "RNNCell": "RNN"}.get(type(cell).__name__)
+    if name is None:
+        raise InputError(f"a {type(cell).__name__} decoder has no ONNX operator (ONNX knows "
+                         f"LSTM, GRU and the Elman RNN)")
+    return name
+
+
+def _seq2seq_encoder_graph(g, model):
+    """Source ids -> the attention memory (values, keys, padding) and the bridged decoder
+    state: ``Seq2Seq.encode`` (rnnkit/seq2seq/model.py)."""
+    elem, int64 = g.elem_type, g.onnx.TensorProto.INT64
+    L, dirs, H_e = model.num_layers, 2 if model.bidirectional else 1, model.encoder_hidden_size
+    inputs = [g.value("src", int64, ["S", "B"]), g.value("src_lengths", int64, ["B"])]
+    x = g.op("Gather", [g.weight("src_embedding", model.src_embedding.weight.data), "src"],
+             base="src_embedded", axis=0)
+    enc, finals_h, finals_c = recurrent_nodes(g, model.encoder, x, lengths="src_lengths",
+                                              prefix="encoder")
+    outputs = []
+    names = ["h0", "c0"][:len(model.encoder.state_names)]
+    for name, finals in zip(names, [finals_h, finals_c]):
+        if model.bridge.identity:                                          # (L, B, H) as it is
+            _stacked(g, finals, name)
+        else:                                                              # tanh(Linear([fwd; bwd]))
+            bridge = getattr(model.bridge, name[0])
+            layers = []
+            for k, final in enumerate(finals):                             # (dirs, B, H_e)
+                joined = g.op("Reshape", [g.op("Transpose", [final], base=f"{name}_bdh{k}",
+                                               perm=[1, 0, 2]),
+                                          g.constant("shape_b_", np.array([0, -1], np.int64))],
+                              base=f"{name}_joined{k}")                    # (B, dirs * H_e)
+                bridged = g.op("Tanh", [_linear(g, bridge, joined, f"bridge_{name}{k}")],
+                               base=f"{name}_bridged{k}")
+                layers.append(g.op("Unsqueeze", [bridged, g.constant("axis0", np.array([0], np.int64))],
+                                   base=f"{name}_l{k}"))
+            _stacked(g, layers, name)
+        outputs.append(g.value(name, elem, [L, "B", model.hidden_size]))
+    if model.attention != "none":
+        attention = model.decoder.attention
+        g.op("Identity", [enc], ["values"])
+        if attention.kind == "dot":
+            g.op("Identity", [enc], ["keys"])
+            key_size = dirs * H_e
+        else:
+            W = attention.score.W_k if attention.kind == "additive" else attention.score.W_a
+            g.op("MatMul", [enc, g.weight("key_weight_T", W.data.T)], ["keys"])
+            key_size = W.data.shape[0]
+        valid = g.op("Squeeze", [_valid_steps(g, enc, "src_lengths"),
+                                 g.constant("axis2_", np.array([2], np.int64))], base="valid_src")
+        g.op("Not", [valid], ["padded"])
+        outputs += [g.value("values", elem, ["S", "B", dirs * H_e]),
+                    g.value("keys", elem, ["S", "B", key_size]),
+                    g.value("padded", g.onnx.TensorProto.BOOL, ["S", "B"])]
+    return inputs, outputs
+
+
+def _seq2seq_decoder_graph(g, model):
+    """One decoder step for ``B`` rows: ``Seq2Seq.decode_step`` (the stacked cells, the
+    attention and Luong's attentional vector, the projection to the vocabulary)."""
+    decoder = model.decoder
+    elem, int64 = g.elem_type, g.onnx.TensorProto.INT64
+    L, H = model.num_layers, model.hidden_size
+    op_type = _cell_op_type(decoder.cells[0])
+    names = ["h", "c"][:decoder.num_states]
+    inputs = [g.value("tokens", int64, ["B"])]
+    inputs += [g.value(name, elem, [L, "B", H]) for name in names]
+    if model.input_feeding:
+        inputs.append(g.value("feed", elem, [1, "B", H]))
+    attention = model.attention != "none"
+    if attention:
+        score = decoder.attention.score
+        key_size = (H if decoder.attention.kind == "dot" else
+                    (score.W_k if decoder.attention.kind == "additive" else score.W_a).data.shape[0])
+        inputs += [g.value("values", elem, ["S", "B", decoder.attention.key_size]),
+                   g.value("keys", elem, ["S", "B", key_size]),
+                   g.value("padded", g.onnx.TensorProto.BOOL, ["S", "B"])]
+    x = g.op("Gather", [g.weight("tgt_embedding", decoder.embedding.weight.data), "tokens"],
+             base="tgt_embedded", axis=0)                                 # (B, E)
+    if model.input_feeding:
+        feed = g.op("Squeeze", ["feed", g.constant("axis0", np.array([0], np.int64))], base="fed")
+        x = g.op("Concat", [x, feed], base="x0", axis=1)                  # (B, E + H)
+    new = {name: [] for name in names}
+    zero_axis = g.constant("axis0_", np.array([0], np.int64))
+    for k, cell in enumerate(decoder.cells):
+        W, R, B = _onnx_weights(cell._params(), op_type, H)
+        step_inputs = [g.op("Unsqueeze", [x, zero_axis], base=f"x{k}_t"),
+                       g.weight(f"cell{k}_W", W[None]), g.weight(f"cell{k}_R", R[None]),
+                       g.weight(f"cell{k}_B", B[None]), "",
+                       _state_slice(g, "h", k, 1)]
+        if op_type == "LSTM":
+            step_inputs.append(_state_slice(g, "c", k, 1))
+        outs = g.op(op_type, step_inputs, 3 if op_type == "LSTM" else 2, base=f"cell{k}",
+                    hidden_size=H, **_cell_attributes(op_type, getattr(cell.kernel, "reset_after", True),
+                                                      getattr(cell.kernel, "nonlinearity", "tanh")))
+        new["h"].append(outs[1])                                         # (1, B, H)
+        if op_type == "LSTM":
+            new["c"].append(outs[2])
+        x = g.op("Squeeze", [outs[1], zero_axis], base=f"h{k}_new")      # (B, H) to the next layer
+    outputs = []
+    if attention:
+        query = x
+        kind = decoder.attention.kind
+        if kind == "additive":
+            q = g.op("MatMul", [query, g.weight("W_q_T", score.W_q.data.T)], base="query")   # (B, A)
+            u = g.op("Tanh", [g.op("Add", ["keys", q], base="keys_plus_query")], base="u")  # (S, B, A)
+            scores = g.op("MatMul", [u, g.weight("v", score.v.data)], base="scores")        # (S, B)
+        else:                                                            # h . keys_s
+            scores = g.op("ReduceSum", [g.op("Mul", ["keys", query], base="h_keys"),
+                                        g.constant("axis2", np.array([2], np.int64))],
+                          base="scores", keepdims=0)
+        scores = g.op("Where", ["padded", g.weight("minus_inf", np.array(-np.inf)), scores],
+                      base="masked_scores")
+        weights = g.op("Softmax", [scores], base="weights_sb", axis=0)   # (S, B)
+        context = g.op("ReduceSum", [g.op("Mul", ["values", g.op(
+            "Unsqueeze", [weights, g.constant("axis2_", np.array([2], np.int64))], base="w3")],
+            base="weighted"), zero_axis], base="context", keepdims=0)    # (B, H_e)
+        output = decoder.attention_output
+        joined = g.op("Concat", [context, query], base="context_query", axis=1)
+        pre = g.op("Add", [g.op("MatMul", [joined, g.weight("W_c_T", output.W_c.data.T)],
+                                base="Wc"), g.weight("b_c", output.b_c.data)], base="pre")
+        h_tilde = g.op("Tanh", [pre], base="h_tilde")
+        g.op("Transpose", [weights], ["attention"], perm=[1, 0])          # (B, S)
+        outputs.append(g.value("attention", elem, ["B", "S"]))
+    else:
+        h_tilde = x
+    _linear(g, decoder.projection, h_tilde, "projection", "logits")
+    outputs = [g.value("logits", elem, ["B", model.tgt_vocab_size])] + [
+        g.value(f"{name}_n", elem, [L, "B", H]) for name in names] + outputs
+    for name in names:
+        _stacked(g, new[name], f"{name}_n")
+    if model.input_feeding:
+        g.op("Unsqueeze", [h_tilde, zero_axis], ["feed_n"])
+        outputs.insert(1 + len(names), g.value("feed_n", elem, [1, "B", H]))
+    return inputs, outputs
+
+
+def seq2seq_paths(path):
+    """Where a Seq2Seq's two graphs go: ``NAME-encoder.onnx`` and ``NAME-decoder.onnx`` for
+    ``path`` ``NAME.onnx``."""
+    base = os.fspath(path)
+    base = base[:-5] if base.endswith(".onnx") else base
+    return f"{base}-encoder.onnx", f"{base}-decoder.onnx"
+
+
 def to_onnx(model, path, *, opset: int = DEFAULT_OPSET, initial_state: bool = False,
             lengths: bool = False, metadata: dict | None = None):
     """Write ``model`` as an ONNX graph to ``path`` (atomically); returns the ``onnx.ModelProto``.
@@ -415,6 +575,8 @@ def to_onnx(model, path, *, opset: int = DEFAULT_OPSET, initial_state: bool = Fa
     elif isinstance(model, SequenceClassifier):                          # and the regressor
         g = _Graph()
         inputs, outputs = _classifier_graph(g, model)
+    elif type(model).__name__ == "Seq2Seq":
+        return _seq2seq_to_onnx(model, path, opset, metadata)
     elif isinstance(model, (WordClassifier, AcousticModel, PianoRollModel)) or (
             type(model).__name__ == "Forecaster"):
         g = _Graph()
@@ -424,14 +586,33 @@ def to_onnx(model, path, *, opset: int = DEFAULT_OPSET, initial_state: bool = Fa
     else:
         raise InputTypeError(f"cannot export a {type(model).__name__} to ONNX yet; exportable: "
                              f"{', '.join(EXPORTABLE)}")
-    onnx_model = g.model(inputs, outputs, opset, f"rnnkit {type(model).__name__}: {model!r}")
+    onnx_model = _finished(g, inputs, outputs, opset, f"rnnkit {type(model).__name__}: {model!r}",
+                           metadata)
+    _save(onnx_model, path)
+    return onnx_model
+
+
+def _finished(g, inputs, outputs, opset, doc, metadata):
+    onnx_model = g.model(inputs, outputs, opset, doc)
     for key, value in (metadata or {}).items():
         if not isinstance(key, str) or not isinstance(value, str):
             raise InputTypeError(f"metadata must map str to str, got {key!r}: {type(value).__name__}")
         entry = onnx_model.metadata_props.add()
         entry.key, entry.value = key, value
-    _save(onnx_model, path)
     return onnx_model
+
+
+def _seq2seq_to_onnx(model, path, opset, metadata):
+    """Two graphs beside each other: ``NAME-encoder.onnx`` and ``NAME-decoder.onnx``."""
+    models = []
+    for part, build in (("encoder", _seq2seq_encoder_graph), ("decoder", _seq2seq_decoder_graph)):
+        g = _Graph()
+        inputs, outputs = build(g, model)
+        models.append(_finished(g, inputs, outputs, opset,
+                                f"rnnkit Seq2Seq {part}: {model!r}", metadata))
+    for onnx_model, file in zip(models, seq2seq_paths(path)):
+        _save(onnx_model, file)
+    return tuple(models)
 
 
 def _save(onnx_model, path) -> None:

@@ -200,6 +200,46 @@ def test_the_forecaster_exports_both_strategies(strategy, horizon, tmp_path):
         assert got.shape == expected.shape and largest(expected, got) < TOL
 
 
+@pytest.mark.parametrize("cell,attention,bidirectional,input_feeding", [
+    ("lstm", "general", True, True), ("lstm", "none", True, True), ("gru", "additive", False, True),
+    ("gru", "general", True, False), ("rnn", "dot", False, True), ("lstm", "additive", True, False)])
+def test_the_translation_model_exports_an_encoder_and_a_decoder_step(cell, attention, bidirectional,
+                                                                     input_feeding, tmp_path):
+    from rnnkit.seq2seq.model import Seq2Seq
+
+    model = Seq2Seq(9, 11, embed_size=4, hidden_size=6, num_layers=2, cell=cell,
+                    bidirectional=bidirectional, attention=attention, input_feeding=input_feeding,
+                    seed=1).eval()
+    to_onnx(model, tmp_path / "mt.onnx", metadata={"k": "v"})
+    encoder, decoder = session(tmp_path / "mt-encoder.onnx"), session(tmp_path / "mt-decoder.onnx")
+    assert decoder.get_modelmeta().custom_metadata_map == {"k": "v"}
+    names = [i.name for i in decoder.get_inputs()]
+    rng = np.random.default_rng(13)
+    for lengths in ([7, 2, 5], [3]):
+        src = rng.integers(3, 9, (max(lengths), len(lengths)))
+        lengths = np.array(lengths)
+        memory = model.encode(src, lengths)
+        state = model.initial_state(memory)
+        encoded = dict(zip([o.name for o in encoder.get_outputs()],
+                           encoder.run(None, {"src": src, "src_lengths": lengths})))
+        for name, part in zip(["h0", "c0"], memory.initial_state):
+            assert largest(part, encoded[name]) < TOL
+        feed = {k: v for k, v in encoded.items() if k in names}
+        feed.update(h=encoded["h0"], **({"c": encoded["c0"]} if cell == "lstm" else {}))
+        if input_feeding:
+            feed["feed"] = np.zeros((1, len(lengths), 6), np.float32)
+        tokens = np.full(len(lengths), model.bos_id)
+        for _ in range(6):                                               # greedy decoding
+            logits, state, weights = model.decode_step(tokens, state, memory)
+            out = dict(zip([o.name for o in decoder.get_outputs()],
+                           decoder.run(None, dict(feed, tokens=tokens))))
+            assert largest(logits, out["logits"]) < TOL
+            assert weights is None or largest(weights, out["attention"]) < TOL
+            assert largest(state[0], out["h_n"]) < TOL
+            feed.update({name: out[f"{name}_n"] for name in ("h", "c", "feed") if name in names})
+            tokens = logits.argmax(-1)
+
+
 def test_a_float64_model_exports_in_float32(tmp_path):
     model = LanguageModel(5, embed_size=3, hidden_size=4, cell="lstm", dtype=np.float64, seed=9).eval()
     to_onnx(model, tmp_path / "lm64.onnx")
@@ -292,3 +332,23 @@ def test_the_command_exports_a_classifier_and_refuses_what_it_cannot(tmp_path, c
         status, _, err = _cli(["export", *argv], capsys)
         assert status == 2 and err.startswith("rnnkit export: error: ") and message in err, err
         assert err.count("\n") == 1
+
+
+def test_the_command_writes_a_translation_model_as_two_graphs(tmp_path, capsys):
+    from rnnkit.optim import Adam
+    from rnnkit.seq2seq.model import Seq2Seq
+    from rnnkit.training import Seq2SeqBatches, Trainer
+
+    model = Seq2Seq(9, 11, embed_size=4, hidden_size=6, seed=2)
+    rng = np.random.default_rng(14)
+    pairs = Seq2SeqBatches([rng.integers(3, 9, n) for n in (4, 2, 5)],
+                           [rng.integers(3, 11, n) for n in (3, 1, 2)], batch_size=3)
+    Trainer(model, Adam(model.parameters()), pairs, max_steps=1, out_dir=tmp_path / "mt",
+            extra={"app": "translate"}).fit()
+    status, out, err = _cli(["export", str(tmp_path / "mt"), str(tmp_path / "mt.onnx")], capsys)
+    assert status == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"wrote {tmp_path / 'mt-encoder.onnx'} (")
+    assert "inputs src, src_lengths -> outputs h0, c0, values, keys, padded" in lines[0]
+    assert ("inputs tokens, h, c, feed, values, keys, padded -> outputs logits, h_n, c_n, "
+            "feed_n, attention") in lines[1]

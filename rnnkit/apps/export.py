@@ -3,8 +3,10 @@
 Any ``--out`` directory of ``rnnkit <app> train`` (or its ``checkpoint.npz``) whose model
 :func:`rnnkit.export.to_onnx` knows: textgen's language model (one step with state in and
 out, for generation), the classifiers of sentiment, vowels and imageseq, the forecaster,
-the speech model and the music model with the Bernoulli output (translate's encoder-decoder
-and the RNN-NADE are refused, naming what exports). The best weights are exported. What a
+the speech model, the music model with the Bernoulli output (the RNN-NADE is refused,
+naming what exports) and translate's encoder-decoder, as two graphs: ``NAME-encoder.onnx``
+(source ids -> attention memory and the decoder's first state) and ``NAME-decoder.onnx``
+(one decoding step). The best weights are exported. What a
 program needs beside the graph travels in its metadata
 (``session.get_modelmeta().custom_metadata_map`` in ONNX Runtime), as JSON strings:
 
@@ -45,7 +47,7 @@ def export(model_dir, out, opset=None) -> dict:
     """Write the model trained in ``model_dir`` to ``out`` (ONNX); returns what was written:
     ``{"path", "app", "class", "inputs", "outputs", "bytes"}``."""
     from rnnkit.apps._run import app_of
-    from rnnkit.export import DEFAULT_OPSET, EXPORTABLE, to_onnx
+    from rnnkit.export import DEFAULT_OPSET, EXPORTABLE, seq2seq_paths, to_onnx
     from rnnkit.training import load_model
 
     out = Path(out)
@@ -65,17 +67,23 @@ def export(model_dir, out, opset=None) -> dict:
     for key in ("vocab", "classes", "encoder"):
         if key in extra:
             metadata["vocabulary" if key == "vocab" else key] = json.dumps(extra[key])
-    onnx_model = to_onnx(model, out, opset=opset or DEFAULT_OPSET, metadata=metadata)
-    return {"path": str(out), "app": app, "class": name,
-            "inputs": [i.name for i in onnx_model.graph.input],
-            "outputs": [o.name for o in onnx_model.graph.output], "bytes": out.stat().st_size}
+    exported = to_onnx(model, out, opset=opset or DEFAULT_OPSET, metadata=metadata)
+    if isinstance(exported, tuple):                       # Seq2Seq: an encoder and a decoder step
+        paths = [Path(p) for p in seq2seq_paths(out)]
+    else:
+        exported, paths = (exported,), [out]
+    return {"paths": [str(p) for p in paths], "app": app, "class": name,
+            "graphs": [{"path": str(p), "inputs": [i.name for i in m.graph.input],
+                        "outputs": [o.name for o in m.graph.output], "bytes": p.stat().st_size}
+                       for p, m in zip(paths, exported)]}
 
 
 def _run(args):
     written = export(args.model, args.out, args.opset)
-    print(f"wrote {written['path']} ({written['bytes']:,} bytes): the {written['class']} of "
-          f"`rnnkit {written['app']}`, inputs {', '.join(written['inputs'])} -> outputs "
-          f"{', '.join(written['outputs'])}")
+    for graph in written["graphs"]:
+        print(f"wrote {graph['path']} ({graph['bytes']:,} bytes): the {written['class']} of "
+              f"`rnnkit {written['app']}`, inputs {', '.join(graph['inputs'])} -> outputs "
+              f"{', '.join(graph['outputs'])}")
     return 0
 
 
@@ -84,7 +92,7 @@ def build_parser(parser):
 
     parser.description = ("Export a trained model to ONNX (run it with ONNX Runtime, no rnnkit "
                           "needed): the models of textgen, sentiment, vowels, imageseq, forecast, "
-                          "speech and music (Bernoulli output).")
+                          "translate (two graphs), speech and music (Bernoulli output).")
     parser.add_argument("model", metavar="MODEL_DIR",
                         help="the --out directory of `rnnkit <app> train` (or its checkpoint.npz)")
     parser.add_argument("out", metavar="OUT.onnx", help="the ONNX file to write")
