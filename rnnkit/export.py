@@ -34,6 +34,11 @@ What exports (:func:`to_onnx`):
     inputs ``x`` (ids or features), ``lengths (B,)`` int64; output ``logits`` or
     ``outputs (B, K)``, with 'last', 'mean' or 'max' pooling.
 
+``WordClassifier``, ``Forecaster``, ``AcousticModel`` (frame stacking in the graph),
+``PianoRollModel`` (Bernoulli: next-step probabilities; RNN-NADE: a step drawn from given
+uniforms, the pitch loop unrolled) and ``Seq2Seq`` (two graphs: the encoder and one decoder
+step); see docs/export.md for their inputs and outputs.
+
 The layer-norm LSTM has no ONNX operator and is refused with a clear error.
 """
 
@@ -364,11 +369,10 @@ def _acoustic_graph(g, model):
 
 
 def _piano_roll_graph(g, model):
-    """The Bernoulli model one step (or chunk) at a time: the notes of the previous steps
-    and the state in, every pitch's probability of sounding next and the state out."""
-    if model.output != "bernoulli":
-        raise InputError("the RNN-NADE output draws pitches one after another (a loop over "
-                         "pitches); only output='bernoulli' exports to ONNX yet")
+    """The music model one step (or chunk) at a time: the notes of the previous steps and
+    the state in, the state out, and the next step's distribution: every pitch's
+    probability of sounding (Bernoulli), or (RNN-NADE) a step drawn pitch by pitch from
+    given uniforms ``u``, with each pitch's conditional probability along the way."""
     op_type = _op_type(model.rnn)
     L, H, P, elem = model.num_layers, model.hidden_size, model.num_pitches, g.elem_type
     inputs = [g.value("notes", elem, ["T", "B", P]), g.value("h0", elem, [L, "B", H])]
@@ -376,13 +380,54 @@ def _piano_roll_graph(g, model):
         inputs.append(g.value("c0", elem, [L, "B", H]))
     out, finals_h, finals_c = recurrent_nodes(g, model.rnn, "notes", "h0",
                                               "c0" if op_type == "LSTM" else None)
-    g.op("Sigmoid", [_linear(g, model.head, out, "head")], ["probabilities"])
-    outputs = [g.value("probabilities", elem, ["T", "B", P]), g.value("h_n", elem, [L, "B", H])]
+    if model.output == "bernoulli":
+        g.op("Sigmoid", [_linear(g, model.head, out, "head")], ["probabilities"])
+        outputs = [g.value("probabilities", elem, ["T", "B", P])]
+    else:
+        inputs.append(g.value("uniforms", elem, ["T", "B", P]))
+        outputs = _nade_sample_nodes(g, model, out)
+    outputs.append(g.value("h_n", elem, [L, "B", H]))
     _stacked(g, finals_h, "h_n")
     if op_type == "LSTM":
         _stacked(g, finals_c, "c_n")
         outputs.append(g.value("c_n", elem, [L, "B", H]))
     return inputs, outputs
+
+
+def _nade_sample_nodes(g, model, out):
+    """The NADE's draw, unrolled over the ``P`` pitches on ``N = T * B`` rows (as
+    ``NADE.sample``: ``v_i = u_i < sigmoid(b_v,i + h_i . V_i)``, ``a += v_i W[:, i]``)."""
+    nade, P, elem = model.nade, model.num_pitches, g.elem_type
+    rows = g.constant("shape_rows", np.array([-1, P], np.int64))
+    b_v = g.op("Reshape", [_linear(g, model.to_visible, out, "to_visible"), rows], base="b_v")
+    a = g.op("Reshape", [_linear(g, model.to_hidden, out, "to_hidden"),
+                         g.constant("shape_rows_h", np.array([-1, nade.num_hidden], np.int64))],
+             base="a_0")                                                   # (N, Hn)
+    u = g.op("Reshape", ["uniforms", rows], base="u")                      # (N, P)
+    W, V = nade.W.data, nade.V.data                                        # (Hn, P), (P, Hn)
+    axis1 = g.constant("axis1", np.array([1], np.int64))
+    drawn, probabilities = [], []
+    for i in range(P):
+        h = g.op("Sigmoid", [a], base=f"h_{i}")
+        z = g.op("Add", [g.op("Gather", [b_v, g.constant(f"i{i}", np.array(i, np.int64))],
+                              base=f"b_v_{i}", axis=1),
+                         g.op("MatMul", [h, g.weight(f"V_{i}", V[i])], base=f"hV_{i}")],
+                 base=f"z_{i}")                                            # (N,)
+        p = g.op("Sigmoid", [z], base=f"p_{i}")
+        on = g.op("Cast", [g.op("Less", [g.op("Gather", [u, g.constant(f"j{i}", np.array(i, np.int64))],
+                                              base=f"u_{i}", axis=1), p], base=f"less_{i}")],
+                  base=f"v_{i}", to=elem)                                  # (N,) 0/1
+        column = g.op("Unsqueeze", [on, axis1], base=f"v_col_{i}")         # (N, 1)
+        if i < P - 1:
+            a = g.op("Add", [a, g.op("Mul", [column, g.weight(f"W_{i}", W[:, i][None])],
+                                     base=f"vW_{i}")], base=f"a_{i + 1}")
+        drawn.append(column)
+        probabilities.append(g.op("Unsqueeze", [p, axis1], base=f"p_col_{i}"))
+    shape = g.op("Shape", ["uniforms"], base="shape_tbp")
+    g.op("Reshape", [g.op("Concat", drawn, base="drawn", axis=1), shape], ["next_notes"])
+    g.op("Reshape", [g.op("Concat", probabilities, base="conditionals", axis=1), shape],
+         ["probabilities"])
+    return [g.value("next_notes", elem, ["T", "B", P]), g.value("probabilities", elem, ["T", "B", P])]
 
 
 def _forecaster_graph(g, model):

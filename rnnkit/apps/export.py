@@ -3,8 +3,8 @@
 Any ``--out`` directory of ``rnnkit <app> train`` (or its ``checkpoint.npz``) whose model
 :func:`rnnkit.export.to_onnx` knows: textgen's language model (one step with state in and
 out, for generation), the classifiers of sentiment, vowels and imageseq, the forecaster,
-the speech model, the music model with the Bernoulli output (the RNN-NADE is refused,
-naming what exports) and translate's encoder-decoder, as two graphs: ``NAME-encoder.onnx``
+the speech model, the music model (both outputs) and translate's encoder-decoder, as two
+graphs: ``NAME-encoder.onnx``
 (source ids -> attention memory and the decoder's first state) and ``NAME-decoder.onnx``
 (one decoding step). The best weights are exported. What a
 program needs beside the graph travels in its metadata
@@ -92,7 +92,7 @@ def build_parser(parser):
 
     parser.description = ("Export a trained model to ONNX (run it with ONNX Runtime, no rnnkit "
                           "needed): the models of textgen, sentiment, vowels, imageseq, forecast, "
-                          "translate (two graphs), speech and music (Bernoulli output).")
+                          "translate (two graphs), speech and music.")
     parser.add_argument("model", metavar="MODEL_DIR",
                         help="the --out directory of `rnnkit <app> train` (or its checkpoint.npz)")
     parser.add_argument("out", metavar="OUT.onnx", help="the ONNX file to write")
