@@ -255,23 +255,27 @@ def _embedded(g, model, ids):
     return g.op("Gather", [g.weight("embedding", table), ids], base="embedded", axis=0)
 
 
+def _carried_state(g, rnn, x):
+    """A recurrent stack whose state a caller carries from call to call: graph inputs
+    ``h0`` (and ``c0``), outputs ``h_n`` (and ``c_n``), each ``(L, B, H)``. Returns
+    ``(state inputs, output (T, B, H), state outputs)``."""
+    lstm = _op_type(rnn) == "LSTM"
+    shape = [rnn.num_layers, "B", rnn.hidden_size]
+    inputs = [g.value(name, g.elem_type, shape) for name in ("h0", "c0")[:1 + lstm]]
+    out, finals_h, finals_c = recurrent_nodes(g, rnn, x, "h0", "c0" if lstm else None)
+    outputs = []
+    for name, finals in zip(("h_n", "c_n")[:1 + lstm], (finals_h, finals_c)):
+        _stacked(g, finals, name)
+        outputs.append(g.value(name, g.elem_type, shape))
+    return inputs, out, outputs
+
+
 def _language_model_graph(g, model):
-    op_type = _op_type(model.rnn)
-    L, H, V = model.num_layers, model.hidden_size, model.vocab_size
-    elem = g.elem_type
-    inputs = [g.value("ids", g.onnx.TensorProto.INT64, ["T", "B"]),
-              g.value("h0", elem, [L, "B", H])]
-    if op_type == "LSTM":
-        inputs.append(g.value("c0", elem, [L, "B", H]))
-    out, finals_h, finals_c = recurrent_nodes(g, model.rnn, _embedded(g, model, "ids"), "h0",
-                                              "c0" if op_type == "LSTM" else None)
+    ids = g.value("ids", g.onnx.TensorProto.INT64, ["T", "B"])
+    state_inputs, out, state_outputs = _carried_state(g, model.rnn, _embedded(g, model, "ids"))
     _linear(g, model.decoder, out, "decoder", "logits")
-    outputs = [g.value("logits", elem, ["T", "B", V]), g.value("h_n", elem, [L, "B", H])]
-    _stacked(g, finals_h, "h_n")
-    if op_type == "LSTM":
-        _stacked(g, finals_c, "c_n")
-        outputs.append(g.value("c_n", elem, [L, "B", H]))
-    return inputs, outputs
+    logits = g.value("logits", g.elem_type, ["T", "B", model.vocab_size])
+    return [ids, *state_inputs], [logits, *state_outputs]
 
 
 def _valid_steps(g, x, lengths):
@@ -373,25 +377,14 @@ def _piano_roll_graph(g, model):
     the state in, the state out, and the next step's distribution: every pitch's
     probability of sounding (Bernoulli), or (RNN-NADE) a step drawn pitch by pitch from
     given uniforms ``u``, with each pitch's conditional probability along the way."""
-    op_type = _op_type(model.rnn)
-    L, H, P, elem = model.num_layers, model.hidden_size, model.num_pitches, g.elem_type
-    inputs = [g.value("notes", elem, ["T", "B", P]), g.value("h0", elem, [L, "B", H])]
-    if op_type == "LSTM":
-        inputs.append(g.value("c0", elem, [L, "B", H]))
-    out, finals_h, finals_c = recurrent_nodes(g, model.rnn, "notes", "h0",
-                                              "c0" if op_type == "LSTM" else None)
+    P, elem = model.num_pitches, g.elem_type
+    notes = g.value("notes", elem, ["T", "B", P])
+    state_inputs, out, state_outputs = _carried_state(g, model.rnn, "notes")
     if model.output == "bernoulli":
         g.op("Sigmoid", [_linear(g, model.head, out, "head")], ["probabilities"])
-        outputs = [g.value("probabilities", elem, ["T", "B", P])]
-    else:
-        inputs.append(g.value("uniforms", elem, ["T", "B", P]))
-        outputs = _nade_sample_nodes(g, model, out)
-    outputs.append(g.value("h_n", elem, [L, "B", H]))
-    _stacked(g, finals_h, "h_n")
-    if op_type == "LSTM":
-        _stacked(g, finals_c, "c_n")
-        outputs.append(g.value("c_n", elem, [L, "B", H]))
-    return inputs, outputs
+        return [notes, *state_inputs], [g.value("probabilities", elem, ["T", "B", P]), *state_outputs]
+    uniforms = g.value("uniforms", elem, ["T", "B", P])
+    return [notes, *state_inputs, uniforms], [*_nade_sample_nodes(g, model, out), *state_outputs]
 
 
 def _nade_sample_nodes(g, model, out):
