@@ -51,8 +51,8 @@ class World:
     """The ranks of one job: ``rank`` (0..size-1), ``size``, ``local_size`` (ranks on this
     machine) and ``comm`` (an ``mpi4py`` communicator, None for a single process)."""
 
-    def __init__(self, comm=None, local_size=1):
-        self.comm = comm
+    def __init__(self, comm=None, local_size=1, mpi=None):
+        self.comm, self._mpi = comm, mpi         # mpi: the mpi4py.MPI module (None: one process)
         self.rank = 0 if comm is None else comm.Get_rank()
         self.size = 1 if comm is None else comm.Get_size()
         self.local_size = local_size
@@ -65,8 +65,7 @@ class World:
     def allreduce_sum(self, array: np.ndarray) -> np.ndarray:
         """Element-wise sum over the ranks, in place (a contiguous array)."""
         if self.active:
-            from mpi4py import MPI
-            self.comm.Allreduce(MPI.IN_PLACE, array, op=MPI.SUM)
+            self.comm.Allreduce(self._mpi.IN_PLACE, array, op=self._mpi.SUM)
         return array
 
     def allgather(self, value) -> list:
@@ -131,7 +130,7 @@ def world() -> World:
                 raise MissingFileError(
                     f"started by an MPI launcher with {size} ranks, but mpi4py is not installed: "
                     f"pip install 'rnnkit[mpi]' (or run without mpirun)") from None
-            _world = World(MPI.COMM_WORLD, local_size())
+            _world = World(MPI.COMM_WORLD, local_size(), MPI)
     return _world
 
 

@@ -192,6 +192,14 @@ def recurrent_nodes(g, layer, x, h0=None, c0=None, lengths=None, prefix="rnn"):
     return x, finals_h, finals_c
 
 
+def _side_by_side(g, final, base):
+    """A layer's final states ``(dirs, B, H)`` -> ``(B, dirs*H)``, forward then reverse (the
+    order of the layer's outputs)."""
+    per_row = g.op("Transpose", [final], base=f"{base}_bdh", perm=[1, 0, 2])
+    return g.op("Reshape", [per_row, g.constant("shape_b_", np.array([0, -1], np.int64))],
+                base=base)
+
+
 def _stacked(g, finals, name):
     return g.op("Concat", finals, [name], axis=0) if len(finals) > 1 else g.op(
         "Identity", finals, [name])
@@ -294,9 +302,7 @@ def _pooled(g, model, out, finals_h):
     """(T, B, F) -> (B, F): the last valid step (reverse half at t = 0), or the mean or
     max over the valid steps."""
     if model.pooling == "last":                                           # Y_h of the top layer
-        last = g.op("Transpose", [finals_h[-1]], base="last_bdh", perm=[1, 0, 2])
-        return g.op("Reshape", [last, g.constant("shape_b_", np.array([0, -1], np.int64))],
-                    base="pooled")
+        return _side_by_side(g, finals_h[-1], "pooled")
     if model.pooling == "mean":                                           # padding is zero
         total = g.op("ReduceSum", [out, g.constant("axis0", np.array([0], np.int64))],
                      base="summed", keepdims=0)
@@ -468,10 +474,7 @@ def _seq2seq_encoder_graph(g, model):
             bridge = getattr(model.bridge, name[0])
             layers = []
             for k, final in enumerate(finals):                             # (dirs, B, H_e)
-                joined = g.op("Reshape", [g.op("Transpose", [final], base=f"{name}_bdh{k}",
-                                               perm=[1, 0, 2]),
-                                          g.constant("shape_b_", np.array([0, -1], np.int64))],
-                              base=f"{name}_joined{k}")                    # (B, dirs * H_e)
+                joined = _side_by_side(g, final, f"{name}_joined{k}")     # (B, dirs * H_e)
                 bridged = g.op("Tanh", [_linear(g, bridge, joined, f"bridge_{name}{k}")],
                                base=f"{name}_bridged{k}")
                 layers.append(g.op("Unsqueeze", [bridged, g.constant("axis0", np.array([0], np.int64))],

@@ -230,8 +230,6 @@ class Trainer:
         self._writer = self.world.rank == 0
         self._shard = self._reducer = None
         self._agreed = {"interrupted": False, "time_up": False}
-        self._state_axis = (distributed.state_batch_axis(model)
-                            if getattr(self.objective, "carries_state", False) else None)
 
     # -- paths -------------------------------------------------------------------
     def _path(self, name):
@@ -346,7 +344,11 @@ class Trainer:
     def _time_is_up(self, start) -> bool:
         if self.world.active:                 # every rank stops after the same step
             return self._agreed["time_up"]
-        return time.perf_counter() - start >= 60 * self.max_minutes
+        return self._clock_is_up(start)
+
+    def _clock_is_up(self, start) -> bool:
+        """This process's own clock has run ``max_minutes`` since ``start``."""
+        return self.max_minutes is not None and time.perf_counter() - start >= 60 * self.max_minutes
 
     def _interrupt_agreed(self) -> bool:
         return self._agreed["interrupted"] if self.world.active else self._interrupted
@@ -405,7 +407,7 @@ class Trainer:
 
     def _start_data_parallel(self, resume) -> None:
         world = self.world
-        if self._state_axis is not None and self.train_data.batch_size < world.size:
+        if getattr(self.objective, "carries_state", False) and self.train_data.batch_size < world.size:
             raise InputError(f"{world.size} ranks need at least {world.size} token streams, "
                              f"got batch_size={self.train_data.batch_size}")
         distributed.check_same_setup(world, self._setup(resume))
@@ -424,10 +426,8 @@ class Trainer:
         else:
             loss, new_state = self.objective.train_step(self.model, part, state)
             weight = distributed.batch_weight(self.objective, self.model, part)
-        time_up = (self.max_minutes is not None
-                   and time.perf_counter() - self._start >= 60 * self.max_minutes)
         sums = self._reducer.reduce(weight, np.array(
-            [loss * weight, weight, float(self._interrupted), float(time_up)]))
+            [loss * weight, weight, float(self._interrupted), float(self._clock_is_up(self._start))]))
         self._agreed = {"interrupted": sums[2] > 0, "time_up": sums[3] > 0}
         return (sums[0] / sums[1] if sums[1] > 0 else 0.0), new_state
 
@@ -540,7 +540,8 @@ class Trainer:
         rngs = {name: rng_state_to_json(g) for name, g in collect_rngs(self.model).items()}
         gathered = self.world.gather((self.carry, rngs))
         if self._writer:
-            carry = distributed.join_states([c for c, _ in gathered], self._state_axis)
+            carry = distributed.join_states([c for c, _ in gathered],
+                                            distributed.state_batch_axis(self.model))
             save_trainer_checkpoint(self, path, carry=carry, rank_rngs=[r for _, r in gathered])
         self.world.barrier()                  # every rank may read the file once this returns
         return path
@@ -558,7 +559,8 @@ class Trainer:
         if self.world.active:                 # this rank's streams and dropout generators
             lo, hi = distributed.shard_range(self.train_data.batch_size, self.world.rank,
                                              self.world.size)
-            self.carry = distributed.slice_state(self.carry, lo, hi, self._state_axis)
+            self.carry = distributed.slice_state(self.carry, lo, hi,
+                                                 distributed.state_batch_axis(self.model))
             rank_rngs = meta.get("rank_rngs") or []
             rngs = collect_rngs(self.model)
             if len(rank_rngs) == self.world.size and sorted(rank_rngs[self.world.rank]) == sorted(rngs):
