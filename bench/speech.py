@@ -10,8 +10,9 @@ loss and beam search must not dominate a step (their share reported).
     the command runs: 6,000 synthetic training utterances + 6,000 perturbed copies,
     SpecAugment, Adam, clip 5, validation loss every epoch, best weights kept) for
     --minutes. Then, on the *validation* split only, the n-gram weight of the beam search
-    (beam 8) is chosen from ``LM_WEIGHTS``; the test sets are scored once with best path
-    and with that beam: the synthetic test split (voices never heard in training; its
+    (beam 8) is chosen from ``LM_WEIGHTS``; the development set, saytime's 11 human digits
+    (what the training levers were chosen on), and the test sets are scored once with best
+    path and with that beam: the synthetic test split (voices never heard in training; its
     digit-string utterances alone and all of it) and the Asterisk recordings (the 11
     digits, and all 12 prompts in the model's words). Each run directory is an ``rnnkit
     speech`` model (``--out``/seed<N>).
@@ -67,6 +68,7 @@ def run_quality(minutes: float, seeds, out: str) -> dict:
     splits = app.load_splits(splits=("val", "test"))
     digits = [u for u in splits["test"] if set(u.text.split()) <= set(DIGIT_WORDS)]
     human = app._human_sets()
+    dev = app._dev_sets()
     runs = {}
     for seed in seeds:
         run_dir = os.path.join(out, f"seed{seed}")
@@ -78,7 +80,7 @@ def run_quality(minutes: float, seeds, out: str) -> dict:
         val = {w: recognizer.evaluate(splits["val"], beam=BEAM, lm_weight=w)["wer"]
                for w in LM_WEIGHTS}
         weight = min(LM_WEIGHTS, key=lambda w: (val[w], w))
-        sets = {"synthetic digits": digits, "synthetic all": splits["test"], **human}
+        sets = {**dev, "synthetic digits": digits, "synthetic all": splits["test"], **human}
         scores = {}
         for name, utterances in sets.items():
             scores[name] = {"greedy": _brief(recognizer.evaluate(utterances)),

@@ -14,7 +14,8 @@ Data (``rnnkit.data.speech_corpus``): without ``--data``, speech synthesised on 
 machine by espeak-ng and flite (connected digit strings and ten command words, many
 voices, speeds and pitches; the test split's voices are never heard in training), and,
 for evaluation only, the Asterisk prompts (a human speaker: ``--dataset asterisk`` every
-prompt in the model's words, ``asterisk-digits`` zero to nine and "oh"), all from Debian
+prompt in the model's words, ``asterisk-digits`` zero to nine and "oh"; the test set) and
+saytime's digits (another human speaker, ``saytime-digits``; the development set), all from Debian
 packages ``make`` installs. ``--data FOLDER``: your WAV files with ``transcripts.tsv``
 (``file<TAB>text``), split 90/5/5 by a hash of the file's name in the folder.
 
@@ -45,7 +46,7 @@ from rnnkit.errors import InputError
 from rnnkit.speech import SpeechConfig, check_config
 
 APP = "speech"
-DATASETS = ("synthetic", "asterisk", "asterisk-digits")
+DATASETS = ("synthetic", "asterisk", "asterisk-digits", "saytime-digits")
 SYNTHETIC_SIZES = {"train": 6000, "val": 300, "test": 300}
 CORPUS_SEED = 0                        # the synthetic corpus is one fixed data set
 RESUME_MAY_CHANGE = ("epochs", "patience", "max_minutes", "clip")
@@ -72,11 +73,13 @@ def load_splits(dataset=None, data=None, splits=("train", "val", "test"),
     if dataset == "synthetic":
         sizes = dict(SYNTHETIC_SIZES, **({"train": train_size} if train_size else {}))
         corpus_split = {"train": "train", "val": "valid", "test": "test"}
-        return {s: speech_corpus.synthetic_corpus(corpus_split[s], sizes[s], seed=CORPUS_SEED)
+        return {s: speech_corpus.synthetic_corpus(corpus_split[s], sizes[s], seed=CORPUS_SEED,
+                                                  festival=True)
                 for s in splits}
-    if dataset in ("asterisk", "asterisk-digits"):
-        corpus = (speech_corpus.asterisk_corpus() if dataset == "asterisk"
-                  else speech_corpus.asterisk_digits())                       # read once
+    if dataset in ("asterisk", "asterisk-digits", "saytime-digits"):
+        corpus = {"asterisk": speech_corpus.asterisk_corpus,
+                  "asterisk-digits": speech_corpus.asterisk_digits,
+                  "saytime-digits": speech_corpus.saytime_digits}[dataset]()  # read once
         return {s: corpus for s in splits}
     raise InputError(f"--dataset must be one of {DATASETS}, got {dataset!r}")
 
@@ -86,6 +89,17 @@ def _source(data, train_size) -> dict:
     if data is not None:
         return {"data": os.path.abspath(data)}
     return {"dataset": "synthetic", "train_size": train_size or SYNTHETIC_SIZES["train"]}
+
+
+def _dev_sets() -> dict:
+    """The human development set (saytime's digits) where it is installed (else none)."""
+    from rnnkit.data import speech_corpus
+    from rnnkit.errors import MissingFileError
+
+    try:
+        return {"saytime-digits": speech_corpus.saytime_digits()}
+    except MissingFileError:
+        return {}
 
 
 def _human_sets() -> dict:

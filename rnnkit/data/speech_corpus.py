@@ -11,13 +11,17 @@ Three corpora, none downloaded at run time:
     (:func:`random_transcripts`); each utterance draws a voice of its split, a speed
     (``SPEED_WPM``) and a pitch (``PITCH``) from ``np.random.default_rng([seed, split
     index])``, so a corpus is reproducible. flite voices, built from real speakers, are a
-    ``FLITE_SHARE`` of the utterances when flite is installed (else none).
+    ``FLITE_SHARE`` of the utterances when flite is installed (else none); festival's two
+    (``ked``, ``slt-hts``: also built from real speakers, trained with the other engines) a
+    ``FESTIVAL_SHARE`` of the "train" and "valid" utterances with ``festival=True`` (what
+    ``rnnkit speech`` uses) when festival is installed, drawn after everything else, so
+    the "test" split is the same with or without festival.
 
     Voice partition (fixed, so "test" measures unseen voices): an espeak-ng voice belongs
     to "test" when its base is in ``TEST_ESPEAK_BASES`` (``en-029``, Caribbean English) or
     its variant in ``TEST_ESPEAK_VARIANTS`` (f4, m6, klatt3, steph, travis, grandma); a
-    flite voice when it is in ``TEST_FLITE_VOICES`` (``rms``, US male). "train" and "valid"
-    share all other voices (valid differs from train by its random draws only).
+    flite voice when it is in ``TEST_FLITE_VOICES`` (``rms``, US male); festival's voices
+    are never in "test". "train" and "valid" share all other voices (valid differs from train by its random draws only).
 
     Generated corpora are cached in ``data_dir() / "speech"`` (``$RNNKIT_DATA`` overrides
     ``data_dir``), one ``.npz`` per split, size, seed, generator version and voice list,
@@ -33,6 +37,12 @@ Three corpora, none downloaded at run time:
     COMMAND_WORDS``) exactly 12 prompts qualify: ``digits/0`` .. ``digits/9``, ``digits/oh``
     and ``vm-no`` ("no"); no other command word is recorded alone, and no longer prompt uses
     only these words.
+
+``saytime_digits()``: the digit recordings of Debian's talking clock ``saytime``
+    (``apt-get install saytime``: David C Dawson's voice, a male speaker, 2004; headerless
+    8 kHz mu-law files): "zero" .. "nine" and "oh", 11 utterances of a second human speaker.
+    The recogniser's *development* set: levers are chosen on it, so that the Asterisk
+    prompts stay a test set read once per final model.
 
 ``read_transcribed_folder(folder)``: a user's WAV files listed in ``transcripts.tsv``.
 """
@@ -56,13 +66,13 @@ from rnnkit._validation import check_scalar
 from rnnkit.audio import read_wav
 from rnnkit.data.textfile import read_utf8
 from rnnkit.data.tts import (SAMPLE_RATE, Voice, available_engines, espeak_voices,
-                             flite_voices, synthesize)
+                             festival_voices, flite_voices, synthesize)
 from rnnkit.datasets.store import data_dir
 from rnnkit.errors import InputError, InputTypeError, MissingFileError
 
 __all__ = ["Utterance", "ALPHABET", "normalize_transcript", "DIGIT_WORDS", "COMMAND_WORDS",
            "random_transcripts", "SPLITS", "split_voices", "synthetic_corpus",
-           "asterisk_corpus", "asterisk_digits", "read_transcribed_folder"]
+           "asterisk_corpus", "asterisk_digits", "saytime_digits", "read_transcribed_folder"]
 
 ALPHABET = " abcdefghijklmnopqrstuvwxyz'"
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
@@ -74,6 +84,7 @@ TEST_ESPEAK_BASES = ("en-029",)
 TEST_ESPEAK_VARIANTS = ("f4", "m6", "klatt3", "steph", "travis", "grandma")
 TEST_FLITE_VOICES = ("rms",)
 FLITE_SHARE = 1 / 3                    # of utterances, when flite is installed
+FESTIVAL_SHARE = 1 / 4                 # of train/valid utterances, when festival is installed
 SPEED_WPM = (120, 220)                 # uniform; flite gets duration stretch 175 / wpm
 PITCH = (20, 80)                       # uniform integers, both ends included
 GENERATOR_VERSION = 1                  # bump when a change alters generated audio or texts
@@ -83,6 +94,8 @@ ASTERISK_TRANSCRIPTS = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-
 ASTERISK_DIGITS = tuple(f"digits/{d}" for d in range(10)) + ("digits/oh",)
 _ASTERISK_INSTALL = "apt-get install asterisk-core-sounds-en-wav"
 TRANSCRIPTS_FILE = "transcripts.tsv"
+SAYTIME_ROOT = Path("/usr/share/saytime")
+SAYTIME_DIGITS = tuple(f"{d}.au" for d in range(10)) + ("oh.au",)   # zero .. nine, oh
 
 
 @dataclass(frozen=True, eq=False)
@@ -144,11 +157,12 @@ def random_transcripts(n: int, rng: np.random.Generator) -> list[str]:
 
 # --------------------------------------------------------------------------- synthetic
 
-def split_voices(split: str) -> tuple[tuple[str, str], ...]:
+def split_voices(split: str, festival: bool = False) -> tuple[tuple[str, str], ...]:
     """The ``(engine, name)`` voices of ``split`` (see the module docstring's partition).
 
     Raises MissingFileError when espeak-ng is not installed; flite voices appear only
-    when flite is.
+    when flite is, festival's (``text2wave``) only with ``festival`` where it is installed,
+    and never in "test".
     """
     _check_split(split)
     want_test = split == "test"
@@ -161,6 +175,8 @@ def split_voices(split: str) -> tuple[tuple[str, str], ...]:
     if "flite" in available_engines():
         voices += [("flite", name) for name in flite_voices()
                    if (name in TEST_FLITE_VOICES) == want_test]
+    if festival and not want_test and "text2wave" in available_engines():
+        voices += [("text2wave", name) for name in festival_voices()]
     return tuple(voices)
 
 
@@ -170,8 +186,11 @@ def _check_split(split) -> None:
 
 
 def synthetic_corpus(split: str, size: int, seed: int = 0, cache: bool = True,
-                     workers: int = 2) -> list[Utterance]:
+                     workers: int = 2, festival: bool = False) -> list[Utterance]:
     """``size`` synthetic utterances of ``split`` ("train", "valid" or "test"), reproducible.
+
+    ``festival``: festival's voices speak a ``FESTIVAL_SHARE`` of "train" and "valid" where
+    it is installed (the other utterances keep their texts, voices and audio).
 
     The same ``(split, size, seed)`` gives the same texts, voices and audio on every call;
     with ``cache`` the first call writes ``data_dir()/speech/<...>.npz`` and later ones read
@@ -181,7 +200,9 @@ def synthetic_corpus(split: str, size: int, seed: int = 0, cache: bool = True,
     size = check_scalar(size, "size", int, low=1)
     seed = check_scalar(seed, "seed", int, low=0)
     workers = check_scalar(workers, "workers", int, low=1)
-    voices = split_voices(split)
+    if not isinstance(festival, bool):
+        raise InputTypeError(f"festival must be True or False, got {festival!r}")
+    voices = split_voices(split, festival)
     path = _cache_path(split, size, seed, voices)
     if cache:
         cached = _load_cache(path, size)
@@ -208,9 +229,15 @@ def _plan(split: str, size: int, seed: int, voices) -> list[tuple[str, Voice]]:
     flite_pick = rng.integers(0, max(len(flite), 1), size=size)                # (size,)
     wpm = np.rint(rng.uniform(*SPEED_WPM, size=size)).astype(int)              # (size,)
     pitch = rng.integers(PITCH[0], PITCH[1] + 1, size=size)                    # (size,)
+    festival = [name for engine, name in voices if engine == "text2wave"]
+    use_festival = rng.random(size) < (FESTIVAL_SHARE if festival else 0.0)   # (size,)
+    festival_pick = rng.integers(0, max(len(festival), 1), size=size)          # (size,)
     plan = []
     for i, text in enumerate(texts):
-        if use_flite[i]:
+        if use_festival[i]:
+            voice = Voice("text2wave", festival[festival_pick[i]], round(175 / wpm[i], 3),
+                          int(pitch[i]))
+        elif use_flite[i]:
             voice = Voice("flite", flite[flite_pick[i]], round(175 / wpm[i], 3), int(pitch[i]))
         else:
             voice = Voice("espeak-ng", espeak[espeak_pick[i]], int(wpm[i]), int(pitch[i]))
@@ -318,6 +345,30 @@ def _asterisk_transcripts(root: Path, transcripts: Path) -> dict[str, str]:
 def _asterisk_utterance(root: Path, name: str, text: str) -> Utterance:
     path = root / f"{name}.wav"
     return Utterance(read_wav(path, SAMPLE_RATE), text, str(path))
+
+
+# --------------------------------------------------------------------------- saytime
+
+def saytime_digits(root=SAYTIME_ROOT) -> list[Utterance]:
+    """saytime's 11 digit recordings ``0.au`` .. ``9.au`` ("zero" .. "nine") and ``oh.au``.
+
+    The files are headerless mu-law (G.711) at 8 kHz, what saytime plays with ``sox -t .ul``;
+    they are decoded to float32 in [-1, 1]. ``source`` is the file path. Raises
+    MissingFileError when saytime is not installed.
+    """
+    import soundfile
+
+    root = Path(root)
+    missing = [name for name in SAYTIME_DIGITS if not (root / name).is_file()]
+    if missing:
+        raise MissingFileError(f"saytime recordings not installed (no {root / missing[0]}): "
+                               f"apt-get install saytime")
+    utterances = []
+    for name, text in zip(SAYTIME_DIGITS, DIGIT_WORDS):
+        audio, _ = soundfile.read(root / name, dtype="float32", samplerate=SAMPLE_RATE, channels=1,
+                                  format="RAW", subtype="ULAW")                # (N,)
+        utterances.append(Utterance(audio, text, str(root / name)))
+    return utterances
 
 
 # --------------------------------------------------------------------------- user folder

@@ -1,15 +1,18 @@
-"""Text to speech with the local engines espeak-ng and flite: one utterance in, one signal out.
+"""Text to speech with the local engines espeak-ng, flite and festival: one utterance in, one
+signal out.
 
 ``synthesize(text, voice)`` runs one engine as a subprocess (list arguments, no shell; the
 text goes through a temporary file, so no text can be read as an option) and returns a mono
 float32 signal ``(N,)`` at ``SAMPLE_RATE``, read back with :func:`rnnkit.audio.read_wav`.
-Nothing is downloaded: both engines and their voices are Debian packages
-(``apt-get install espeak-ng flite``; ``make data`` installs them where it runs as root).
+Nothing is downloaded: the engines and their voices are Debian packages
+(``apt-get install espeak-ng flite festival festvox-kdlpc16k festvox-us-slt-hts``; ``make
+data`` installs them where it runs as root).
 
 Why ``SAMPLE_RATE = 8000``: the speech recogniser works in the telephone band (300-3400 Hz).
 Its real-speech evaluation set, the Asterisk prompts, is recorded at 8 kHz, so any wider
 band seen in training would be missing at test time; flite's ``kal`` voice is 8 kHz too.
-espeak-ng (22.05 kHz) and flite's other voices (16 kHz) are resampled down by ``read_wav``.
+espeak-ng (22.05 kHz), flite's other voices (16 kHz) and festival's (16 and 32 kHz) are
+resampled down by ``read_wav``.
 
 Voices (:class:`Voice`), by engine:
 
@@ -27,6 +30,14 @@ Voices (:class:`Voice`), by engine:
     slower); ``pitch`` (0-99, default 50) multiplies the voice's own F0 by
     ``2 ** ((pitch - 50) / 100)`` (x0.71 at 0, x1.41 at 99; flite's ``f0_shift``), so
     pitch 50 leaves each voice as its speaker spoke. ``rms`` ignores ``f0_shift``.
+``text2wave`` (festival's program; the engine is named by its program, as the others are)
+    two more voices built from recordings of real speakers, ``FESTIVAL_VOICES``: ``ked``
+    (US male, diphones; Debian ``festvox-kdlpc16k``) and ``slt-hts`` (US female, a hidden
+    Markov model voice trained on the CMU ARCTIC slt recordings; ``festvox-us-slt-hts``).
+    ``speed`` is a duration stretch as for flite (``ked``: festival's ``Duration_Stretch``
+    times the voice's own 1.1; ``slt-hts``: the HTS engine's speech rate ``1 / speed``);
+    ``pitch`` multiplies ``ked``'s target F0 mean and range by ``2 ** ((pitch - 50) / 100)``
+    as for flite; ``slt-hts`` ignores it (its F0 comes from its own model).
 
 Both engines fall back silently to a default voice on an unknown name, so names are checked
 against what the installed engine lists before it runs.
@@ -47,13 +58,19 @@ import numpy as np
 from rnnkit.audio import read_wav
 from rnnkit.errors import InputError, InputTypeError, MissingFileError
 
-__all__ = ["SAMPLE_RATE", "ENGINES", "ESPEAK_VARIANTS", "FLITE_VOICES", "Voice",
-           "synthesize", "available_engines", "espeak_voices", "flite_voices"]
+__all__ = ["SAMPLE_RATE", "ENGINES", "ESPEAK_VARIANTS", "FLITE_VOICES", "FESTIVAL_VOICES",
+           "Voice", "synthesize", "available_engines", "espeak_voices", "flite_voices",
+           "festival_voices"]
 
 SAMPLE_RATE = 8000                      # Hz: telephone band, the Asterisk recordings' rate
-ENGINES = ("espeak-ng", "flite")
+ENGINES = ("espeak-ng", "flite", "text2wave")
 ESPEAK_DEFAULT_WPM = 175                # espeak-ng's own default speed
 FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")   # built in; awb_time only says times
+FESTIVAL_VOICES = {                     # our name: festival's voice (its Debian package)
+    "ked": "ked_diphone",               # festvox-kdlpc16k
+    "slt-hts": "cmu_us_slt_arctic_hts",  # festvox-us-slt-hts
+}
+_KED_F0 = (105, 15)                     # ked's own target F0 mean and range, Hz (ked_diphone.scm)
 ESPEAK_VARIANTS = (
     "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f4", "f5",
     "croak", "klatt", "klatt2", "klatt3", "klatt4", "adam", "Alex", "Alicia", "Andrea",
@@ -65,7 +82,8 @@ ESPEAK_VARIANTS = (
 _ESPEAK_NAME = re.compile(r"[a-z0-9-]+(\+[A-Za-z0-9_-]+)?")
 _TIMEOUT_S = 60                         # one short utterance takes well under a second
 _SILENCE = 1e-4                         # peak below this: the engine said nothing
-_INSTALL = {"espeak-ng": "apt-get install espeak-ng", "flite": "apt-get install flite"}
+_INSTALL = {"espeak-ng": "apt-get install espeak-ng", "flite": "apt-get install flite",
+            "text2wave": "apt-get install festival festvox-kdlpc16k festvox-us-slt-hts"}
 
 
 @dataclass(frozen=True)
@@ -73,7 +91,7 @@ class Voice:
     """One engine voice at one speed and pitch (see the module docstring for the units).
 
     ``speed=None`` is the engine's default (175 words/min for espeak-ng, a duration stretch
-    of 1 for flite). The name is checked against the installed engine by :func:`synthesize`.
+    of 1 for flite and festival's text2wave). The name is checked against the installed engine by :func:`synthesize`.
     """
 
     engine: str
@@ -141,6 +159,17 @@ def _flite_listing() -> frozenset:
     return frozenset(text.split(":", 1)[-1].split())
 
 
+@functools.lru_cache(maxsize=None)
+def _festival_listing() -> frozenset:
+    """Festival's voice names (``voice.list``), asked of the festival next to text2wave."""
+    text2wave = _require("text2wave")
+    festival = os.path.join(os.path.dirname(text2wave), "festival")
+    if not os.path.exists(festival):
+        festival = shutil.which("festival") or festival
+    text = _output([festival, "--batch", "(print (voice.list))"])
+    return frozenset(text.replace("(", " ").replace(")", " ").split())
+
+
 def espeak_voices() -> tuple[str, ...]:
     """Every installed English espeak-ng voice: each base alone, then ``base+variant``.
 
@@ -159,7 +188,20 @@ def flite_voices() -> tuple[str, ...]:
     return tuple(name for name in FLITE_VOICES if name in listed)
 
 
+def festival_voices() -> tuple[str, ...]:
+    """The voices of ``FESTIVAL_VOICES`` the installed festival has, in that order
+    (MissingFileError without festival's text2wave)."""
+    listed = _festival_listing()
+    return tuple(name for name, voice in FESTIVAL_VOICES.items() if voice in listed)
+
+
 def _check_installed_voice(voice: Voice) -> None:
+    if voice.engine == "text2wave":
+        if voice.name not in festival_voices():
+            raise InputError(f"festival voice must be one of {festival_voices()} (of "
+                             f"{tuple(FESTIVAL_VOICES)}: apt-get install festvox-kdlpc16k "
+                             f"festvox-us-slt-hts), got {voice.name!r}")
+        return
     if voice.engine == "flite":
         if voice.name not in flite_voices():
             raise InputError(f"flite voice must be one of {flite_voices()}, got {voice.name!r}")
@@ -196,6 +238,9 @@ def synthesize(text: str, voice: Voice) -> np.ndarray:
         wav_path = os.path.join(folder, "speech.wav")
         with open(text_path, "w", encoding="utf-8") as f:
             f.write(text + "\n")
+        if voice.engine == "text2wave":
+            with open(os.path.join(folder, "voice.scm"), "w", encoding="utf-8") as f:
+                f.write(_festival_setup(voice))
         _output([program] + _arguments(voice, text_path, wav_path))
         signal = read_wav(wav_path, SAMPLE_RATE)                               # (N,)
     if np.abs(signal).max() < _SILENCE:
@@ -209,10 +254,31 @@ def _arguments(voice: Voice, text_path: str, wav_path: str) -> list[str]:
         speed = ESPEAK_DEFAULT_WPM if voice.speed is None else voice.speed
         return ["-v", voice.name, "-s", str(int(round(speed))), "-p", str(int(voice.pitch)),
                 "-f", text_path, "-w", wav_path]
+    if voice.engine == "text2wave":
+        return ["-eval", os.path.join(os.path.dirname(text_path), "voice.scm"), text_path,
+                "-o", wav_path]
     stretch = 1.0 if voice.speed is None else float(voice.speed)
     f0_shift = 2.0 ** ((voice.pitch - 50) / 100)
     return ["-voice", voice.name, "--setf", f"duration_stretch={stretch:.4f}",
             "--setf", f"f0_shift={f0_shift:.4f}", "-f", text_path, "-o", wav_path]
+
+
+def _festival_setup(voice: Voice) -> str:
+    """The Scheme text2wave evaluates before it speaks: the voice, its speed and pitch."""
+    stretch = 1.0 if voice.speed is None else float(voice.speed)
+    lines = [f"(voice_{FESTIVAL_VOICES[voice.name]})"]
+    if voice.name == "slt-hts":                       # HTS: its own durations, a speech rate
+        lines.append(f'(set! hts_engine_params (append hts_engine_params '
+                     f'(list (list "-r" {1 / stretch:.4f}))))')
+    else:                                             # diphones: stretch and F0 targets
+        factor = 2.0 ** ((voice.pitch - 50) / 100)
+        mean, spread = _KED_F0
+        lines.append(f"(Parameter.set 'Duration_Stretch "
+                     f"(* (Parameter.get 'Duration_Stretch) {stretch:.4f}))")
+        lines.append(f"(set! int_lr_params '((target_f0_mean {mean * factor:.2f}) "
+                     f"(target_f0_std {spread * factor:.2f}) (model_f0_mean 170) "
+                     f"(model_f0_std 34)))")
+    return "\n".join(lines) + "\n"
 
 
 def _output(command: list[str]) -> str:
