@@ -11,6 +11,7 @@ Feature extraction, in the order the code computes it (signal ``x``, rate ``sr``
     F       = 1 + ceil((N - W) / H)                  frames; the last one is zero-padded
     f_t[n]  = y[t H + n] w[n],      n < W            framing and window (Hamming or ones)
     P_t[k]  = |rfft(f_t, n_fft)[k]|^2 / n_fft        power spectrum, k <= n_fft / 2
+    P_t     = vtlp_warp(P_t, a)                      log_mel with vtlp=a != 1 only
     M_t[j]  = sum_k B[j, k] P_t[k]                   triangular mel filterbank B
     L_t[j]  = log(max(M_t[j], eps))                  log_mel output
     c_t[i]  = sum_j D[i, j] L_t[j],  i < n_mfcc      orthonormal DCT-II
@@ -52,6 +53,8 @@ from rnnkit.errors import InputError, InputTypeError, MissingFileError
 __all__ = ["read_wav", "log_mel", "mfcc", "normalize", "mel_filterbank", "delta"]
 
 _EPS = np.finfo(np.float64).eps   # floor before log: silence gives log(eps), not -inf
+VTLP_HIGH = 0.85                  # log_mel's VTLP scales frequencies up to this share of
+                                  # Nyquist (3,400 Hz at 8 kHz: the telephone band's top)
 _WAV_FORMATS = ("WAV", "WAVEX", "RF64", "W64")
 
 
@@ -220,15 +223,23 @@ def _power_frames(signal, sample_rate, win_ms, hop_ms, n_fft, preemphasis, windo
 def log_mel(signal: np.ndarray, sample_rate: int = 16000, n_mels: int = 40,
             win_ms: float = 25, hop_ms: float = 10, n_fft: int = 512,
             preemphasis: float = 0.97, low_freq: float = 0.0,
-            high_freq: float | None = None, window: str = "hamming") -> np.ndarray:
+            high_freq: float | None = None, window: str = "hamming",
+            vtlp: float = 1.0) -> np.ndarray:
     """Log mel filterbank energies ``L`` of shape ``(frames, n_mels)``, float32.
 
     ``signal`` is a real array of shape ``(N,)`` sampled at ``sample_rate``; ``frames =
     1 + ceil((N - W) / H)``. ``high_freq=None`` means ``sample_rate / 2``. See the module
     docstring for the equations and for how the defaults differ from
-    ``python_speech_features.logfbank``.
+    ``python_speech_features.logfbank``. ``vtlp`` != 1 warps the power spectra's frequency
+    axis first (vocal-tract-length perturbation, :func:`rnnkit.augment.vtlp_warp`, scaling
+    up to ``VTLP_HIGH`` of the Nyquist frequency), for training copies.
     """
     power = _power_frames(signal, sample_rate, win_ms, hop_ms, n_fft, preemphasis, window)
+    vtlp = check_scalar(vtlp, "vtlp", float, low=0.5, high=2.0)
+    if vtlp != 1.0:
+        from rnnkit.augment import vtlp_warp
+
+        power = vtlp_warp(power, vtlp, sample_rate, VTLP_HIGH * sample_rate / 2)  # (F, K)
     bank = _checked_filterbank(n_mels, n_fft, sample_rate, low_freq, high_freq)
     return np.log(np.maximum(power @ bank.T, _EPS)).astype(np.float32)           # (F, n_mels)
 

@@ -1,4 +1,5 @@
-"""Data augmentation for speech: additive noise, speed perturbation and SpecAugment.
+"""Data augmentation for speech: additive noise, speed perturbation, reverberation, silent
+ends, vocal-tract-length perturbation and SpecAugment.
 
 Each augmentation is a pure function: it returns a new array and leaves its input alone;
 what it draws comes from the ``rng`` (a ``numpy.random.Generator``) the caller passes,
@@ -34,6 +35,20 @@ Silence at the ends (:func:`trim_silence`, :func:`pad_silence`), frames of ``L``
     keep   = first .. last frame with e_j >= max_j e_j - top_db    # trim_silence
     y      = [0]*a ++ x ++ [0]*b                                   # pad_silence
 
+Vocal-tract-length perturbation (Jaitly & Hinton 2013; :func:`vtlp_warp`) by a factor ``a``
+on power spectra ``P (T, K)`` of FFT bins ``f_k = k sr / n_fft`` up to the Nyquist
+frequency ``S = sr / 2``: the frequency axis is warped piecewise linearly, every frequency
+below ``f_0`` scaled by ``a`` and the rest mapped linearly onto the remaining band, so the
+band's ends stay put (``f_hi`` is where the scaling stops, ``high_hz``)::
+
+    f_0    = f_hi min(a, 1) / a
+    w(f)   = a f                                           f <= f_0
+           = S - (S - f_hi min(a, 1)) (S - f) / (S - f_0)    f > f_0
+    P'[:, k] = P(w^-1(f_k))             # linear interpolation between bins
+
+``a > 1`` moves every formant up by ``a`` (a shorter vocal tract), ``a < 1`` down; pitch
+and tempo stay as they were (unlike speed perturbation, which moves all three).
+
 SpecAugment (Park et al. 2019) on features ``X (T, F)`` (:func:`spec_augment`), frequency
 masks first, then time masks; ``U{a..b}`` is uniform over the integers, both ends included::
 
@@ -58,7 +73,7 @@ from rnnkit._validation import check_scalar
 from rnnkit.errors import InputError, InputTypeError
 
 __all__ = ["add_noise", "speed_perturb", "reverberate", "trim_silence", "pad_silence",
-           "spec_augment", "SpecAugment", "speed_fraction"]
+           "vtlp_warp", "spec_augment", "SpecAugment", "speed_fraction"]
 
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
 MAX_DENOMINATOR = 100       # of the speed fraction: keeps resample_poly's filter short
@@ -225,6 +240,42 @@ def _check_rng(rng) -> None:
 
 
 # --------------------------------------------------------------------------- features
+
+def vtlp_warp(power, alpha, sample_rate, high_hz) -> np.ndarray:
+    """Power spectra ``power (T, K)`` with the frequency axis warped by ``alpha`` (module doc).
+
+    Parameters
+    ----------
+    power : float ndarray (T, K)
+        Power spectra of ``K = n_fft / 2 + 1`` bins from 0 Hz to ``sample_rate / 2``.
+    alpha : float in [0.5, 2]
+        The warp factor; 1 returns a copy.
+    sample_rate : int
+    high_hz : float in (0, sample_rate / 2)
+        ``f_hi``: frequencies up to ``f_hi min(alpha, 1) / alpha`` are scaled by ``alpha``.
+
+    Returns
+    -------
+    float ndarray (T, K), the dtype of ``power``.
+    """
+    P = np.asarray(power)
+    if P.ndim != 2 or P.shape[1] < 2 or P.dtype.kind != "f":
+        raise InputError(f"power must be a float array of shape (T, K) with K >= 2 bins, "
+                         f"got shape {P.shape} and dtype {P.dtype}")
+    alpha = check_scalar(alpha, "alpha", float, low=0.5, high=2.0)
+    sample_rate = check_scalar(sample_rate, "sample_rate", int, low=1)
+    nyquist = sample_rate / 2
+    high_hz = check_scalar(high_hz, "high_hz", float, low=0.0, high=nyquist, include_low=False,
+                           include_high=False)
+    K = P.shape[1]
+    f = np.linspace(0.0, nyquist, K)                                           # (K,) bin Hz
+    f0 = high_hz * min(alpha, 1.0) / alpha
+    source = np.interp(f, [0.0, alpha * f0, nyquist], [0.0, f0, nyquist])      # w^-1(f_k)
+    position = source / (nyquist / (K - 1))                                    # (K,) in bins
+    left = np.minimum(np.floor(position).astype(int), K - 2)
+    frac = position - left
+    return (P[:, left] * (1 - frac) + P[:, left + 1] * frac).astype(P.dtype)  # (T, K)
+
 
 def spec_augment(features, rng, freq_masks, freq_width, time_masks, time_width, value=0.0,
                  max_time_fraction=1.0) -> np.ndarray:

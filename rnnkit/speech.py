@@ -26,8 +26,11 @@ data), in this order: speed-perturbed (factor uniform in ``SPEED``: tempo, pitch
 formants move together, a cheap new speaker), its silent ends trimmed (40 dB below the
 loudest 10 ms frame) and replaced by ``U{0..PAD_S}`` seconds of silence at each end (real
 prompts start and stop anywhere), reverberated with probability ``REVERB_P`` (RT60 uniform
-in ``RT60_S``), and white noise added at an SNR uniform in ``SNR_DB``; SpecAugment masks the features
-inside the model at every training step. ``Seq2SeqBatches`` of (features, label ids),
+in ``RT60_S``), and white noise added at an SNR uniform in ``SNR_DB``; their features are
+then computed with the frequency axis warped by a factor uniform in ``VTLP`` (vocal-tract-
+length perturbation, Jaitly & Hinton 2013: formants move, pitch and tempo stay; drawn from
+a generator of its own, so the waveform copies are those of a run without it); SpecAugment
+masks the features inside the model at every training step. ``Seq2SeqBatches`` of (features, label ids),
 Adam, the Trainer's ``ModelLoss`` objective (the model's CTC loss), validation loss every
 epoch, early stopping, the best weights kept. A character trigram model of the training
 transcripts is stored with the weights for beam search with shallow fusion.
@@ -54,6 +57,7 @@ PAD_S = 0.3                             # most silence added at each end, second
 REVERB_P = 0.5                          # share of perturbed copies reverberated
 RT60_S = (0.1, 0.6)                     # reverberation decay time, uniform
 SNR_DB = (5.0, 40.0)                    # additive white noise, uniform
+VTLP = (0.9, 1.1)                       # warp factor of perturbed copies' features, uniform
 
 
 @dataclass
@@ -125,9 +129,11 @@ def decode_labels(labels) -> str:
 # --------------------------------------------------------------------------- features
 
 
-def featurize(audio: np.ndarray, n_mels: int = 40, name: str = "audio") -> np.ndarray:
+def featurize(audio: np.ndarray, n_mels: int = 40, name: str = "audio",
+              vtlp: float = 1.0) -> np.ndarray:
     """Per-utterance normalised log-mel features ``(T, n_mels)`` float32 of 8 kHz audio
-    (``name`` says which in an error)."""
+    (``name`` says which in an error); ``vtlp`` != 1 warps the frequency axis (training
+    copies only, :func:`rnnkit.audio.log_mel`)."""
     from rnnkit.audio import log_mel, normalize
     from rnnkit.data.tts import SAMPLE_RATE
 
@@ -136,7 +142,7 @@ def featurize(audio: np.ndarray, n_mels: int = 40, name: str = "audio") -> np.nd
         raise InputError(f"{name} must be a 1-D signal of at least 25 ms ({SAMPLE_RATE // 40} "
                          f"samples at {SAMPLE_RATE} Hz), got shape {audio.shape}")
     dithered = audio + DITHER * np.random.default_rng(0).standard_normal(audio.size)   # (N,)
-    return normalize(log_mel(dithered, SAMPLE_RATE, n_mels=n_mels, n_fft=256))
+    return normalize(log_mel(dithered, SAMPLE_RATE, n_mels=n_mels, n_fft=256, vtlp=vtlp))
 
 
 def perturbed_copies(utterances, copies: int, seed: int) -> list:
@@ -162,8 +168,17 @@ def perturbed_copies(utterances, copies: int, seed: int) -> list:
     return out
 
 
-def _examples(utterances, n_mels: int):
-    features = [featurize(u.audio, n_mels, u.source) for u in utterances]
+def vtlp_factors(count: int, seed: int) -> np.ndarray:
+    """The warp factor of each of ``count`` perturbed copies ``(count,)``, uniform in ``VTLP``,
+    from a generator of its own (the copies' waveforms do not depend on it)."""
+    count = check_scalar(count, "count", int, low=0)
+    return np.random.default_rng([seed, 104729]).uniform(*VTLP, size=count)
+
+
+def _examples(utterances, n_mels: int, warps=None):
+    """Features and label ids of ``utterances``; ``warps[i]`` is utterance i's VTLP factor."""
+    warps = np.ones(len(utterances)) if warps is None else warps
+    features = [featurize(u.audio, n_mels, u.source, float(w)) for u, w in zip(utterances, warps)]
     labels = [encode_text(u.text) for u in utterances]
     return features, labels
 
@@ -200,8 +215,10 @@ def train_recognizer(train, val, config: SpeechConfig, out_dir=None, *, extra=No
     if not train:
         raise InputError("no training utterances")
     started = time.perf_counter()
-    examples = list(train) + perturbed_copies(train, config.augment_copies, config.seed)
-    features, labels = _examples(examples, config.n_mels)
+    copies = perturbed_copies(train, config.augment_copies, config.seed)
+    examples = list(train) + copies
+    warps = np.concatenate([np.ones(len(train)), vtlp_factors(len(copies), config.seed)])
+    features, labels = _examples(examples, config.n_mels, warps)
     _check_long_enough(examples, features, labels, config.subsample)
     data = Seq2SeqBatches(features, labels, config.batch_size, seed=config.seed,
                           target_pad_value=BLANK)

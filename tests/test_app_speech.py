@@ -100,6 +100,21 @@ def test_perturbed_copies_are_seeded_and_change_speed_ends_and_noise(monkeypatch
     assert uneven >= 4
 
 
+def test_vtlp_factors_are_seeded_uniform_and_warp_the_features():
+    from rnnkit.speech import VTLP, vtlp_factors
+
+    factors = vtlp_factors(2000, seed=3)
+    np.testing.assert_array_equal(factors, vtlp_factors(2000, seed=3))
+    assert not np.array_equal(factors, vtlp_factors(2000, seed=4))
+    assert VTLP[0] <= factors.min() and factors.max() <= VTLP[1]
+    assert abs(factors.mean() - 1.0) < 0.005 and vtlp_factors(0, 3).shape == (0,)
+    audio = _tone_set(["yes"])[0].audio
+    plain = featurize(audio, n_mels=20)
+    np.testing.assert_array_equal(featurize(audio, n_mels=20, vtlp=1.0), plain)
+    warped = featurize(audio, n_mels=20, vtlp=1.1)
+    assert warped.shape == plain.shape and np.abs(warped - plain).mean() > 0.05
+
+
 def test_tiny_end_to_end_overfit(tmp_path):
     """A few utterances, overfit, transcribed exactly — and the same after loading."""
     train = _tone_set(TEXTS)

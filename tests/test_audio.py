@@ -257,3 +257,16 @@ def test_normalize_refuses_bad_inputs():
         audio.normalize(np.ones(5))
     with pytest.raises(InputError, match="NaN"):
         audio.normalize(np.array([[np.inf, 1.0]]))
+
+
+def test_log_mel_vtlp_moves_a_tone_up_or_down_a_band_and_one_changes_nothing(speechlike):
+    x = speechlike[::2]                                         # treat as 8 kHz
+    plain = audio.log_mel(x, 8000, n_mels=40, n_fft=256)
+    np.testing.assert_array_equal(audio.log_mel(x, 8000, n_mels=40, n_fft=256, vtlp=1.0), plain)
+    t = np.arange(8000) / 8000
+    tone = np.sin(2 * np.pi * 1500 * t)
+    peak = {a: int(np.argmax(audio.log_mel(tone, 8000, n_fft=256, vtlp=a).mean(0)))
+            for a in (0.9, 1.0, 1.1)}
+    assert peak[0.9] < peak[1.0] < peak[1.1]                    # 1350, 1500, 1650 Hz
+    with pytest.raises(ValueError, match=r"vtlp must be a float in \[0.5, 2\], got 3"):
+        audio.log_mel(x, 8000, vtlp=3)

@@ -1,6 +1,6 @@
 """rnnkit/augment.py: noise at an exact SNR, speed perturbation (length and pitch), reverberation
-(its impulse response's decay), silence trimming and padding, SpecAugment's masks (bounds,
-determinism, purity), and the argument errors."""
+(its impulse response's decay), silence trimming and padding, the vocal-tract-length warp of
+power spectra, SpecAugment's masks (bounds, determinism, purity), and the argument errors."""
 
 import dataclasses
 import math
@@ -11,7 +11,7 @@ import pytest
 
 from rnnkit.augment import (
     SpecAugment, add_noise, pad_silence, reverberate, spec_augment, speed_fraction, speed_perturb,
-    trim_silence,
+    trim_silence, vtlp_warp,
 )
 
 SR = 8000
@@ -270,3 +270,39 @@ def test_spec_augment_errors():
         spec_augment(features, rng, 1, 2, 1, 2, max_time_fraction=-0.1)
     with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
         spec_augment(features, np.random.RandomState(0), 1, 2, 1, 2)
+
+
+# ------------------------------------------------------------------ vtlp_warp
+
+def test_vtlp_moves_a_peak_by_the_factor_below_the_cutoff():
+    power = np.zeros((2, 129), np.float32)               # n_fft 256 at 8 kHz: 31.25 Hz bins
+    power[:, 32] = 1.0                                   # 1000 Hz
+    for alpha, centre in ((0.9, 900.0), (1.1, 1100.0)):
+        warped = vtlp_warp(power, alpha, SR, 3400.0)
+        assert warped.shape == (2, 129) and warped.dtype == np.float32
+        hz = (warped[0] * np.arange(129)).sum() / warped[0].sum() * SR / 256
+        assert abs(hz - centre) < 3.0
+    np.testing.assert_array_equal(vtlp_warp(power, 1.0, SR, 3400.0), power)
+
+
+def test_vtlp_keeps_the_band_ends_and_is_piecewise_linear():
+    ramp = np.tile(np.linspace(0.0, 4000.0, 129), (1, 1))  # each bin holds its own frequency
+    for alpha in (0.9, 1.1):
+        source = vtlp_warp(ramp, alpha, SR, 3400.0)[0]     # = w^-1(f_k), the frequency read
+        f = np.linspace(0.0, 4000.0, 129)
+        f0 = 3400.0 * min(alpha, 1.0) / alpha
+        below = f <= alpha * f0
+        np.testing.assert_allclose(source[below], f[below] / alpha, atol=1e-9)
+        expected = 4000 - (4000 - f[~below]) * (4000 - f0) / (4000 - alpha * f0)
+        np.testing.assert_allclose(source[~below], expected, atol=1e-9)
+        assert source[0] == 0.0 and source[-1] == 4000.0
+
+
+def test_vtlp_errors():
+    power = np.ones((3, 129))
+    with pytest.raises(ValueError, match=r"power must be a float array of shape \(T, K\) with K >= 2"):
+        vtlp_warp(np.ones(129), 1.1, SR, 3400.0)
+    with pytest.raises(ValueError, match=r"alpha must be a float in \[0.5, 2\]"):
+        vtlp_warp(power, 2.5, SR, 3400.0)
+    with pytest.raises(ValueError, match=r"high_hz must be a float in \(0, 4000"):
+        vtlp_warp(power, 1.1, SR, 4000.0)
