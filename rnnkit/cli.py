@@ -32,6 +32,7 @@ APPS: dict[str, tuple[str, str]] = {
     "speech": ("rnnkit.apps.speech", "speech recognition with CTC (synthesised digits and commands, Asterisk recordings or your WAV folder): train, eval, transcribe"),
     "music": ("rnnkit.apps.music", "polyphonic music with a piano-roll RNN or RNN-NADE (Bach chorales or your MIDI folder): train, eval, sample"),
     "export": ("rnnkit.apps.export", "a trained model to ONNX: rnnkit export MODEL_DIR OUT.onnx"),
+    "inspect": ("rnnkit.apps.inspect", "what a text model learned, as one HTML page: rnnkit inspect --model DIR --out page.html"),
 }
 
 # apps whose `train` continues a run with --resume

@@ -210,7 +210,8 @@ def test_each_app_names_the_app_that_trained_a_model(tiny_images, tmp_path, caps
     assert run_cli(imageseq_argv(tiny_images, out, "--epochs", "1"), capsys)[0] == 0
     for argv in (["textgen", "sample", "--model", str(out)], ["vowels", "eval", "--model", str(out)],
                  ["sentiment", "predict", "--model", str(out), "good"],
-                 ["forecast", "predict", "--model", str(out)]):
+                 ["forecast", "predict", "--model", str(out)],
+                 ["inspect", "--model", str(out), "--out", str(tmp_path / "page.html")]):
         status, _, err = run_cli(argv, capsys)
         assert status == 2 and "was trained by `rnnkit imageseq`, not `rnnkit " in err, (argv, err)
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rnnkit.apps._args import positive_int
+from rnnkit.apps._args import OneLineErrors, positive_int
 from rnnkit.errors import InputError, MissingFileError
 
 CHECKPOINT = "checkpoint.npz"
@@ -90,6 +90,7 @@ def _run(args):
 def build_parser(parser):
     from rnnkit.export import DEFAULT_OPSET
 
+    parser.error = lambda message: OneLineErrors.error(parser, message)
     parser.description = ("Export a trained model to ONNX (run it with ONNX Runtime, no rnnkit "
                           "needed): the models of textgen, sentiment, vowels, imageseq, forecast, "
                           "translate (two graphs), speech and music.")

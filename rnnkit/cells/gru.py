@@ -50,6 +50,7 @@ class GRUKernel(RecurrentKernel):
 
     num_gates = 3
     state_names = ("h",)
+    gate_names = ("reset", "update")
 
     def __init__(self, reset_after: bool = True):
         self.reset_after = bool(reset_after)
@@ -113,6 +114,10 @@ class GRUKernel(RecurrentKernel):
             grads = hidden_grads(dgh, h_prev, params)
             grads["weight_hh"][2 * H :] = dgh_n.T @ extra
         return dgi, (dh_prev,), grads
+
+    def step_gates(self, cache):
+        _, r, z, _, _ = cache
+        return r, z
 
     # -- fast path (reset_after=True only): a whole direction per call, same equations
     #    (rnnkit/kernels/gru.py); the Cho et al. form runs the reference loop.

@@ -129,6 +129,7 @@ class RecurrentKernel:
     num_gates: int = 1
     state_names: tuple = ("h",)
     has_fast_path: bool = False
+    gate_names: tuple = ()          # the sigmoid gates ``step_gates`` returns (rnnkit.inspect)
 
     @property
     def num_states(self) -> int:
@@ -160,6 +161,11 @@ class RecurrentKernel:
 
     def step_backward(self, d_state, cache, params):  # pragma: no cover - interface
         raise NotImplementedError
+
+    def step_gates(self, cache) -> tuple:
+        """The sigmoid gates of one step, read from its ``step_forward`` cache: one
+        ``(B, H)`` array per name in ``gate_names`` (none for a cell without gates)."""
+        return ()
 
     # -- one direction: the reference loop over the step pair -----------------------
     def forward_sequence(self, GI, state, params, reverse, padded, keep=True):

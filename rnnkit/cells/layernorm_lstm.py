@@ -80,6 +80,7 @@ class LayerNormLSTMKernel(RecurrentKernel):
 
     num_gates = 4
     state_names = ("h", "c")
+    gate_names = ("input", "forget", "output")
 
     def parameters(self, input_size, hidden_size, bias):
         G, H = 4 * hidden_size, hidden_size
@@ -130,3 +131,7 @@ class LayerNormLSTMKernel(RecurrentKernel):
         grads["weight_hh"] = da_hh.T @ h_prev                               # (4H, H)
         dh_prev = da_hh @ params["weight_hh"]                               # (B, H)
         return dgates, (dh_prev, dc_prev), grads
+
+    def step_gates(self, cache):
+        _, _, i, f, _, o = cache[:6]
+        return i, f, o

@@ -55,6 +55,7 @@ class LSTMKernel(RecurrentKernel):
     num_gates = 4
     state_names = ("h", "c")
     has_fast_path = True     # rnnkit/kernels/lstm.py
+    gate_names = ("input", "forget", "output")
 
     def step_forward(self, gi, state, params):
         h_prev, c_prev = state
@@ -76,6 +77,10 @@ class LSTMKernel(RecurrentKernel):
         dgates, dc_prev = gates_backward(dc, do, c_prev, i, f, g, o)   # (B, 4H)
         dh_prev = dgates @ params["weight_hh"]
         return dgates, (dh_prev, dc_prev), hidden_grads(dgates, h_prev, params)
+
+    def step_gates(self, cache):
+        _, _, i, f, _, o, _ = cache
+        return i, f, o
 
     # -- fast path: a whole direction per call, same equations (rnnkit/kernels/lstm.py) --
     def fast_forward_sequence(self, GI, state, params, reverse, padded, keep):

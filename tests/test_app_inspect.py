@@ -1,0 +1,169 @@
+"""`rnnkit inspect`: the page for a trained textgen model, its one-line errors, and the page
+driven in a real browser (headless Chromium through selenium)."""
+
+import io
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from helpers import run_cli as run
+
+CORPUS = "".join(
+    f"{name}:\n{line}\n\n"
+    for name, line in [("ROMEO", "But soft, what light (through yonder) window breaks?"),
+                       ("JULIET", 'O Romeo, "Romeo"! wherefore art thou Romeo?'),
+                       ("NURSE", "Faith, I can tell how to look of love.")] * 12)
+TINY = ["--hidden-size", "16", "--num-layers", "2", "--seq-len", "16", "--batch-size", "4",
+        "--eval-every", "10"]
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    from rnnkit.apps import textgen
+    root = tmp_path_factory.mktemp("inspect")
+    corpus = root / "corpus.txt"
+    corpus.write_text(CORPUS, encoding="utf-8")
+    out = root / "model"
+    textgen.train(out, str(corpus), hidden_size=16, num_layers=2, seq_len=16, batch_size=4,
+                  eval_every=10, max_steps=20, log=lambda *_: None)
+    return out
+
+
+def test_page_from_the_validation_text_and_from_a_file(model, tmp_path, capsys):
+    page = tmp_path / "page.html"
+    status, stdout, stderr = run(["inspect", "--model", str(model), "--out", str(page)], capsys)
+    assert status == 0, stderr
+    assert "tokens of the model's validation text" in stdout and "open it in a browser" in stdout
+    html = page.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and "http" not in html.replace(
+        "http://www.w3.org/2000/svg", "")                      # nothing fetched from anywhere
+    text = tmp_path / "text.txt"
+    text.write_text("ROMEO:\nBut soft\n\nJULIET:\nO Romeo\u00e9", encoding="utf-8")
+    status, stdout, _ = run(["inspect", "--model", str(model), "--out", str(page), "--text",
+                             str(text), "--max-chars", "30"], capsys)
+    assert status == 0 and "30 tokens of the given text" in stdout
+
+
+def test_page_of_a_primed_sample(model, tmp_path, capsys):
+    page = tmp_path / "p.html"
+    status, stdout, _ = run(["inspect", "--model", str(model), "--out", str(page), "--prime",
+                             "ROMEO:", "--length", "40", "--seed", "3"], capsys)
+    assert status == 0 and "46 tokens of --prime 'ROMEO:' and 40 sampled tokens" in stdout
+    first = page.read_bytes()
+    run(["inspect", "--model", str(model), "--out", str(page), "--prime", "ROMEO:", "--length",
+         "40", "--seed", "3"], capsys)
+    assert page.read_bytes() == first                      # seeded: the same page
+
+
+def test_bad_arguments_give_one_line_and_status_2(model, tmp_path, capsys):
+    binary = tmp_path / "b.txt"
+    binary.write_bytes(b"\x00\x01")
+    other = tmp_path / "other"
+    other.mkdir()
+    page = str(tmp_path / "page.html")
+    cases = [
+        (["--out", page], "the following arguments are required: --model"),
+        (["--model", str(model)], "the following arguments are required: --out"),
+        (["--model", str(model), "--out", str(tmp_path / "page.txt")], "the page must end in .html"),
+        (["--model", str(model), "--out", str(tmp_path / "no" / "p.html")], "no folder"),
+        (["--model", str(other), "--out", page], "holds no checkpoint.npz"),
+        (["--model", str(model), "--out", page, "--text", str(tmp_path / "missing.txt")],
+         "does not exist"),
+        (["--model", str(model), "--out", page, "--text", str(binary)], "looks binary"),
+        (["--model", str(model), "--out", page, "--text", "x", "--prime", "y"], "not allowed with"),
+        (["--model", str(model), "--out", page, "--max-chars", "0"], "expected a positive integer"),
+    ]
+    for argv, message in cases:
+        status, stdout, stderr = run(["inspect", *argv], capsys)
+        assert status == 2, (argv, stderr)
+        assert stderr.count("\n") == 1 and message in stderr, (argv, stderr)
+        assert stdout == ""
+
+
+# --------------------------------------------------------------------------- in a browser
+
+def _browser_missing() -> str | None:
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install -e '.[dev]')"
+    for program in ("chromium", "chromedriver"):
+        if shutil.which(program) is None:
+            return (f"{program} is not installed (apt-get install chromium chromium-driver; "
+                    f"`make test` does it where it runs as root)")
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    missing = _browser_missing()
+    if missing:
+        if os.environ.get("CI"):                 # make test installs them: never skip there
+            pytest.fail(missing)
+        pytest.skip(missing)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    options = webdriver.ChromeOptions()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1200,1400",
+                "--disable-dev-shm-usage"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_the_page_in_a_real_browser(model, tmp_path, capsys, browser):
+    from PIL import Image
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    page = tmp_path / "page.html"
+    assert run(["inspect", "--model", str(model), "--out", str(page)], capsys)[0] == 0
+    browser.get(page.resolve().as_uri())
+    errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
+    assert errors == []
+    spans = browser.find_elements(By.CSS_SELECTOR, "#text span[data-i]")
+    embedded = page.read_text(encoding="utf-8").split('type="application/json">')[1]
+    assert len(spans) == len(json.loads(embedded.split("</script>")[0])["pieces"]) > 100
+
+    def colours():
+        return browser.execute_script(
+            "return [...document.querySelectorAll('#text span')].map(s => s.style.backgroundColor)")
+
+    before = colours()
+    assert len(set(before)) > 5                                 # the first ranked unit varies
+    Select(browser.find_element(By.ID, "group")).select_by_index(2)       # layer 1 h
+    unit = browser.find_element(By.ID, "unit")
+    unit.clear()
+    unit.send_keys("7")
+    after = colours()
+    assert after != before and len(set(after)) > 5
+    assert browser.find_element(By.ID, "unit-name").text == "layer 1 h #7"
+    # the ring in the saturation plot follows the chosen unit
+    ring = browser.find_elements(By.CSS_SELECTOR, "svg[data-layer='layer 1'] circle[r='5']")
+    assert ring and {c.get_attribute("data-unit") for c in ring} == {"7"}
+    # clicking a ranked unit chooses it
+    first = browser.find_elements(By.CSS_SELECTOR, "#ranking li")[0]
+    first.click()
+    assert "on" in first.get_attribute("class") and colours() != after
+
+    ActionChains(browser).move_to_element(spans[20]).perform()
+    tip = browser.find_element(By.ID, "tip")
+    assert tip.is_displayed()
+    lines = tip.text.splitlines()
+    assert lines[0].startswith("after ") and "model's top 5:" in lines
+    top = lines[lines.index("model's top 5:") + 1:]
+    probs = [float(line.split()[-1]) for line in top]
+    assert len(top) == 5 and probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0005
+
+    assert browser.find_elements(By.CSS_SELECTOR, "#flow polyline[data-series='trained']")
+    shot = Image.open(io.BytesIO(browser.get_screenshot_as_png())).convert("RGB")
+    pixels = np.asarray(shot).reshape(-1, 3)
+    assert pixels.std(axis=0).max() > 20                        # not blank
+    assert len(np.unique(pixels[::7], axis=0)) > 50             # text, colours, plots
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
