@@ -11,12 +11,12 @@ Three actions, each one library call you can also make from Python::
         -> load(model).transcribe(audios)   one ``file<TAB>transcript`` line per file
 
 Data (``rnnkit.data.speech_corpus``): without ``--data``, speech synthesised on this
-machine by espeak-ng and flite (connected digit strings and ten command words, many
-voices, speeds and pitches; the test split's voices are never heard in training), and,
-for evaluation only, the Asterisk prompts (a human speaker: ``--dataset asterisk`` every
-prompt in the model's words, ``asterisk-digits`` zero to nine and "oh"; the test set) and
-saytime's digits (another human speaker, ``saytime-digits``; the development set), all from Debian
-packages ``make`` installs. ``--data FOLDER``: your WAV files with ``transcripts.tsv``
+machine by espeak-ng, flite and festival (connected digit strings and ten command words,
+many voices, speeds and pitches; the test split's voices are never heard in training),
+and, for evaluation only, the Asterisk prompts (a human speaker: ``--dataset asterisk``
+every prompt in the model's words, ``asterisk-digits`` zero to nine and "oh"; the test
+set) and saytime's digits (another human speaker, ``saytime-digits``; the development
+set), all from Debian packages ``make`` installs. ``--data FOLDER``: your WAV files with ``transcripts.tsv``
 (``file<TAB>text``), split 90/5/5 by a hash of the file's name in the folder.
 
 Python::

@@ -21,7 +21,8 @@ Three corpora, none downloaded at run time:
     to "test" when its base is in ``TEST_ESPEAK_BASES`` (``en-029``, Caribbean English) or
     its variant in ``TEST_ESPEAK_VARIANTS`` (f4, m6, klatt3, steph, travis, grandma); a
     flite voice when it is in ``TEST_FLITE_VOICES`` (``rms``, US male); festival's voices
-    are never in "test". "train" and "valid" share all other voices (valid differs from train by its random draws only).
+    are never in "test". "train" and "valid" share all other voices (valid differs from
+    train by its random draws only).
 
     Generated corpora are cached in ``data_dir() / "speech"`` (``$RNNKIT_DATA`` overrides
     ``data_dir``), one ``.npz`` per split, size, seed, generator version and voice list,

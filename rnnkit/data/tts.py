@@ -91,7 +91,8 @@ class Voice:
     """One engine voice at one speed and pitch (see the module docstring for the units).
 
     ``speed=None`` is the engine's default (175 words/min for espeak-ng, a duration stretch
-    of 1 for flite and festival's text2wave). The name is checked against the installed engine by :func:`synthesize`.
+    of 1 for flite and festival's text2wave). The name is checked against the installed
+    engine by :func:`synthesize`.
     """
 
     engine: str
