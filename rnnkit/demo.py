@@ -12,7 +12,8 @@ What it does, in order (``python -m rnnkit.demo --help`` for the knobs)::
             checkpoint, metrics.jsonl and loss_curve.png in --out (default runs/demo)
     report  validation bits/char of the best weights on the first 100,000
             characters of the validation text, and a 300-character sample
-            (temperature 0.8, seed 0) with the sampling speed
+            (temperature 0.8, seed 0) with the sampling speed, and the commands that
+            continue it, sample it and write its inspection page (`rnnkit inspect`)
 
 Everything but the number of steps (set by the clock) is fixed by the seed.
 The model is a normal ``rnnkit textgen`` model: continue it with
@@ -102,6 +103,8 @@ def run_demo(minutes: float = 3.0, out_dir="runs/demo", seed: int = 0, hidden_si
     rnnkit = rnnkit_command()
     log(f"  {rnnkit} textgen sample --model {out} --prime 'ROMEO:' --length 500")
     log(f"  {rnnkit} textgen train --out {out} --resume --max-minutes {CONTINUE_MINUTES}")
+    log(f"  {rnnkit} inspect --model {out} --out {out}/inspect.html     "
+        f"# what it learned: open the page in a browser")
     return result
 
 

@@ -58,6 +58,20 @@ def test_page_of_a_primed_sample(model, tmp_path, capsys):
     assert page.read_bytes() == first                      # seeded: the same page
 
 
+def test_a_word_level_model(tmp_path, capsys):
+    from rnnkit.apps import textgen
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(CORPUS, encoding="utf-8")
+    textgen.train(tmp_path / "m", str(corpus), level="word", hidden_size=8, num_layers=1,
+                  seq_len=8, batch_size=4, max_steps=2, log=lambda *_: None)
+    status, stdout, _ = run(["inspect", "--model", str(tmp_path / "m"), "--out",
+                             str(tmp_path / "p.html"), "--prime", "ROMEO", "--length", "9"], capsys)
+    assert status == 0 and "10 tokens of --prime 'ROMEO'" in stdout and "word level" in stdout
+    page = (tmp_path / "p.html").read_text(encoding="utf-8")
+    pieces = json.loads(page.split('type="application/json">')[1].split("</script>")[0])["pieces"]
+    assert pieces[0] == "ROMEO " and len(pieces) == 10
+
+
 def test_bad_arguments_give_one_line_and_status_2(model, tmp_path, capsys):
     binary = tmp_path / "b.txt"
     binary.write_bytes(b"\x00\x01")

@@ -65,6 +65,8 @@ def test_a_unit_built_to_mark_line_starts_is_ranked_first():
     assert ranking[0]["r"] > 0.999
     assert {r["feature"] for r in ranking} == set(text_features(text))
     assert len(ranking) == 3 * 5
+    no_quotes = rank_units(h, {"constant": np.zeros(len(text)), "line start": np.ones(len(text))})
+    assert no_quotes == []                                          # nothing to correlate with
 
 
 def test_gate_saturation_of_forced_gates():
@@ -193,3 +195,18 @@ def test_page_data_round_trips(language_model):
     wide = rnnkit.LanguageModel(len(Vocabulary.build(hostile)), hidden_size=4, seed=0)
     html2 = render_page(inspect_language_model(wide, Vocabulary.build(hostile), hostile), "t")
     assert html2.count("</script>") == 2                # the text cannot close the data early
+
+
+def test_static_plots_are_written(tmp_path):
+    pytest.importorskip("matplotlib")
+    from PIL import Image
+    from rnnkit.inspect.plots import plot_gate_saturation, plot_vanishing_study
+    study = vanishing_study(cells=("rnn", "gru"), length=8, hidden_size=4, steps=1, eval_size=4)
+    path = plot_vanishing_study(study, tmp_path / "flow.png", title="t")
+    assert Image.open(path).size[0] > 300
+    traced = trace(rnnkit.LSTM(2, 5).eval(), np.ones((6, 2, 2), np.float32))
+    path = plot_gate_saturation(gate_saturation(traced), tmp_path / "sat.png")
+    assert Image.open(path).size[0] > 200
+    assert not list(tmp_path.glob(".*tmp*"))                  # written atomically
+    with pytest.raises(InputError, match="no gates"):
+        plot_gate_saturation([], tmp_path / "none.png")

@@ -24,6 +24,14 @@ def test_demo_trains_reports_bits_per_char_and_samples(tmp_path, capsys, monkeyp
     assert "bits/char" in printed and "on the first 3,000 characters" in printed
     assert "--- 300 characters sampled at temperature 0.8" in printed
     assert f"{demo.rnnkit_command()} textgen train --out {out} --resume --max-minutes 20" in printed
+    # the printed inspect command makes the page of the demo model
+    line = next(x for x in printed.splitlines() if " inspect --model " in x)
+    argv = line.split("#")[0].split()
+    assert argv[0] == demo.rnnkit_command() and argv[1] == "inspect"
+    from rnnkit.cli import main
+    assert main(argv[1:]) == 0
+    assert (out / "inspect.html").stat().st_size > 10_000
+    capsys.readouterr()
     # a second run keeps the first model (the one the user is told to continue), writes
     # demo-2 and, seeded, repeats the first
     first = (out / "checkpoint.npz").read_bytes()

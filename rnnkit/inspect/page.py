@@ -77,7 +77,8 @@ _TEMPLATE = """<!DOCTYPE html>
 <p class="note">|Pearson r| of a unit's activation with a property of the text; click to show it.</p>
 <ol id="ranking"></ol></section>
 <section id="reading"><h2>The text, coloured by the chosen unit</h2>
-<p class="note">Hover a character: the unit's value and the model's five likeliest next characters.</p>
+<p class="note">Hover a token (a character at char level): the unit's value and the model's five
+likeliest next tokens.</p>
 <div id="text"></div></section>
 <div id="tip" hidden></div>
 <section id="plots">
@@ -166,6 +167,7 @@ function setup() {
   unitIn.addEventListener("change", recolour);
   textDiv.addEventListener("mouseover", hover);
   textDiv.addEventListener("mouseleave", () => { tip.hidden = true; });
+  window.addEventListener("scroll", () => { tip.hidden = true; }, true);   // the page or the text
   drawFlow();
   choose(D.ranking.length ? D.ranking[0].unit : 0);
 }
@@ -298,7 +300,9 @@ function drawFlow() {
   label(svg, m + w / 2, 10 + h + 32, "distance from the loss (steps back)");
   const colours = {trained: "#d62728", init: "#1f77b4"};
   series.forEach((k, s) => {
-    const pts = D.flow[k].map((v, d) => X(d).toFixed(1) + "," + Y(v).toFixed(1)).join(" ");
+    // a gradient that underflowed to 0 (float32, far from the loss) has no point on a log axis
+    const pts = D.flow[k].map((v, d) => v > 0 ? X(d).toFixed(1) + "," + Y(v).toFixed(1) : null)
+      .filter(p => p !== null).join(" ");
     el("polyline", {points: pts, fill: "none", stroke: colours[k] || "#333", "stroke-width": 1.5,
       "data-series": k}, svg);
     el("line", {x1: m + w - 120, x2: m + w - 100, y1: 24 + 14 * s, y2: 24 + 14 * s,

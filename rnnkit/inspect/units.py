@@ -15,7 +15,7 @@ every unit is scored by the Pearson correlation of its activation with it::
     r(unit j, feature f) = corr(a[:, j], f)        # a (N, U): N characters, U units
 
 A unit or a feature that is constant over the text has r = 0. The ranking keeps the best
-few units of each feature and lists them by |r|, the best first.
+few units of each feature that varies over the text and lists them by |r|, the best first.
 """
 
 from __future__ import annotations
@@ -77,9 +77,12 @@ def correlations(activations: np.ndarray, feature: np.ndarray) -> np.ndarray:
 
 def rank_units(activations: np.ndarray, features: dict, per_feature: int = 3) -> list[dict]:
     """The ``per_feature`` units of each feature with the largest ``|r|``, all pairs then
-    sorted by ``|r|``, the best first: ``[{"feature", "unit", "r"}]``."""
+    sorted by ``|r|``, the best first: ``[{"feature", "unit", "r"}]``. A feature that is
+    constant over the text (no quotes in it, say) is left out."""
     pairs = []
     for name, feature in features.items():
+        if np.ptp(feature) == 0:
+            continue
         r = correlations(activations, feature)
         for unit in np.argsort(-np.abs(r), kind="stable")[:per_feature]:
             pairs.append({"feature": name, "unit": int(unit), "r": float(r[unit])})
