@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     distances = [d for d in DISTANCES if d < args.length]
     print(f"\n||dL/dh_t|| relative to distance 0; T={args.length}, H={args.hidden}, "
           f"{args.steps} steps, seed {args.seed}, {seconds:.0f} s in all")
-    print(f"| cell | when | MSE | " + " | ".join(f"d={d}" for d in distances) + " |")
+    print("| cell | when | MSE | " + " | ".join(f"d={d}" for d in distances) + " |")
     print("|---|---|---:|" + "---:|" * len(distances))
     record = {"length": args.length, "hidden": args.hidden, "steps": args.steps,
               "seed": args.seed, "seconds": round(seconds, 1), "cells": {}}

@@ -1,6 +1,7 @@
 """`rnnkit inspect`: the page for a trained textgen model, its one-line errors, and the page
 driven in a real browser (headless Chromium through selenium)."""
 
+import importlib.util
 import io
 import json
 import os
@@ -100,9 +101,7 @@ def test_bad_arguments_give_one_line_and_status_2(model, tmp_path, capsys):
 # --------------------------------------------------------------------------- in a browser
 
 def _browser_missing() -> str | None:
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("selenium") is None:
         return "selenium is not installed (pip install -e '.[dev]')"
     for program in ("chromium", "chromedriver"):
         if shutil.which(program) is None:
