@@ -180,3 +180,124 @@ def test_the_page_in_a_real_browser(model, tmp_path, capsys, browser):
     assert pixels.std(axis=0).max() > 20                        # not blank
     assert len(np.unique(pixels[::7], axis=0)) > 50             # text, colours, plots
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+
+
+# --------------------------------------------------------------------------- sentiment
+
+@pytest.fixture(scope="module")
+def classifier_dir(tmp_path_factory):
+    from rnnkit.apps import sentiment
+    from rnnkit.classification import TrainConfig
+    root = tmp_path_factory.mktemp("sentiment")
+    rows = [f"{t},pos" for t in ("a great film", "great fun", "wonderful acting")] \
+        + [f"{t},neg" for t in ("a dull film", "dull and boring", "awful acting")]
+    data = root / "reviews.csv"
+    data.write_text("text,label\n" + "\n".join(rows * 4) + "\n", encoding="utf-8")
+    # mean pooling: smooth, so finite differences can check the salience (max pooling has kinks)
+    config = TrainConfig(cell="lstm", hidden_size=6, embed_size=5, epochs=3, batch_size=4,
+                         val_fraction=0.25, pooling="mean")
+    sentiment.train(data=str(data), out_dir=root / "model", config=config, progress=False)
+    return root / "model"
+
+
+def test_classifier_page_from_lines(classifier_dir, tmp_path, capsys):
+    text = tmp_path / "t.txt"
+    text.write_text("a great film\n\nawful and dull acting\n", encoding="utf-8")
+    page = tmp_path / "s.html"
+    status, stdout, stderr = run(["inspect", "--model", str(classifier_dir), "--out", str(page),
+                                  "--text", str(text)], capsys)
+    assert status == 0, stderr
+    assert "7 tokens of the given texts (one a line)" in stdout and "bidirectional" in stdout
+    data = json.loads(page.read_text(encoding="utf-8").split(
+        'type="application/json">')[1].split("</script>")[0])
+    assert data["pieces"] == ["a ", "great ", "film\n", "awful ", "and ", "dull ", "acting\n"]
+    assert data["flow"] == {} and "No gradient-flow plot" in data["flow_note"]
+    assert data["score_mode"] == "salience" and max(data["score"][:3]) == 1000
+    assert data["stats"].startswith("2 texts, predicted ")
+    assert [g["name"] for g in data["groups"]] == ["layer 0 h", "layer 0 cell tanh(c)",
+                                                   "layer 0 reverse h", "layer 0 reverse cell tanh(c)"]
+    for argv, message in ((["--prime", "a"], "--prime needs a model of `rnnkit textgen`"),
+                          ([], "give --text FILE with one text a line")):
+        status, _, stderr = run(["inspect", "--model", str(classifier_dir), "--out", str(page),
+                                 *argv], capsys)
+        assert status == 2 and message in stderr, stderr
+
+
+def test_classifier_inspection_is_the_models_own(classifier_dir):
+    """The classes on hover are the classifier's predict_proba; the salience is the norm of the
+    predicted logit's gradient w.r.t. each word's embedding, by finite differences."""
+    from rnnkit.apps import sentiment
+    from rnnkit.inspect.classifier import inspect_classifier
+    classifier = sentiment.load(classifier_dir)
+    model = classifier.model
+    texts = ["a great film", "dull and boring acting"]
+    result = inspect_classifier(classifier, texts)
+    proba = classifier.predict_proba(texts)
+    np.testing.assert_allclose(result.top_probs[0], np.sort(proba[0])[::-1], rtol=1e-6)
+    assert result.top_tokens[3][0] == classifier.classes[int(proba[1].argmax())]
+    ids = classifier.encoder.transform(texts[1:])[0]
+    c = int(proba[1].argmax())
+    E = model.embedding.weight.data.astype(np.float64)
+    from rnnkit.module import no_grad
+
+    def logit(e):
+        with no_grad():
+            return float(model.classifier.forward(e.astype(np.float32)[:, None, :])[0, c])
+
+    e, h = E[ids], 1e-2
+    norms = []
+    for t in range(len(ids)):
+        grad = []
+        for j in range(e.shape[1]):
+            up, down = e.copy(), e.copy()
+            up[t, j] += h
+            down[t, j] -= h
+            grad.append((logit(up) - logit(down)) / (2 * h))
+        norms.append(np.linalg.norm(grad))
+    norms = np.array(norms) / max(norms)
+    np.testing.assert_allclose(result.score[3:], norms, atol=2e-3)
+
+
+def test_classifier_page_in_a_real_browser(classifier_dir, tmp_path, capsys, browser):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+    text = tmp_path / "t.txt"
+    text.write_text("a great film\nawful and dull acting\n", encoding="utf-8")
+    page = tmp_path / "s.html"
+    assert run(["inspect", "--model", str(classifier_dir), "--out", str(page), "--text",
+                str(text)], capsys)[0] == 0
+    browser.get(page.resolve().as_uri())
+    assert [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "WARNING")] == []
+    Select(browser.find_element(By.ID, "group")).select_by_value("prediction")
+    assert browser.find_element(By.ID, "unit-name").text.startswith("red: the words")
+    spans = browser.find_elements(By.CSS_SELECTOR, "#text span[data-i]")
+    ActionChains(browser).move_to_element(spans[1]).perform()
+    lines = browser.find_element(By.ID, "tip").text.splitlines()
+    assert "the text's classes:" in lines and lines[1].startswith("salience")
+    assert {line.split()[0] for line in lines[lines.index("the text's classes:") + 1:]} == {"neg", "pos"}
+    assert "No gradient-flow plot" in browser.find_element(By.ID, "flow").text
+
+
+def test_classifier_page_of_mr_sentences(tmp_path, capsys):
+    from rnnkit.apps import sentiment
+    from rnnkit.classification import TrainConfig
+    from rnnkit.datasets import DatasetNotInstalled
+    try:
+        test_sentences = sentiment.load_mr_split("test")[0]
+    except DatasetNotInstalled:
+        pytest.skip("vaderSentiment sdist not fetched (make install fetches it)")
+    config = TrainConfig(cell="gru", hidden_size=8, embed_size=8, epochs=1, batch_size=50,
+                         patience=None)
+    sentiment.train(out_dir=tmp_path / "m", config=config, limit=200, progress=False)
+    status, stdout, _ = run(["inspect", "--model", str(tmp_path / "m"), "--out",
+                             str(tmp_path / "p.html"), "--max-chars", "300"], capsys)
+    assert status == 0 and "of MR's test sentences" in stdout
+    data = json.loads((tmp_path / "p.html").read_text(encoding="utf-8").split(
+        'type="application/json">')[1].split("</script>")[0])
+    from rnnkit.apps.inspect import first_lines
+    expected = first_lines(test_sentences, 300)
+    assert 1 <= len(expected) < 10 and sum(map(len, expected)) <= 300
+    shown = "".join(data["pieces"]).splitlines()
+    assert len(shown) == len(expected) and data["stats"].startswith(f"{len(expected)} texts")
+    assert shown[0].split()[:3] == test_sentences[0].lower().split()[:3]

@@ -154,11 +154,12 @@ def test_inspect_language_model(language_model):
     p = np.exp(logits[:, 0] - logits[:, 0].max(1, keepdims=True))
     p /= p.sum(1, keepdims=True)
     ids = vocab.encode(TEXT)
-    np.testing.assert_allclose(result.next_prob[:-1], p[np.arange(N - 1), ids[1:]], rtol=1e-6)
-    assert np.isnan(result.next_prob[-1])
+    np.testing.assert_allclose(result.score[:-1], p[np.arange(N - 1), ids[1:]], rtol=1e-6)
+    assert np.isnan(result.score[-1])
     np.testing.assert_allclose(result.top_probs, -np.sort(-p, axis=1)[:, :5], rtol=1e-6)
     assert result.top_tokens[0][0] == vocab.id_to_token(int(p[0].argmax()))
-    assert result.nats_per_token == pytest.approx(-np.mean(np.log(p[np.arange(N - 1), ids[1:]])))
+    nats = -np.mean(np.log(p[np.arange(N - 1), ids[1:]]))
+    assert result.stats == f"{nats:.3f} nats per token on this text"
     assert result.flow["trained"].shape == result.flow["init"].shape == (10,)
     # the seeded model is its own initialisation: both flows are the same measurement
     np.testing.assert_allclose(result.flow["trained"], result.flow["init"], rtol=1e-12)

@@ -1,13 +1,17 @@
 """``rnnkit inspect --model DIR --out page.html``: what a trained text model learned, as a page.
 
-Reads a model of ``rnnkit textgen train`` and a text, and writes one self-contained HTML
-file (:mod:`rnnkit.inspect.page`; open it from disk, no server): the text coloured by any
-unit, the units that follow properties of the text, the top-5 next-character predictions
-on hover, the gate saturation and the gradient flow. The text is one of::
+Reads a model of ``rnnkit textgen train`` or ``rnnkit sentiment train`` and a text, and
+writes one self-contained HTML file (:mod:`rnnkit.inspect.page`; open it from disk, no
+server): the text coloured by any unit, the units that follow properties of the text, the
+gate saturation and, for a language model, the top-5 next-token predictions on hover and the
+gradient flow (for a classifier: the text's classes on hover and each word's saliency,
+:mod:`rnnkit.inspect.classifier`). The text is one of::
 
-    --text FILE     the first --max-chars characters of a UTF-8 file
-    --prime TEXT    TEXT and --length characters the model writes after it (--seed)
-    (neither)       the first --max-chars characters of the model's validation text
+    --text FILE     the first --max-chars characters of a UTF-8 file (for a classifier: its
+                    lines, one text each, while they add up to --max-chars)
+    --prime TEXT    textgen: TEXT and --length tokens the model writes after it (--seed)
+    (neither)       textgen: the first --max-chars characters of the model's validation text;
+                    sentiment: MR's test sentences (a model trained on MR)
 
 Python: ``inspect_model(model_dir, out, text=...)`` returns what it wrote.
 """
@@ -33,22 +37,31 @@ def default_text(meta: dict, max_chars: int) -> str:
     return val[:max_chars]
 
 
-def inspect_model(model_dir, out, text: str | None = None, prime: str | None = None,
-                  max_chars: int = MAX_CHARS, length: int = LENGTH, seed: int = 0) -> dict:
-    """Write the page for the textgen model in ``model_dir`` to ``out``; returns
-    ``{"path", "bytes", "inspection", "source"}``."""
-    from rnnkit.apps import textgen
-    from rnnkit.apps._run import read_meta, write_text_atomic
-    from rnnkit.inspect import inspect_language_model, render_page
+def first_lines(texts, max_chars: int) -> list:
+    """The texts, in order, while their characters add up to at most ``max_chars`` (at
+    least one)."""
+    chosen, total = [], 0
+    for text in texts:
+        if chosen and total + len(text) > max_chars:
+            break
+        chosen.append(text)
+        total += len(text)
+    return chosen
 
-    out = Path(out)
-    if out.suffix.lower() not in (".html", ".htm"):
-        raise InputError(f"the page must end in .html, got {str(out)!r}")
-    if not out.parent.is_dir():
-        raise MissingFileError(f"no folder {str(out.parent)!r} to write {out.name} into")
-    if text is not None and prime is not None:
-        raise InputError("give --text or --prime, not both")
-    read_meta(model_dir, "textgen")                     # a model of another app: one clear line
+
+def _app(model_dir) -> str:
+    from rnnkit.apps._run import app_of, checkpoint_path
+    from rnnkit.training import checkpoint_meta
+    app = app_of(checkpoint_meta(checkpoint_path(model_dir, "textgen")))
+    if app not in APPS:
+        raise InputError(f"{str(model_dir)!r} was trained by `rnnkit {app}`, not "
+                         f"{' or '.join(f'`rnnkit {a}`' for a in APPS)}: inspect reads their models")
+    return app
+
+
+def _language_model_page(model_dir, text, prime, max_chars, length, seed):
+    from rnnkit.apps import textgen
+    from rnnkit.inspect import inspect_language_model
     model, vocab, meta = textgen.load(model_dir)
     if prime is not None:
         from rnnkit.generate import generate
@@ -58,7 +71,47 @@ def inspect_model(model_dir, out, text: str | None = None, prime: str | None = N
         text, source = default_text(meta, max_chars), "the model's validation text"
     else:
         source = "the given text"
-    inspection = inspect_language_model(model, vocab, text[:max_chars])
+    return inspect_language_model(model, vocab, text[:max_chars]), source
+
+
+def _classifier_page(model_dir, text, prime, max_chars):
+    from rnnkit.apps import sentiment
+    from rnnkit.inspect.classifier import inspect_classifier
+    if prime is not None:
+        raise InputError("--prime needs a model of `rnnkit textgen`; a classifier writes no text")
+    classifier = sentiment.load(model_dir)
+    if text is not None:
+        texts, source = text.splitlines(), "the given texts (one a line)"
+    elif classifier.extra.get("dataset") == sentiment.DATASET:
+        texts, source = sentiment.load_mr_split("test")[0], "MR's test sentences"
+    else:
+        raise InputError("this model was trained on your own file: give --text FILE with one "
+                         "text a line")
+    texts = first_lines([t for t in texts if t.strip()], max_chars)
+    return inspect_classifier(classifier, texts), source
+
+
+APPS = ("textgen", "sentiment")
+
+
+def inspect_model(model_dir, out, text: str | None = None, prime: str | None = None,
+                  max_chars: int = MAX_CHARS, length: int = LENGTH, seed: int = 0) -> dict:
+    """Write the page for the textgen or sentiment model in ``model_dir`` to ``out``;
+    returns ``{"path", "bytes", "inspection", "source"}``."""
+    from rnnkit.apps._run import write_text_atomic
+    from rnnkit.inspect import render_page
+
+    out = Path(out)
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise InputError(f"the page must end in .html, got {str(out)!r}")
+    if not out.parent.is_dir():
+        raise MissingFileError(f"no folder {str(out.parent)!r} to write {out.name} into")
+    if text is not None and prime is not None:
+        raise InputError("give --text or --prime, not both")
+    if _app(model_dir) == "textgen":
+        inspection, source = _language_model_page(model_dir, text, prime, max_chars, length, seed)
+    else:
+        inspection, source = _classifier_page(model_dir, text, prime, max_chars)
     page = render_page(inspection, title=f"rnnkit inspect: {Path(model_dir).name}")
     write_text_atomic(out, page)
     return {"path": str(out), "bytes": out.stat().st_size, "inspection": inspection,
@@ -86,15 +139,18 @@ def _run(args) -> int:
 def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.error = lambda message: OneLineErrors.error(parser, message)
     parser.description = ("Write one HTML page (self-contained, opens offline) showing what a "
-                          "model of `rnnkit textgen train` learned: the text coloured by any "
-                          "unit, units that follow the text, next-character predictions on "
-                          "hover, gate saturation and gradient flow.")
+                          "model of `rnnkit textgen train` or `rnnkit sentiment train` learned: "
+                          "the text coloured by any unit, units that follow the text, gate "
+                          "saturation; next-token predictions on hover and gradient flow "
+                          "(textgen), the classes on hover and each word's saliency (sentiment).")
     parser.add_argument("--model", metavar="DIR", required=True,
-                        help="the --out directory of `rnnkit textgen train` (or its checkpoint.npz)")
+                        help="the --out directory of `rnnkit textgen train` or `rnnkit sentiment "
+                             "train` (or its checkpoint.npz)")
     parser.add_argument("--out", metavar="PAGE.html", required=True, help="the page to write")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--text", metavar="FILE",
-                        help="read this UTF-8 text (default: the model's validation text)")
+                        help="read this UTF-8 text; a classifier reads one text a line "
+                             "(default: the model's validation text; MR's test sentences)")
     source.add_argument("--prime", metavar="TEXT",
                         help="let the model write --length characters after TEXT, and show both "
                              "(default: no sample)")

@@ -8,7 +8,7 @@ char level), in eval mode from a zero state::
     activations  = [h of each layer, tanh(c) of each LSTM layer]   # (N, U)
     p_t          = softmax(h_top[t] W_hy^T + b_y)            # (N, V): the next-token guess
     top          = the 5 most likely next tokens after each token, with p
-    next_prob[t] = p_t[ids[t+1]]                             # where the model errs: low
+    score[t]     = p_t[ids[t+1]]                             # where the model errs: low
     ranking      = rank_units(activations, text_features)    # rnnkit/inspect/units.py
     saturation   = gate_saturation(trace)                    # rnnkit/inspect/saturation.py
     flow         = ||dL/dh_t|| of the top layer for the loss of the last token, over the
@@ -34,23 +34,36 @@ FLOW_WINDOW = 200
 
 @dataclass
 class TextInspection:
-    """What :func:`inspect_language_model` measured (``N`` tokens, ``U`` units)."""
+    """What an inspection measured (``N`` tokens, ``U`` units): the page's data.
+
+    ``score`` is one number in [0, 1] per token that the page can colour the text by:
+    for a language model the probability it gave the actual next token (``score_mode``
+    "surprise": blue where it is low), for a classifier each word's saliency ("salience":
+    red where it is high). ``top_tokens`` / ``top_probs`` are what hovering shows under
+    ``top_title``: the likeliest next tokens, or the sentence's classes.
+    """
 
     pieces: list                        # N strings: each token as it is shown
     groups: list                        # [{"name", "offset", "size"}]: column ranges of U
     activations: np.ndarray             # (N, U) in [-1, 1]
-    top_tokens: list                    # N lists of the TOP_K likeliest next tokens
-    top_probs: np.ndarray               # (N, TOP_K)
-    next_prob: np.ndarray               # (N,) p of the actual next token; nan at the end
+    top_tokens: list                    # N lists of up to TOP_K labels
+    top_probs: np.ndarray               # (N, K)
+    score: np.ndarray                   # (N,) in [0, 1], nan where there is none
     ranking: list                       # rank_units(...): [{"feature", "unit", "r"}]
     saturation: list                    # [GateSaturation]
     flow: dict = field(default_factory=dict)   # {"trained", "init"}: (W,) by distance 0..W-1
     description: str = ""
-    skipped: tuple = ()                 # distinct characters of the text not in the vocabulary
+    stats: str = ""                     # one line of what the model did on this text
+    skipped: tuple = ()                 # distinct tokens of the text not in the vocabulary
+    score_label: str = "p of the actual next token"
+    score_mode: str = "surprise"        # "surprise" (low is blue) or "salience" (high is red)
+    top_title: str = "model's top 5:"
+    flow_note: str = ""                 # shown instead of the gradient flow when it is empty
 
-    @property
-    def nats_per_token(self) -> float:
-        return float(-np.nanmean(np.log(np.maximum(self.next_prob, 1e-300))))
+
+def nats_per_token(next_prob: np.ndarray) -> float:
+    """Mean ``-log p`` of the actual next tokens (nan entries skipped)."""
+    return float(-np.nanmean(np.log(np.maximum(next_prob, 1e-300))))
 
 
 def _inputs(model, ids) -> np.ndarray:
@@ -130,10 +143,11 @@ def inspect_language_model(model, vocab, text: str, flow_window: int = FLOW_WIND
     return TextInspection(
         pieces=pieces, groups=groups, activations=activations.astype(np.float32),
         top_tokens=[[vocab.id_to_token(int(i)) for i in row] for row in top],
-        top_probs=np.take_along_axis(probs, top, axis=1), next_prob=next_prob,
+        top_probs=np.take_along_axis(probs, top, axis=1), score=next_prob,
         ranking=rank_units(activations, features), saturation=gate_saturation(traced),
         flow={"trained": top_flow(model, window), "init": top_flow(fresh, window)},
-        description=f"{cells}, {vocab.level} level, {len(vocab)} tokens", skipped=skipped)
+        description=f"{cells}, {vocab.level} level, {len(vocab)} tokens",
+        stats=f"{nats_per_token(next_prob):.3f} nats per token on this text", skipped=skipped)
 
 
 def _token_features(pieces) -> dict:

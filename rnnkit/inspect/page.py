@@ -30,7 +30,7 @@ def page_data(inspection, title: str) -> dict:
     tokens = sorted({t for row in inspection.top_tokens for t in row})
     index = {t: i for i, t in enumerate(tokens)}
     acts = np.clip(np.rint(inspection.activations * QUANT), -QUANT, QUANT).astype(np.int8)
-    next_prob = [None if np.isnan(p) else int(round(1000 * p)) for p in inspection.next_prob]
+    score = [None if np.isnan(p) else int(round(1000 * p)) for p in inspection.score]
     return {
         "title": title, "description": inspection.description,
         "pieces": list(inspection.pieces), "groups": inspection.groups,
@@ -39,7 +39,9 @@ def page_data(inspection, title: str) -> dict:
         "tokens": tokens,
         "top": [[index[t] for t in row] for row in inspection.top_tokens],
         "top_p": np.rint(1000 * inspection.top_probs).astype(int).tolist(),
-        "next_p": next_prob, "nats": round(inspection.nats_per_token, 4),
+        "score": score, "score_label": inspection.score_label,
+        "score_mode": inspection.score_mode, "top_title": inspection.top_title,
+        "stats": inspection.stats, "flow_note": inspection.flow_note,
         "ranking": [dict(r, r=round(r["r"], 3)) for r in inspection.ranking],
         "saturation": [{"layer": s.layer, "gate": s.gate,
                         "left": np.round(s.left, 3).tolist(), "right": np.round(s.right, 3).tolist()}
@@ -135,8 +137,7 @@ function colour(v) {             // v in [-1, 1]: blue - white - red
 function setup() {
   document.getElementById("title").textContent = D.title;
   document.title = D.title;
-  let summary = D.description + " \u00b7 " + D.N + " tokens \u00b7 " + D.nats.toFixed(3) +
-    " nats per token on this text";
+  let summary = D.description + " \u00b7 " + D.N + " tokens \u00b7 " + D.stats;
   if (D.skipped.length) summary += " \u00b7 not in the vocabulary, left out: " + D.skipped.join(" ");
   document.getElementById("summary").textContent = summary;
   D.groups.forEach((g, k) => {
@@ -145,7 +146,7 @@ function setup() {
     groupSel.appendChild(o);
   });
   const p = document.createElement("option");
-  p.value = PRED; p.textContent = "p of the actual next token";
+  p.value = PRED; p.textContent = D.score_label;
   groupSel.appendChild(p);
   const frag = document.createDocumentFragment();
   D.pieces.forEach((piece, i) => {
@@ -201,12 +202,16 @@ function recolour() {
   unitIn.disabled = u < 0;
   for (let i = 0; i < D.N; i++) {
     let v;
-    if (u < 0) { const p = D.next_p[i]; v = p === null ? 0 : -(1 - p / 1000); }
+    if (u < 0) {
+      const p = D.score[i];
+      v = p === null ? 0 : D.score_mode === "surprise" ? -(1 - p / 1000) : p / 1000;
+    }
     else v = ACTS[i * D.U + u] / 127;
     spans[i].style.backgroundColor = colour(v);
   }
-  document.getElementById("unit-name").textContent = u < 0 ?
-    "blue: the model gave the next token a low probability" : unitName(u);
+  document.getElementById("unit-name").textContent = u < 0 ? (D.score_mode === "surprise" ?
+    "blue: the model gave the next token a low probability" :
+    "red: the words the prediction is most sensitive to") : unitName(u);
   document.querySelectorAll("#ranking li").forEach(li =>
     li.classList.toggle("on", Number(li.dataset.unit) === u));
   drawSaturation(u);
@@ -218,9 +223,11 @@ function hover(ev) {
   const i = Number(s.dataset.i), u = selected();
   let lines = ["after " + JSON.stringify(D.pieces[i]) + " (token " + i + ")"];
   if (u >= 0) lines.push(unitName(u) + " = " + (ACTS[i * D.U + u] / 127).toFixed(2));
-  if (D.next_p[i] !== null)
-    lines.push("actual next " + show(D.pieces[i + 1]) + ": p = " + (D.next_p[i] / 1000).toFixed(3));
-  lines.push("model's top 5:");
+  if (D.score[i] !== null)
+    lines.push(D.score_mode === "surprise" ?
+      "actual next " + show(D.pieces[i + 1]) + ": p = " + (D.score[i] / 1000).toFixed(3) :
+      D.score_label + " = " + (D.score[i] / 1000).toFixed(3));
+  lines.push(D.top_title);
   D.top[i].forEach((t, k) => lines.push("  " + show(D.tokens[t]).padEnd(6) + " " +
     (D.top_p[i][k] / 1000).toFixed(3)));
   tip.textContent = lines.join("\n");
@@ -282,7 +289,7 @@ function drawFlow() {
   const box = document.getElementById("flow");
   const series = Object.keys(D.flow);
   const all = series.flatMap(k => D.flow[k]).filter(v => v > 0);
-  if (!all.length) { box.textContent = "no gradient to show"; return; }
+  if (!all.length) { box.textContent = D.flow_note || "no gradient to show"; return; }
   const W = 420, H = 260, m = 50, w = W - m - 20, h = H - 60;
   let lo = Math.floor(Math.log10(Math.min(...all))), hi = Math.ceil(Math.log10(Math.max(...all)));
   if (hi === lo) hi = lo + 1;
