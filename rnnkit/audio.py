@@ -3,7 +3,8 @@
 ``read_wav`` turns a WAV file of any common layout into one mono float32 signal at the
 rate the features expect; ``log_mel`` and ``mfcc`` turn that signal into frame-major
 features ``(frames, n_features)`` (one row per 10 ms hop); ``normalize`` removes the
-per-utterance mean and variance of each coefficient.
+per-utterance mean and variance of each coefficient, ``normalize_speech`` those of the
+speech frames only, after flooring the log energies (silence-independent; see there).
 
 Feature extraction, in the order the code computes it (signal ``x``, rate ``sr``)::
 
@@ -50,7 +51,8 @@ import numpy as np
 from rnnkit._validation import check_scalar
 from rnnkit.errors import InputError, InputTypeError, MissingFileError
 
-__all__ = ["read_wav", "log_mel", "mfcc", "normalize", "mel_filterbank", "delta"]
+__all__ = ["read_wav", "log_mel", "mfcc", "normalize", "normalize_speech", "mel_filterbank",
+           "delta"]
 
 _EPS = np.finfo(np.float64).eps   # floor before log: silence gives log(eps), not -inf
 VTLP_HIGH = 0.85                  # log_mel's VTLP scales frequencies up to this share of
@@ -328,3 +330,41 @@ def normalize(features: np.ndarray, eps: float = 1e-10) -> np.ndarray:
     x = features.astype(np.float64)
     out = (x - x.mean(axis=0)) / np.maximum(x.std(axis=0), eps)                 # (F, D)
     return out.astype(features.dtype if features.dtype.kind == "f" else np.float64)
+
+
+def normalize_speech(log_features: np.ndarray, floor_db: float = 50.0, active_db: float = 30.0,
+                     eps: float = 1e-10) -> np.ndarray:
+    """Mean and variance normalisation of log energies ``L (frames, D)`` that does not depend
+    on how much silence surrounds the speech, nor on how quiet that silence is.
+
+    ``L`` holds natural logs of power (``log_mel``'s output); ``c = ln(10) / 10`` turns dB
+    into its units::
+
+        m      = max_{t,j} L[t, j]                     # the utterance's loudest band-frame
+        L'     = max(L, m - c floor_db)                # a noise floor below floor_db looks alike
+        e_t    = log sum_j exp(L'[t, j])               # frame energy
+        S      = {t : e_t >= max_t e_t - c active_db}  # the speech frames
+        X      = (L' - mean_{t in S} L') / max(std_{t in S} L', eps)   per column
+
+    :func:`normalize` averages over every frame instead, so padding a word with silence
+    shifts and scales every one of its frames; here the speech frames stay as they were.
+    Returns float32 ``(frames, D)``.
+    """
+    if not isinstance(log_features, np.ndarray):
+        raise InputTypeError(f"log_features must be a numpy.ndarray of shape (frames, D), "
+                             f"got {type(log_features).__name__}")
+    if log_features.ndim != 2 or 0 in log_features.shape or log_features.dtype.kind != "f":
+        raise InputError(f"log_features must be a non-empty float array of shape (frames, D), "
+                         f"got shape {log_features.shape} and dtype {log_features.dtype}")
+    if not np.isfinite(log_features).all():
+        raise InputError("log_features contains NaN or inf values")
+    floor_db = check_scalar(floor_db, "floor_db", float, low=0.0, include_low=False)
+    active_db = check_scalar(active_db, "active_db", float, low=0.0)
+    eps = check_scalar(eps, "eps", float, low=0.0, include_low=False)
+    c = math.log(10) / 10
+    L = log_features.astype(np.float64)
+    L = np.maximum(L, L.max() - c * floor_db)                                   # (F, D)
+    top = L.max(axis=1, keepdims=True)
+    energy = top[:, 0] + np.log(np.exp(L - top).sum(axis=1))                    # (F,)
+    speech = L[energy >= energy.max() - c * active_db]                          # (|S|, D)
+    return ((L - speech.mean(axis=0)) / np.maximum(speech.std(axis=0), eps)).astype(np.float32)

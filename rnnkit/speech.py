@@ -58,6 +58,7 @@ REVERB_P = 0.5                          # share of perturbed copies reverberated
 RT60_S = (0.1, 0.6)                     # reverberation decay time, uniform
 SNR_DB = (5.0, 40.0)                    # additive white noise, uniform
 VTLP = (0.9, 1.1)                       # warp factor of perturbed copies' features, uniform
+NORMALIZATIONS = ("utterance", "speech")  # featurize's: rnnkit.audio.normalize / normalize_speech
 
 
 @dataclass
@@ -71,6 +72,7 @@ class SpeechConfig:
     subsample: int = 2                  # frames stacked per step (stride of the front end)
     dropout: float = 0.1
     n_mels: int = 40
+    normalization: str = "speech"       # one of NORMALIZATIONS (checkpoints without: "utterance")
     spec_augment: bool = True
     augment_copies: int = 1             # perturbed copies of each training utterance
     lm_order: int = 3                   # character n-gram for beam search (0: none)
@@ -91,6 +93,9 @@ def check_config(config: SpeechConfig) -> SpeechConfig:
         raise InputTypeError(f"config must be a SpeechConfig, got {type(config).__name__}")
     if config.cell not in CELLS:
         raise InputError(f"cell must be one of {tuple(CELLS)}, got {config.cell!r}")
+    if config.normalization not in NORMALIZATIONS:
+        raise InputError(f"normalization must be one of {NORMALIZATIONS}, "
+                         f"got {config.normalization!r}")
     for name in ("hidden_size", "num_layers", "subsample", "n_mels", "batch_size", "epochs"):
         check_scalar(getattr(config, name), name, int, low=1)
     for name in ("augment_copies", "lm_order", "seed"):
@@ -130,11 +135,14 @@ def decode_labels(labels) -> str:
 
 
 def featurize(audio: np.ndarray, n_mels: int = 40, name: str = "audio",
-              vtlp: float = 1.0) -> np.ndarray:
+              vtlp: float = 1.0, normalization: str = "utterance") -> np.ndarray:
     """Per-utterance normalised log-mel features ``(T, n_mels)`` float32 of 8 kHz audio
     (``name`` says which in an error); ``vtlp`` != 1 warps the frequency axis (training
-    copies only, :func:`rnnkit.audio.log_mel`)."""
-    from rnnkit.audio import log_mel, normalize
+    copies only, :func:`rnnkit.audio.log_mel`). ``normalization`` "utterance": mean and
+    variance over every frame (:func:`rnnkit.audio.normalize`); "speech": over the speech
+    frames, log energies floored 50 dB below the loudest (:func:`rnnkit.audio.normalize_speech`),
+    so the silence around a word changes none of its frames."""
+    from rnnkit.audio import log_mel, normalize, normalize_speech
     from rnnkit.data.tts import SAMPLE_RATE
 
     audio = np.asarray(audio, dtype=np.float64)
@@ -142,7 +150,10 @@ def featurize(audio: np.ndarray, n_mels: int = 40, name: str = "audio",
         raise InputError(f"{name} must be a 1-D signal of at least 25 ms ({SAMPLE_RATE // 40} "
                          f"samples at {SAMPLE_RATE} Hz), got shape {audio.shape}")
     dithered = audio + DITHER * np.random.default_rng(0).standard_normal(audio.size)   # (N,)
-    return normalize(log_mel(dithered, SAMPLE_RATE, n_mels=n_mels, n_fft=256, vtlp=vtlp))
+    if normalization not in NORMALIZATIONS:
+        raise InputError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+    features = log_mel(dithered, SAMPLE_RATE, n_mels=n_mels, n_fft=256, vtlp=vtlp)   # (T, n_mels)
+    return normalize(features) if normalization == "utterance" else normalize_speech(features)
 
 
 def perturbed_copies(utterances, copies: int, seed: int) -> list:
@@ -175,10 +186,11 @@ def vtlp_factors(count: int, seed: int) -> np.ndarray:
     return np.random.default_rng([seed, 104729]).uniform(*VTLP, size=count)
 
 
-def _examples(utterances, n_mels: int, warps=None):
+def _examples(utterances, n_mels: int, warps=None, normalization: str = "utterance"):
     """Features and label ids of ``utterances``; ``warps[i]`` is utterance i's VTLP factor."""
     warps = np.ones(len(utterances)) if warps is None else warps
-    features = [featurize(u.audio, n_mels, u.source, float(w)) for u, w in zip(utterances, warps)]
+    features = [featurize(u.audio, n_mels, u.source, float(w), normalization)
+                for u, w in zip(utterances, warps)]
     labels = [encode_text(u.text) for u in utterances]
     return features, labels
 
@@ -218,13 +230,13 @@ def train_recognizer(train, val, config: SpeechConfig, out_dir=None, *, extra=No
     copies = perturbed_copies(train, config.augment_copies, config.seed)
     examples = list(train) + copies
     warps = np.concatenate([np.ones(len(train)), vtlp_factors(len(copies), config.seed)])
-    features, labels = _examples(examples, config.n_mels, warps)
+    features, labels = _examples(examples, config.n_mels, warps, config.normalization)
     _check_long_enough(examples, features, labels, config.subsample)
     data = Seq2SeqBatches(features, labels, config.batch_size, seed=config.seed,
                           target_pad_value=BLANK)
     val_data = None
     if val:
-        val_features, val_labels = _examples(val, config.n_mels)
+        val_features, val_labels = _examples(val, config.n_mels, None, config.normalization)
         val_data = Seq2SeqBatches(val_features, val_labels, 64, shuffle=False,
                                   target_pad_value=BLANK)
     if log is not None:
@@ -272,7 +284,8 @@ def load_recognizer(path) -> "Recognizer":
     if "settings" not in extra or type(model).__name__ != "AcousticModel":
         raise InputError(f"{str(path)!r} is not a speech recogniser checkpoint")
     lm = CharNgramLM.from_dict(extra["lm"]) if extra.get("lm") else None
-    return Recognizer(model, SpeechConfig(**extra["settings"]), lm, extra)
+    settings = {"normalization": "utterance", **extra["settings"]}   # saved before it existed
+    return Recognizer(model, SpeechConfig(**settings), lm, extra)
 
 
 # --------------------------------------------------------------------------- use
@@ -292,7 +305,8 @@ class Recognizer:
         beam = check_scalar(beam, "beam", int, low=1)
         lm_weight = check_scalar(lm_weight, "lm_weight", float, low=0.0)
         names = list(names) if names is not None else [f"audios[{i}]" for i in range(len(audios))]
-        features = [featurize(a, self.config.n_mels, n) for a, n in zip(audios, names)]
+        features = [featurize(a, self.config.n_mels, n, 1.0, self.config.normalization)
+                    for a, n in zip(audios, names)]
         texts = []
         for start in range(0, len(features), batch_size):
             texts += self._transcribe_batch(features[start:start + batch_size], beam, lm_weight)

@@ -115,6 +115,32 @@ def test_vtlp_factors_are_seeded_uniform_and_warp_the_features():
     assert warped.shape == plain.shape and np.abs(warped - plain).mean() > 0.05
 
 
+def test_speech_normalization_leaves_a_padded_word_alone_and_old_checkpoints_keep_theirs(
+        tmp_path, monkeypatch):
+    from rnnkit.speech import check_config
+
+    audio = _tone_set(["yes"])[0].audio
+    padded = np.pad(audio, 2400)                                   # 0.3 s of silence each end
+    for normalization, most in (("speech", 0.15), ("utterance", None)):
+        a = featurize(audio, n_mels=20, normalization=normalization)
+        b = featurize(padded, n_mels=20, normalization=normalization)[30:30 + len(a)]
+        change = np.abs(a[2:-2] - b[2:-2]).max()
+        assert change < most if most else change > 1.0
+    assert SpeechConfig().normalization == "speech"
+    with pytest.raises(ValueError, match=r"normalization must be one of \('utterance', 'speech'\)"):
+        check_config(SpeechConfig(normalization="global"))
+    with pytest.raises(ValueError, match="normalization must be one of"):
+        featurize(audio, normalization="global")
+    config = SpeechConfig(**dict(TINY, epochs=1, normalization="utterance"))
+    train_recognizer(_tone_set(TEXTS), [], config, tmp_path, progress=False)
+    import rnnkit.training as training
+    model, meta = training.load_model(tmp_path / "checkpoint.npz")
+    assert load_recognizer(tmp_path / "checkpoint.npz").config.normalization == "utterance"
+    del meta["extra"]["settings"]["normalization"]                 # as saved before it existed
+    monkeypatch.setattr(training, "load_model", lambda path: (model, meta))
+    assert load_recognizer(tmp_path / "checkpoint.npz").config.normalization == "utterance"
+
+
 def test_tiny_end_to_end_overfit(tmp_path):
     """A few utterances, overfit, transcribed exactly — and the same after loading."""
     train = _tone_set(TEXTS)

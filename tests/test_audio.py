@@ -270,3 +270,31 @@ def test_log_mel_vtlp_moves_a_tone_up_or_down_a_band_and_one_changes_nothing(spe
     assert peak[0.9] < peak[1.0] < peak[1.1]                    # 1350, 1500, 1650 Hz
     with pytest.raises(ValueError, match=r"vtlp must be a float in \[0.5, 2\], got 3"):
         audio.log_mel(x, 8000, vtlp=3)
+
+
+def test_normalize_speech_ignores_the_silence_around_the_speech(speechlike):
+    x = speechlike[::2] * np.abs(np.sin(np.pi * 3 * np.arange(9872) / 8000))  # 3 syllables/s
+    floor = 1e-5 * np.random.default_rng(1).standard_normal(4000)
+    alone = audio.normalize_speech(audio.log_mel(x, 8000, n_fft=256))
+    padded = audio.normalize_speech(audio.log_mel(np.concatenate([floor, x, floor]), 8000,
+                                                  n_fft=256))
+    assert alone.dtype == np.float32 and padded.shape == (alone.shape[0] + 100, 40)   # 0.5 s
+    change = np.abs(padded[50:50 + alone.shape[0] - 2] - alone[:-2])
+    assert change.mean() < 0.05 and change.max() < 0.5         # frames at the ends join S
+    old = audio.normalize(audio.log_mel(np.concatenate([floor, x, floor]), 8000, n_fft=256))
+    assert np.abs(old[50:50 + alone.shape[0] - 2] - alone[:-2]).mean() > 0.5
+
+
+def test_normalize_speech_floors_and_selects_frames_by_hand():
+    c = np.log(10) / 10
+    L = np.array([[0.0, -1.0], [-2.0, -80 * c], [-100 * c, -100 * c]])   # speech, weak, silence
+    X = audio.normalize_speech(L, floor_db=50.0, active_db=15.0)
+    Lf = np.maximum(L, -50 * c)                                           # floored at m - 50 dB
+    speech = Lf[:2]                          # e = log(1 + e^-1) and about -2: within 15 dB
+    np.testing.assert_allclose(X, (Lf - speech.mean(0)) / speech.std(0), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"log_features must be a non-empty float array"):
+        audio.normalize_speech(np.zeros((0, 3)))
+    with pytest.raises(ValueError, match="floor_db must be"):
+        audio.normalize_speech(L, floor_db=0.0)
+    with pytest.raises(TypeError, match="log_features must be a numpy.ndarray"):
+        audio.normalize_speech([[0.0]])

@@ -135,8 +135,8 @@ def train(out_dir, data=None, *, train_size=None, resume=False, overwrite=False,
         source = extra["source"]
         if data is not None or train_size is not None:
             check_resumed_source(out_dir, source, _source(data, train_size))
-        config = SpeechConfig(**resume_settings(extra["settings"], options, RESUME_MAY_CHANGE,
-                                                log))
+        saved = {"normalization": "utterance", **extra["settings"]}   # saved before it existed
+        config = SpeechConfig(**resume_settings(saved, options, RESUME_MAY_CHANGE, log))
     else:
         source = _source(data, train_size)
         config = dataclasses.replace(DEFAULTS, **{k: v for k, v in options.items()
@@ -229,6 +229,10 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
                    help=f"dropout between layers in [0, 1) (default {DEFAULTS.dropout})")
     p.add_argument("--n-mels", type=positive_int, metavar="N",
                    help=f"log-mel bands (default {DEFAULTS.n_mels})")
+    p.add_argument("--normalization", choices=("speech", "utterance"),
+                   help="feature mean/variance over the speech frames, log energies floored "
+                        "50 dB below the loudest, or over every frame (default "
+                        f"{DEFAULTS.normalization})")
     p.add_argument("--spec-augment", action=argparse.BooleanOptionalAction,
                    help="SpecAugment time and frequency masks while training (default on)")
     p.add_argument("--augment-copies", type=non_negative_int, metavar="N",
