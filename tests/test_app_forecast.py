@@ -26,6 +26,14 @@ def test_pmdarima_series_are_read_from_the_wheel():
     assert taylor.values.shape == (4032, 1) and taylor.period == 336
     assert taylor.values[:2, 0].tolist() == [22262, 21756] and taylor.values[-1, 0] == 23132
     assert str(taylor.times[0]) == "2000-06-05T00:00" and str(taylor.times[-1]) == "2000-08-27T23:30"
+    wine = load_series("wineind")
+    assert wine.values.shape == (176, 1) and wine.period == 12
+    assert wine.values[:2, 0].tolist() == [15136, 16733] and wine.values[-1, 0] == 23356
+    assert str(wine.times[0]) == "1980-01" and str(wine.times[-1]) == "1994-08"
+    lynx = load_series("lynx")
+    assert lynx.values.shape == (114, 1) and lynx.period == 10
+    assert lynx.values[:2, 0].tolist() == [269, 321] and lynx.values[-1, 0] == 3396
+    assert str(lynx.times[0]) == "1821" and str(lynx.times[-1]) == "1934"
 
 
 def test_statsmodels_series_load_with_gaps_filled():

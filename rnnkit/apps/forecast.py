@@ -59,6 +59,8 @@ SERIES_DEFAULTS = {
     "airpassengers": {"window": 24, "horizon": 12, "test_size": 24, "log": True},
     "taylor": {"window": 48, "horizon": 48, "test_size": 672, "seasonal_diff": 336,
                "level": False, "batch_size": 64, "patience": 5},
+    "wineind": {"window": 24, "horizon": 12, "test_size": 24},
+    "lynx": {"window": 20, "horizon": 10, "test_size": 20},
 }
 # Where the command's defaults differ from the library's ForecastConfig (the settings
 # dataclass every run is described by); a series' benchmark settings above override them.
@@ -237,8 +239,11 @@ def evaluate(model_dir, series=None, csv_path=None, time_col=None, value_cols=No
     """Holdout MASE and sMAPE of the network and the baselines (same origins).
 
     Writes ``eval.json`` and ``forecast.png`` to ``out_dir`` (default: the model
-    directory). Returns ``{"series", "horizon", "test_size", "origins", "methods"}``.
+    directory). Returns ``{"series", "horizon", "test_size", "origins", "methods"}`` and,
+    not in ``eval.json``, the arrays ``forecasts`` (method -> (B, H, C)), ``truth`` (B, H, C)
+    and ``mase_scale`` (C,), from which a seed ensemble is scored (``bench/forecast.py``).
     """
+    from rnnkit.forecasting import metrics
     from rnnkit.forecasting.evaluate import evaluate as score
     from rnnkit.forecasting.fit import check_length, prepare, saved_scalers
 
@@ -256,6 +261,8 @@ def evaluate(model_dir, series=None, csv_path=None, time_col=None, value_cols=No
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "eval.json", json.dumps(result, indent=2) + "\n")
     result["eval_json"] = str(out / "eval.json")
+    result.update(forecasts=scores["forecasts"], truth=scores["truth"],
+                  mase_scale=metrics.mase_scale(ts.values[:len(ts) - test], ts.period))
     if plot:
         from rnnkit.forecasting.plot import plot_forecast
         origins = np.asarray(scores["origins"])

@@ -1,4 +1,4 @@
-"""Time series to forecast: the four default series and the user's CSV files.
+"""Time series to forecast: the six default series and the user's CSV files.
 
 A :class:`TimeSeries` is a ``(N, C)`` float64 array of ``C`` value columns over
 ``N`` equally spaced time steps, the time labels beside it, and the seasonal
@@ -15,6 +15,12 @@ co2            2284   week     52    ``statsmodels.datasets.co2`` (Mauna Loa, 19
 airpassengers  144    month    12    ``pmdarima`` 2.1.1 wheel, ``datasets/airpassengers.py``
 taylor         4032   30 min   336   ``pmdarima`` 2.1.1 wheel, ``datasets/taylor.py``
                                      (England & Wales demand from Mon 5 June 2000, MW)
+wineind        176    month    12    ``pmdarima`` 2.1.1 wheel, ``datasets/wineind.py``
+                                     (Australian wine sales, bottles under 1 litre,
+                                     1980-01 to 1994-08, thousands of litres)
+lynx           114    year     10    ``pmdarima`` 2.1.1 wheel, ``datasets/lynx.py``
+                                     (Canadian lynx trappings 1821-1934; the cycle is
+                                     9-10 years, so the seasonal baselines use m = 10)
 ============== ====== ======== ===== =================================================
 
 The pmdarima series are array literals inside the wheel's Python source; they
@@ -34,7 +40,7 @@ from rnnkit._validation import check_scalar
 from rnnkit.data.textfile import csv_rows, read_utf8
 from rnnkit.errors import InputError
 
-DEFAULT_SERIES = ("sunspots", "co2", "airpassengers", "taylor")
+DEFAULT_SERIES = ("sunspots", "co2", "airpassengers", "taylor", "wineind", "lynx")
 
 
 @dataclass
@@ -70,7 +76,8 @@ class TimeSeries:
 def load_series(name: str) -> TimeSeries:
     """One of :data:`DEFAULT_SERIES` by name."""
     loaders = {"sunspots": load_sunspots, "co2": load_co2,
-               "airpassengers": load_airpassengers, "taylor": load_taylor}
+               "airpassengers": load_airpassengers, "taylor": load_taylor,
+               "wineind": load_wineind, "lynx": load_lynx}
     if name not in loaders:
         raise InputError(f"series must be one of {', '.join(DEFAULT_SERIES)}, got {name!r}")
     return loaders[name]()
@@ -108,6 +115,18 @@ def load_taylor() -> TimeSeries:
     values = _pmdarima_array("taylor")
     times = np.datetime64("2000-06-05T00:00", "m") + 30 * np.arange(values.size)
     return TimeSeries("taylor", values[:, None], ("demand_mw",), times, period=336)
+
+
+def load_wineind() -> TimeSeries:
+    values = _pmdarima_array("wineind")
+    times = np.datetime64("1980-01", "M") + np.arange(values.size)
+    return TimeSeries("wineind", values[:, None], ("sales",), times, period=12)
+
+
+def load_lynx() -> TimeSeries:
+    values = _pmdarima_array("lynx")
+    times = (np.arange(1821, 1821 + values.size) - 1970).astype("datetime64[Y]")
+    return TimeSeries("lynx", values[:, None], ("trappings",), times, period=10)
 
 
 def _pmdarima_array(name: str) -> np.ndarray:
