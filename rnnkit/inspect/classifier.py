@@ -22,10 +22,11 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit.errors import InputError, InputTypeError
-from rnnkit.inspect.language import TextInspection, _softmax, _token_features, _unit_groups
+from rnnkit.functional import softmax
+from rnnkit.inspect.language import TextInspection
 from rnnkit.inspect.saturation import gate_saturation
-from rnnkit.inspect.trace import DirectionTrace, Trace, trace
-from rnnkit.inspect.units import rank_units
+from rnnkit.inspect.trace import DirectionTrace, Trace, trace, unit_columns
+from rnnkit.inspect.units import rank_units, token_features
 
 TOP_K = 5
 
@@ -74,7 +75,7 @@ def inspect_classifier(classifier, texts) -> TextInspection:
     for text, ids in zip(texts, classifier.encoder.transform(texts)):
         traced = trace(model.classifier.rnn, model.embedding.weight.data[ids][:, None, :])
         with no_grad():
-            p = _softmax(model.forward(ids[:, None]).astype(np.float64))[0]  # (C,)
+            p = softmax(model.forward(ids[:, None]).astype(np.float64))[0]  # (C,)
         order = np.argsort(-p, kind="stable")[:TOP_K]
         words = [w + " " for w in vocab.tokenize(text)]                      # unknown ones too
         words[-1] = words[-1][:-1] + "\n"                                     # one text a line
@@ -85,7 +86,7 @@ def inspect_classifier(classifier, texts) -> TextInspection:
         salience.append(_salience(model, ids, int(order[0])))
         counts[classes[order[0]]] = counts.get(classes[order[0]], 0) + 1
     joined = _joined(traces)
-    groups, activations = _unit_groups(joined)
+    groups, activations = unit_columns(joined)
     inner = model.classifier
     cells = (f"{inner.num_layers} x {inner.hidden_size} {inner.cell.upper()}"
              + (" bidirectional" if inner.bidirectional else "") + f", {inner.pooling} pooling")
@@ -93,7 +94,7 @@ def inspect_classifier(classifier, texts) -> TextInspection:
     return TextInspection(
         pieces=pieces, groups=groups, activations=activations.astype(np.float32),
         top_tokens=top_tokens, top_probs=np.array(top_probs), score=np.concatenate(salience),
-        ranking=rank_units(activations, _token_features(pieces)),
+        ranking=rank_units(activations, token_features(pieces)),
         saturation=gate_saturation(joined), flow={},
         description=f"{cells}, {len(vocab)} words, classes {', '.join(classes)}",
         stats=f"{len(texts)} texts, predicted {predicted}", skipped=tuple(skipped),

@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rnnkit.errors import InputError, InputTypeError
+from rnnkit.functional import softmax
 from rnnkit.inspect.gradient_flow import state_gradient_norms
 from rnnkit.inspect.saturation import gate_saturation
-from rnnkit.inspect.trace import state_gradients, trace
-from rnnkit.inspect.units import rank_units, text_features
+from rnnkit.inspect.trace import state_gradients, trace, unit_columns
+from rnnkit.inspect.units import rank_units, token_features
 
 TOP_K = 5
 FLOW_WINDOW = 200
@@ -73,26 +74,6 @@ def _inputs(model, ids) -> np.ndarray:
     return model.embedding.weight.data[ids][:, None, :]
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def _unit_groups(traced) -> tuple[list, np.ndarray]:
-    """Columns of every h and every tanh(c), in layer order: the groups and (N, U)."""
-    groups, columns = [], []
-    for d in traced.directions:
-        parts = [(f"{d.name} h", d.h[:, 0, :])]
-        if d.c is not None:
-            parts.append((f"{d.name} cell tanh(c)", np.tanh(d.c[:, 0, :])))
-        for name, values in parts:
-            groups.append({"name": name, "offset": sum(g["size"] for g in groups),
-                           "size": values.shape[1]})
-            columns.append(values)
-    return groups, np.concatenate(columns, axis=1)
-
-
 def _pieces(vocab, ids) -> list:
     tokens = [vocab.id_to_token(int(i)) for i in ids]
     if vocab.level == "char":
@@ -106,7 +87,7 @@ def top_flow(model, ids) -> np.ndarray:
     inputs, target = ids[:-1], int(ids[-1])
     traced = trace(model.rnn, _inputs(model, inputs))
     W_hy = model.decoder.weight.data                                       # (V, H)
-    p = _softmax(traced.out[-1] @ W_hy.T + model.decoder.bias.data)        # (1, V)
+    p = softmax(traced.out[-1] @ W_hy.T + model.decoder.bias.data)        # (1, V)
     p[0, target] -= 1.0                                                    # dL/dlogits
     d_out = np.zeros_like(traced.out)
     d_out[-1] = p @ W_hy                                                   # (1, H)
@@ -129,14 +110,14 @@ def inspect_language_model(model, vocab, text: str, flow_window: int = FLOW_WIND
         raise InputError(f"the text needs at least 2 tokens the model knows, got {ids.size}")
     model.eval()
     traced = trace(model.rnn, _inputs(model, ids))
-    groups, activations = _unit_groups(traced)
-    probs = _softmax(traced.out[:, 0, :] @ model.decoder.weight.data.T
+    groups, activations = unit_columns(traced)
+    probs = softmax(traced.out[:, 0, :] @ model.decoder.weight.data.T
                      + model.decoder.bias.data)                            # (N, V)
     top = np.argsort(-probs, axis=1, kind="stable")[:, :top_k]             # (N, K)
     next_prob = np.full(ids.size, np.nan)
     next_prob[:-1] = probs[np.arange(ids.size - 1), ids[1:]]
     pieces = _pieces(vocab, ids)
-    features = _token_features(pieces)
+    features = token_features(pieces)
     window = ids[-(min(flow_window, ids.size - 1) + 1):]
     fresh = LanguageModel(**model.config()).eval()
     cells = f"{model.num_layers} x {model.hidden_size} {model.cell.upper()}"
@@ -148,10 +129,3 @@ def inspect_language_model(model, vocab, text: str, flow_window: int = FLOW_WIND
         flow={"trained": top_flow(model, window), "init": top_flow(fresh, window)},
         description=f"{cells}, {vocab.level} level, {len(vocab)} tokens",
         stats=f"{nats_per_token(next_prob):.3f} nats per token on this text", skipped=skipped)
-
-
-def _token_features(pieces) -> dict:
-    """The text features at the last character of each piece (each character at char level)."""
-    text = "".join(pieces)
-    ends = np.cumsum([len(p) for p in pieces]) - 1
-    return {name: values[ends] for name, values in text_features(text).items()}

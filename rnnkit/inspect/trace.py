@@ -167,3 +167,19 @@ def state_gradients(layer, traced: Trace, d_out):
             d_input = dX if d_input is None else d_input + dX
         d_layer_out = d_input
     return d_layer_out, layer._pack_state(d_init)
+
+
+def unit_columns(traced) -> tuple[list, np.ndarray]:
+    """Every unit of sequence 0 of a trace as columns: ``h`` of each layer and direction,
+    and ``tanh(c)`` of each LSTM one, in layer order. Returns the groups
+    ``[{"name", "offset", "size"}]`` and the activations ``(T, U)``."""
+    groups, columns = [], []
+    for d in traced.directions:
+        parts = [(f"{d.name} h", d.h[:, 0, :])]
+        if d.c is not None:
+            parts.append((f"{d.name} cell tanh(c)", np.tanh(d.c[:, 0, :])))
+        for name, values in parts:
+            groups.append({"name": name, "offset": sum(g["size"] for g in groups),
+                           "size": values.shape[1]})
+            columns.append(values)
+    return groups, np.concatenate(columns, axis=1)

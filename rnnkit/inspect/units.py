@@ -88,3 +88,10 @@ def rank_units(activations: np.ndarray, features: dict, per_feature: int = 3) ->
             pairs.append({"feature": name, "unit": int(unit), "r": float(r[unit])})
     pairs.sort(key=lambda p: -abs(p["r"]))
     return pairs
+
+
+def token_features(pieces) -> dict:
+    """The text features at the last character of each piece (each character at char level)."""
+    text = "".join(pieces)
+    ends = np.cumsum([len(p) for p in pieces]) - 1
+    return {name: values[ends] for name, values in text_features(text).items()}
