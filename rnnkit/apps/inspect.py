@@ -50,8 +50,12 @@ def first_lines(texts, max_chars: int) -> list:
 
 
 def _app(model_dir) -> str:
-    from rnnkit.apps._run import app_of, checkpoint_path
+    from rnnkit.apps._run import CHECKPOINT, app_of, checkpoint_path
     from rnnkit.training import checkpoint_meta
+    if not Path(model_dir).exists():
+        raise MissingFileError(f"no model at {str(model_dir)!r}: give the --out directory of "
+                               f"`rnnkit textgen train` or `rnnkit sentiment train`, or its "
+                               f"{CHECKPOINT}")
     app = app_of(checkpoint_meta(checkpoint_path(model_dir, "textgen")))
     if app not in APPS:
         raise InputError(f"{str(model_dir)!r} was trained by `rnnkit {app}`, not "
@@ -122,7 +126,10 @@ def _run(args) -> int:
     text = None
     if args.text is not None:
         from rnnkit.data.corpus import load_text
-        text = load_text(args.text)
+        try:
+            text = load_text(args.text)
+        except (InputError, MissingFileError, IsADirectoryError) as exc:   # named as --text
+            raise type(exc)(str(exc).replace("corpus file", "--text").replace("corpus", "--text")) from None
     written = inspect_model(args.model, args.out, text=text, prime=args.prime,
                             max_chars=args.max_chars, length=args.length, seed=args.seed)
     inspection = written["inspection"]
