@@ -1,5 +1,5 @@
-"""Data augmentation for speech: additive noise, speed perturbation, reverberation, silent
-ends, vocal-tract-length perturbation and SpecAugment.
+"""Data augmentation for speech: additive noise, speed perturbation, reverberation, a
+telephone channel's band limits, silent ends, vocal-tract-length perturbation and SpecAugment.
 
 Each augmentation is a pure function: it returns a new array and leaves its input alone;
 what it draws comes from the ``rng`` (a ``numpy.random.Generator``) the caller passes,
@@ -28,6 +28,13 @@ statistical model of late reverberation (Schroeder)::
     h[0]   = 1,   h[k] = w_k exp(-6.91 k / (RT60 sr)) r     k = 1 .. ceil(RT60 sr) - 1
              w_k ~ N(0, 1);  r = reverb-to-direct amplitude ratio  # -60 dB at k = RT60 sr
     y      = (x * h)[:N] sqrt(P_x / P_(x*h))                       # same length and power as x
+
+Band limits (:func:`band_limit`), a channel that passes ``f_lo`` .. ``f_hi`` Hz, as telephone
+lines and their recordings do (300-3400 Hz), with Butterworth filters of order ``n`` run
+forwards and backwards (zero phase, so the gain is squared)::
+
+    |H(f)|^2 ~ 1 / (1 + (f_lo / f)^(2n))^2  1 / (1 + (f / f_hi)^(2n))^2  # power gain
+    y        = sosfiltfilt(high-pass f_lo, sosfiltfilt(low-pass f_hi, x))    # (N,)
 
 Silence at the ends (:func:`trim_silence`, :func:`pad_silence`), frames of ``L`` samples::
 
@@ -72,8 +79,8 @@ import numpy as np
 from rnnkit._validation import check_scalar
 from rnnkit.errors import InputError, InputTypeError
 
-__all__ = ["add_noise", "speed_perturb", "reverberate", "trim_silence", "pad_silence",
-           "vtlp_warp", "spec_augment", "SpecAugment", "speed_fraction"]
+__all__ = ["add_noise", "speed_perturb", "reverberate", "band_limit", "trim_silence",
+           "pad_silence", "vtlp_warp", "spec_augment", "SpecAugment", "speed_fraction"]
 
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
 MAX_DENOMINATOR = 100       # of the speed fraction: keeps resample_poly's filter short
@@ -193,6 +200,42 @@ def reverberate(signal, rt60, rng, sample_rate, reverb_ratio=0.3) -> np.ndarray:
     if power_x == 0:
         raise InputError("signal is silent (zero power): nothing to reverberate")
     return (y * math.sqrt(power_x / power_y)).astype(x.dtype)
+
+
+def band_limit(signal, sample_rate, low_hz, high_hz, order=4) -> np.ndarray:
+    """``signal`` through a channel passing ``low_hz`` .. ``high_hz`` (see module doc).
+
+    Parameters
+    ----------
+    signal : float ndarray (N,)
+    sample_rate : int
+    low_hz : float in [0, high_hz)
+        High-pass corner; 0: none.
+    high_hz : float in (low_hz, sample_rate / 2]
+        Low-pass corner; ``sample_rate / 2``: none.
+    order : int >= 1
+        Of each Butterworth filter (the gain falls ``2 order`` x 6 dB an octave beyond a
+        corner, run twice).
+
+    Returns
+    -------
+    float ndarray (N,), the dtype of ``signal``.
+    """
+    x = _check_signal(signal, "signal")
+    sample_rate = check_scalar(sample_rate, "sample_rate", int, low=1)
+    nyquist = sample_rate / 2
+    high_hz = check_scalar(high_hz, "high_hz", float, low=0.0, high=nyquist, include_low=False)
+    low_hz = check_scalar(low_hz, "low_hz", float, low=0.0, high=high_hz, include_high=False,
+                          note=f" (below high_hz={high_hz:g})")
+    order = check_scalar(order, "order", int, low=1)
+    from scipy.signal import butter, sosfiltfilt  # the apps extra; kept out of `import rnnkit`
+
+    y = x.astype(np.float64)
+    if high_hz < nyquist:
+        y = sosfiltfilt(butter(order, high_hz, "lowpass", fs=sample_rate, output="sos"), y)
+    if low_hz > 0:
+        y = sosfiltfilt(butter(order, low_hz, "highpass", fs=sample_rate, output="sos"), y)
+    return y.astype(x.dtype)
 
 
 def trim_silence(signal, sample_rate, top_db=40.0, frame_ms=10.0) -> np.ndarray:

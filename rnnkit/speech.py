@@ -26,7 +26,10 @@ data), in this order: speed-perturbed (factor uniform in ``SPEED``: tempo, pitch
 formants move together, a cheap new speaker), its silent ends trimmed (40 dB below the
 loudest 10 ms frame) and replaced by ``U{0..PAD_S}`` seconds of silence at each end (real
 prompts start and stop anywhere), reverberated with probability ``REVERB_P`` (RT60 uniform
-in ``RT60_S``), and white noise added at an SNR uniform in ``SNR_DB``; their features are
+in ``RT60_S``), with probability ``BAND_P`` band-limited as a telephone channel (high-pass
+corner uniform in ``BAND_LOW_HZ``, low-pass corner in ``BAND_HIGH_HZ``; human recordings at
+8 kHz lose most of 3-4 kHz, synthetic speech keeps it; drawn from a generator of its own),
+and white noise added at an SNR uniform in ``SNR_DB``; their features are
 then computed with the frequency axis warped by a factor uniform in ``VTLP`` (vocal-tract-
 length perturbation, Jaitly & Hinton 2013: formants move, pitch and tempo stay; drawn from
 a generator of its own, so the waveform copies are those of a run without it); SpecAugment
@@ -57,6 +60,9 @@ PAD_S = 0.3                             # most silence added at each end, second
 REVERB_P = 0.5                          # share of perturbed copies reverberated
 RT60_S = (0.1, 0.6)                     # reverberation decay time, uniform
 SNR_DB = (5.0, 40.0)                    # additive white noise, uniform
+BAND_P = 0.5                            # share of perturbed copies band-limited
+BAND_LOW_HZ = (0.0, 300.0)              # high-pass corner, uniform
+BAND_HIGH_HZ = (2800.0, 3800.0)         # low-pass corner, uniform
 VTLP = (0.9, 1.1)                       # warp factor of perturbed copies' features, uniform
 NORMALIZATIONS = ("utterance", "speech")  # featurize's: rnnkit.audio.normalize / normalize_speech
 
@@ -158,12 +164,14 @@ def featurize(audio: np.ndarray, n_mels: int = 40, name: str = "audio",
 
 def perturbed_copies(utterances, copies: int, seed: int) -> list:
     """``copies`` perturbed versions of each utterance: speed, silent ends, reverberation,
-    noise (see the module doc)."""
-    from rnnkit.augment import add_noise, pad_silence, reverberate, speed_perturb, trim_silence
+    band limits, noise (see the module doc)."""
+    from rnnkit.augment import (add_noise, band_limit, pad_silence, reverberate, speed_perturb,
+                                trim_silence)
     from rnnkit.data.speech_corpus import Utterance
     from rnnkit.data.tts import SAMPLE_RATE
 
     rng = np.random.default_rng([seed, 7919])
+    channel = np.random.default_rng([seed, 7927])     # its own: the other draws stay as they were
     most_pad = int(PAD_S * SAMPLE_RATE)
     out = []
     for _ in range(copies):
@@ -174,6 +182,9 @@ def perturbed_copies(utterances, copies: int, seed: int) -> list:
                                 int(rng.integers(0, most_pad + 1)))
             if rng.random() < REVERB_P:
                 audio = reverberate(audio, float(rng.uniform(*RT60_S)), rng, SAMPLE_RATE)
+            if channel.random() < BAND_P:
+                audio = band_limit(audio, SAMPLE_RATE, float(channel.uniform(*BAND_LOW_HZ)),
+                                   float(channel.uniform(*BAND_HIGH_HZ)))
             audio = add_noise(audio, float(rng.uniform(*SNR_DB)), rng)
             out.append(Utterance(audio.astype(np.float32), u.text, u.source + " (perturbed)"))
     return out

@@ -89,6 +89,7 @@ def test_perturbed_copies_are_seeded_and_change_speed_ends_and_noise(monkeypatch
     assert len({c.audio.size for c in copies}) == len(copies)       # each drawn on its own
 
     monkeypatch.setattr(speech, "REVERB_P", 0.0)                    # now the ends can be seen
+    monkeypatch.setattr(speech, "BAND_P", 0.0)                      # (filters ring a little)
     monkeypatch.setattr(speech, "SNR_DB", (200.0, 200.0))
     uneven = 0
     for c in perturbed_copies(utterances, 2, seed=3):
@@ -139,6 +140,34 @@ def test_speech_normalization_leaves_a_padded_word_alone_and_old_checkpoints_kee
     del meta["extra"]["settings"]["normalization"]                 # as saved before it existed
     monkeypatch.setattr(training, "load_model", lambda path: (model, meta))
     assert load_recognizer(tmp_path / "checkpoint.npz").config.normalization == "utterance"
+
+
+def test_perturbed_copies_band_limit_a_share_from_their_own_generator(monkeypatch):
+    from rnnkit import speech
+    from rnnkit.speech import perturbed_copies
+
+    rng = np.random.default_rng(0)
+    utterances = [Utterance((0.1 * rng.standard_normal(4000)).astype(np.float32), t, t)
+                  for t in TEXTS * 4]                               # white: every band full
+    monkeypatch.setattr(speech, "SNR_DB", (200.0, 200.0))
+    monkeypatch.setattr(speech, "REVERB_P", 0.0)
+    monkeypatch.setattr(speech, "SPEED", (1.0, 1.0))                # keeps the band full
+
+    def top_band_share(audio):                                      # power above 3.9 kHz
+        power = np.abs(np.fft.rfft(audio.astype(np.float64))) ** 2
+        return power[int(0.975 * power.size):].sum() / power.sum()
+
+    monkeypatch.setattr(speech, "BAND_P", 0.0)
+    plain = perturbed_copies(utterances, 1, seed=5)
+    monkeypatch.setattr(speech, "BAND_P", 1.0)
+    limited = perturbed_copies(utterances, 1, seed=5)
+    assert all(a.audio.size == b.audio.size for a, b in zip(plain, limited))   # same draws
+    assert all(top_band_share(a.audio) > 0.015 for a in plain)      # white: 2.5%
+    assert all(top_band_share(b.audio) < 0.3 * top_band_share(a.audio)
+               for a, b in zip(plain, limited))
+    monkeypatch.setattr(speech, "BAND_P", 0.5)
+    half = [top_band_share(c.audio) < 0.01 for c in perturbed_copies(utterances * 8, 1, seed=5)]
+    assert 0.3 < np.mean(half) < 0.7
 
 
 def test_tiny_end_to_end_overfit(tmp_path):

@@ -1,5 +1,6 @@
 """rnnkit/augment.py: noise at an exact SNR, speed perturbation (length and pitch), reverberation
-(its impulse response's decay), silence trimming and padding, the vocal-tract-length warp of
+(its impulse response's decay), band limits (gain at and beyond the corners), silence trimming
+and padding, the vocal-tract-length warp of
 power spectra, SpecAugment's masks (bounds, determinism, purity), and the argument errors."""
 
 import dataclasses
@@ -11,7 +12,7 @@ import pytest
 
 from rnnkit.augment import (
     SpecAugment, add_noise, pad_silence, reverberate, spec_augment, speed_fraction, speed_perturb,
-    trim_silence, vtlp_warp,
+    trim_silence, vtlp_warp, band_limit,
 )
 
 SR = 8000
@@ -306,3 +307,28 @@ def test_vtlp_errors():
         vtlp_warp(power, 2.5, SR, 3400.0)
     with pytest.raises(ValueError, match=r"high_hz must be a float in \(0, 4000"):
         vtlp_warp(power, 1.1, SR, 4000.0)
+
+
+# ------------------------------------------------------------------ band_limit
+
+@pytest.mark.parametrize("freq, gain_db", [(100, -76.6), (300, -6.02), (1000, 0.0),
+                                           (3000, -0.11), (3400, -6.02), (3800, -77.5)])
+def test_band_limit_gain_at_and_beyond_the_corners(freq, gain_db):
+    x = _tone(freq)
+    y = band_limit(x, SR, 300.0, 3400.0)
+    assert y.shape == x.shape and y.dtype == x.dtype
+    measured = 10 * math.log10(np.mean(y[1000:-1000] ** 2) / np.mean(x[1000:-1000] ** 2))
+    assert measured == pytest.approx(gain_db, abs=0.1)
+
+
+def test_band_limit_without_corners_is_a_copy_and_errors():
+    x = _tone(440, dtype=np.float32)
+    y = band_limit(x, SR, 0.0, 4000.0)
+    np.testing.assert_array_equal(y, x)
+    assert y is not x and y.dtype == np.float32
+    with pytest.raises(ValueError, match=r"high_hz must be a float in \(0, 4000"):
+        band_limit(x, SR, 0.0, 5000.0)
+    with pytest.raises(ValueError, match=r"low_hz must be a float in \[0, 3000.* \(below high_hz=3000\)"):
+        band_limit(x, SR, 3000.0, 3000.0)
+    with pytest.raises(ValueError, match="signal must be a non-empty 1-D float array"):
+        band_limit(np.zeros((2, 2)), SR, 0.0, 3000.0)
