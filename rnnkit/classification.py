@@ -190,6 +190,10 @@ class TrainConfig:
     dropout: float = 0.3
     embed_size: int | None = None       # token inputs only
     embed_dropout: float = 0.0          # token inputs only (rnnkit.models.WordClassifier)
+    embeddings: str | None = None       # token inputs only: "random" or "glove" (the sentiment app)
+    freeze_embeddings: bool = False     # token inputs only: train the embedding table or not
+    word_dropout: float = 0.0           # token inputs only: drop whole words (WordClassifier)
+    weight_drop: float = 0.0            # token inputs only: DropConnect on W_hh (WordClassifier)
     epochs: int = 10
     batch_size: int = 32
     lr: float = 2e-3

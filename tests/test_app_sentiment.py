@@ -99,7 +99,8 @@ def test_small_training_run_on_a_user_csv_then_eval_and_predict(tmp_path, capsys
     _write_toy(data)
     out = tmp_path / "run"
     code = main(["sentiment", "train", "--data", str(data), "--test-data", str(data), "--out", str(out),
-                 "--hidden-size", "8", "--embed-size", "8", "--epochs", "6", "--batch-size", "8",
+                 "--embeddings", "random", "--embed-size", "8", "--weight-drop", "0",
+                 "--hidden-size", "8", "--epochs", "6", "--batch-size", "8",
                  "--lr", "0.02", "--dropout", "0", "--val-fraction", "0.2", "--quiet"])
     assert code == 0
     printed = capsys.readouterr().out

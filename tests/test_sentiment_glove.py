@@ -81,7 +81,12 @@ def test_the_app_starts_from_glove_and_keeps_it_frozen(tmp_path, monkeypatch, ca
     assert not table[vocab.pad_id].any()
     model, meta = load_model(out / "checkpoint.npz")
     assert meta["extra"]["train_config"]["embeddings"] == "glove"
-    capsys.readouterr()
+    assert main(["sentiment", "train", "--data", str(data), "--out", str(out), "--resume",
+                 "--epochs", "3", "--quiet", "--threads", "1"]) == 0          # the flags restored
+    resumed = sentiment.load(out)
+    assert resumed.model.freeze_embeddings and resumed.encoder.vocab == vocab
+    np.testing.assert_array_equal(resumed.model.embedding.weight.data, table)
+    assert "resuming with epochs 2 -> 3" in capsys.readouterr().err
 
 
 def test_the_pretrained_encoder_keeps_the_glove_words_seen_once(tmp_path, monkeypatch):

@@ -131,8 +131,22 @@ def add_train_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig, 
                            metavar="N", help=shown("embed_size", "word-vector size"))
         model.add_argument("--embed-dropout", type=probability, default=default("embed_dropout"),
                            metavar="P", help=shown("embed_dropout", "dropout on the word vectors"))
+        model.add_argument("--embeddings", choices=("random", "glove"), default=default("embeddings"),
+                           help=shown("embeddings", "initial word vectors: small random ones, or "
+                                                    "GloVe 6B 50-d"))
+        model.add_argument("--freeze-embeddings", action=argparse.BooleanOptionalAction,
+                           default=default("freeze_embeddings"),
+                           help=shown("freeze_embeddings", "keep the word vectors as initialised"))
+        model.add_argument("--word-dropout", type=probability, default=default("word_dropout"),
+                           metavar="P", help=shown("word_dropout", "drop whole words"))
+        model.add_argument("--weight-drop", type=probability, default=default("weight_drop"),
+                           metavar="P", help=shown("weight_drop", "DropConnect on the recurrent "
+                                                                  "weights"))
     else:
-        parser.set_defaults(embed_size=None, embed_dropout=None if command else 0.0)
+        parser.set_defaults(embed_size=None, embed_dropout=None if command else 0.0,
+                            embeddings=None, freeze_embeddings=None if command else False,
+                            word_dropout=None if command else 0.0,
+                            weight_drop=None if command else 0.0)
     fit = parser.add_argument_group("training")
     fit.add_argument("--epochs", type=positive_int, default=default("epochs"), metavar="N",
                      help=shown("epochs", "passes over the training examples"))
@@ -263,7 +277,11 @@ def benchmark(name: str, train_fn, config: TrainConfig, seeds, references: dict,
     model = (f"{'bi-' if config.bidirectional else ''}{config.cell.upper()} "
              f"{config.num_layers}x{config.hidden_size}, {config.pooling}-pool"
              + (f", emb {config.embed_size}" if config.embed_size else "")
-             + (f" (dropout {config.embed_dropout})" if config.embed_dropout else ""))
+             + (f" (dropout {config.embed_dropout})" if config.embed_dropout else "")
+             + (f", {config.embeddings} vectors{' frozen' if config.freeze_embeddings else ''}"
+                if config.embeddings else "")
+             + (f", word dropout {config.word_dropout}" if config.word_dropout else "")
+             + (f", weight drop {config.weight_drop}" if config.weight_drop else ""))
     print(f"\n### {name}: {model}\n")
     print("| seed | epochs | stopped by | train time (s) | val acc | test acc |")
     print("|---:|---:|---|---:|---:|---:|")

