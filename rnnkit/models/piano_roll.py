@@ -38,7 +38,6 @@ feeding each sampled step back in.
 
 from __future__ import annotations
 
-import contextlib
 
 import numpy as np
 
@@ -48,6 +47,7 @@ from rnnkit._validation import (
 )
 from rnnkit.errors import InputError, InputTypeError
 from rnnkit.layers import NADE, Dropout, Linear
+from rnnkit.layers.weight_drop import backward_through, dropped_weights, weight_masks
 from rnnkit.models._common import child_seeds, check_cell, dtype_name, make_recurrent, seed_to_json
 from rnnkit.module import Module, is_grad_enabled, no_grad
 
@@ -142,7 +142,7 @@ class PianoRollModel(Module):
         x[1:] = v[:-1]                                                         # (T, B, P)
         x = self.in_dropout.forward(x)
         masks = self._weight_masks()
-        with self._dropped_weights(masks):
+        with dropped_weights(self._recurrent_weights(), masks):
             h, _ = self.rnn.forward(x, lengths=lengths)                        # (T, B, H)
         h = self.output_dropout.forward(h)
         valid = np.arange(T)[:, None] < lengths[None, :]                       # (T, B)
@@ -178,13 +178,7 @@ class PianoRollModel(Module):
             d_bv[valid], d_bh[valid] = d_bv_rows, d_bh_rows
             dh = self.to_visible.backward(d_bv) + self.to_hidden.backward(d_bh)
         dh = self.output_dropout.backward(dh)
-        weights = self._recurrent_weights()
-        before = [p.grad.copy() for p in weights] if masks is not None else None
-        with self._dropped_weights(masks):
-            self.rnn.backward(dh)
-        if masks is not None:                  # dL/dW_hh = dL/dW'_hh * m / (1 - p_w)
-            for p, grad, mask in zip(weights, before, masks):
-                p.grad[...] = grad + (p.grad - grad) * mask
+        backward_through(self._recurrent_weights(), masks, lambda: self.rnn.backward(dh))
         self._cache = None
 
     # -- weight drop ----------------------------------------------------------------------
@@ -192,29 +186,8 @@ class PianoRollModel(Module):
         return [p for name, p in self.rnn.named_parameters() if name.startswith("weight_hh")]
 
     def _weight_masks(self):
-        """One scaled keep-mask per recurrent weight matrix (training with weight_drop > 0)."""
-        if not self.training or self.weight_drop == 0:
-            return None
-        keep = 1.0 - self.weight_drop
-        return [((self.weight_drop_rng.random(p.data.shape) < keep) / keep).astype(self.dtype)
-                for p in self._recurrent_weights()]
-
-    @contextlib.contextmanager
-    def _dropped_weights(self, masks):
-        """The recurrent weights read ``W * mask`` inside the block (the same arrays in the
-        forward and the backward pass), their own values again after it."""
-        if masks is None:
-            yield
-            return
-        weights = self._recurrent_weights()
-        kept = [p.data for p in weights]
-        for p, mask in zip(weights, masks):
-            p.data = p.data * mask
-        try:
-            yield
-        finally:
-            for p, data in zip(weights, kept):
-                p.data = data
+        return weight_masks(self._recurrent_weights(), self.weight_drop, self.weight_drop_rng,
+                            self.training)
 
     # -- the Trainer's ModelLoss objective -----------------------------------------------
     def loss(self, batch) -> float:

@@ -7,13 +7,13 @@ The ``sentiment`` app's model (see docs/classification.md for why it beats the p
 
 from __future__ import annotations
 
-import contextlib
 
 import numpy as np
 
 from rnnkit._validation import check_probability
 from rnnkit.errors import InputError
 from rnnkit.layers import Dropout, Embedding
+from rnnkit.layers.weight_drop import backward_through, dropped_weights, weight_masks
 from rnnkit.models._common import child_seeds, seed_to_json
 from rnnkit.models.classifier import SequenceClassifier
 from rnnkit.module import Module
@@ -101,20 +101,15 @@ class WordClassifier(Module):
         e = self.embed_dropout.forward(self.embedding.forward(ids))       # (T, B, E)
         word_mask = self.word_dropout.forward(np.ones(e.shape[:2] + (1,), e.dtype))  # (T, B, 1)
         masks = self._weight_masks()
-        with self._dropped_weights(masks):
+        with dropped_weights(self._recurrent_weights(), masks):
             logits = self.classifier.forward(e * word_mask, lengths)     # (B, C)
         self._masks = masks
         return logits
 
     def backward(self, dy):
         masks, self._masks = self._masks, None
-        weights = self._recurrent_weights()
-        before = [p.grad.copy() for p in weights] if masks is not None else None
-        with self._dropped_weights(masks):
-            de = self.classifier.backward(dy)                             # (T, B, E)
-        if masks is not None:                  # dL/dW_hh = dL/dW'_hh * m / (1 - p_w)
-            for p, grad, mask in zip(weights, before, masks):
-                p.grad[...] = grad + (p.grad - grad) * mask
+        de = backward_through(self._recurrent_weights(), masks,
+                              lambda: self.classifier.backward(dy))      # (T, B, E)
         de = de * self.word_dropout.backward(np.ones(de.shape[:2] + (1,), de.dtype))
         if not self.freeze_embeddings:
             self.embedding.backward(self.embed_dropout.backward(de))
@@ -126,25 +121,5 @@ class WordClassifier(Module):
                 if name.startswith("weight_hh")]
 
     def _weight_masks(self):
-        """One scaled keep-mask per recurrent weight matrix (training with weight_drop > 0)."""
-        if not self.training or self.weight_drop == 0:
-            return None
-        keep = 1.0 - self.weight_drop
-        return [((self.weight_drop_rng.random(p.data.shape) < keep) / keep).astype(p.data.dtype)
-                for p in self._recurrent_weights()]
-
-    @contextlib.contextmanager
-    def _dropped_weights(self, masks):
-        """The recurrent weights read ``W * mask`` inside the block, their own values after it."""
-        if masks is None:
-            yield
-            return
-        weights = self._recurrent_weights()
-        kept = [p.data for p in weights]
-        for p, mask in zip(weights, masks):
-            p.data = p.data * mask
-        try:
-            yield
-        finally:
-            for p, data in zip(weights, kept):
-                p.data = data
+        return weight_masks(self._recurrent_weights(), self.weight_drop, self.weight_drop_rng,
+                            self.training)
