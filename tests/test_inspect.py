@@ -144,7 +144,9 @@ def language_model():
 
 def test_inspect_language_model(language_model):
     model, vocab = language_model
+    model.train()
     result = inspect_language_model(model, vocab, TEXT + "\u00e9", flow_window=10)
+    assert model.training                             # the caller's mode is given back
     N = len(TEXT)
     assert result.pieces == list(TEXT) and result.skipped == ("\u00e9",)
     assert result.activations.shape == (N, 4 * 6)       # h and tanh(c) of 2 layers

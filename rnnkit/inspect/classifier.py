@@ -58,7 +58,6 @@ def inspect_classifier(classifier, texts) -> TextInspection:
     """Trace a word classifier (``classifier.model`` a WordClassifier, ``.encoder`` a
     TextEncoder) over each of ``texts``; see the module docstring."""
     from rnnkit.models import WordClassifier
-    from rnnkit.module import no_grad
     model, vocab = classifier.model, classifier.encoder.vocab
     if not isinstance(model, WordClassifier):
         raise InputTypeError(f"the classifier's model must be a WordClassifier, got "
@@ -68,7 +67,16 @@ def inspect_classifier(classifier, texts) -> TextInspection:
     texts = [t for t in texts if not (isinstance(t, str) and not t.strip())]   # blank lines
     if not texts:
         raise InputError("texts must be a non-empty list of texts (strings with words)")
+    was_training = model.training
     model.eval()
+    try:
+        return _inspect(classifier, model, vocab, texts)
+    finally:
+        model.train(was_training)
+
+
+def _inspect(classifier, model, vocab, texts) -> TextInspection:
+    from rnnkit.module import no_grad
     classes = list(classifier.classes)
     pieces, traces, top_tokens, top_probs, salience, counts = [], [], [], [], [], {}
     skipped = sorted({w for text in texts for w in vocab.unknown(text)})

@@ -108,7 +108,16 @@ def inspect_language_model(model, vocab, text: str, flow_window: int = FLOW_WIND
     ids = vocab.encode(text, on_unknown="auto")
     if ids.size < 2:
         raise InputError(f"the text needs at least 2 tokens the model knows, got {ids.size}")
+    was_training = model.training
     model.eval()
+    try:
+        return _inspect(model, vocab, ids, skipped, flow_window, top_k)
+    finally:
+        model.train(was_training)
+
+
+def _inspect(model, vocab, ids, skipped, flow_window, top_k) -> TextInspection:
+    from rnnkit.models import LanguageModel
     traced = trace(model.rnn, _inputs(model, ids))
     groups, activations = unit_columns(traced)
     probs = softmax(traced.out[:, 0, :] @ model.decoder.weight.data.T
