@@ -14,7 +14,8 @@ loss and beam search must not dominate a step (their share reported).
     (what the training levers were chosen on), and the test sets are scored once with best
     path and with that beam: the synthetic test split (voices never heard in training; its
     digit-string utterances alone and all of it) and the Asterisk recordings (the 11
-    digits, and all 12 prompts in the model's words). Each run directory is an ``rnnkit
+    digits, and all 12 prompts in the model's words). ``--levers`` trains with ``LEVERS``
+    (``rnnkit speech train --normalization speech --festival-voices --vtlp --band-limit``). Each run directory is an ``rnnkit
     speech`` model (``--out``/seed<N>).
 ``throughput``  rnnkit's default model and its torch twin
     (``rnnkit.models.acoustic_interop.to_torch``: same starting weights; nn.GRU over packed
@@ -29,7 +30,7 @@ Threads: --threads (default 1) for NumPy's BLAS and torch.set_num_threads.
 
 Usage::
 
-    python bench/speech.py quality --minutes 30 --seeds 0
+    python bench/speech.py quality --minutes 30 --seeds 0 [--levers]
     python bench/speech.py throughput --steps 60 --repeats 3
 
 Each prints markdown tables and one JSON line.
@@ -61,11 +62,16 @@ def load_now() -> float:
 # --------------------------------------------------------------------------- quality
 
 
-def run_quality(minutes: float, seeds, out: str) -> dict:
+LEVERS = {"normalization": "speech", "festival_voices": True, "vtlp": True, "band_limit": True}
+
+
+def run_quality(minutes: float, seeds, out: str, options=None) -> dict:
     from rnnkit.apps import speech as app
     from rnnkit.data.speech_corpus import DIGIT_WORDS
 
-    splits = app.load_splits(splits=("val", "test"))
+    options = options or {}
+    splits = app.load_splits(splits=("val", "test"),
+                             festival=options.get("festival_voices", False))
     digits = [u for u in splits["test"] if set(u.text.split()) <= set(DIGIT_WORDS)]
     human = app._human_sets()
     dev = app._dev_sets()
@@ -74,7 +80,8 @@ def run_quality(minutes: float, seeds, out: str) -> dict:
         run_dir = os.path.join(out, f"seed{seed}")
         started = time.perf_counter()
         summary = app.train(run_dir, max_minutes=minutes, seed=seed, progress=False,
-                            overwrite=os.path.exists(os.path.join(run_dir, "checkpoint.npz")))
+                            overwrite=os.path.exists(os.path.join(run_dir, "checkpoint.npz")),
+                            **options)
         train_minutes = (time.perf_counter() - started) / 60
         recognizer = app.load(run_dir)
         val = {w: recognizer.evaluate(splits["val"], beam=BEAM, lm_weight=w)["wer"]
@@ -93,7 +100,7 @@ def run_quality(minutes: float, seeds, out: str) -> dict:
               f"{train_minutes:.1f} min; LM weight {weight} (validation WER {val}); load "
               f"{load_now()}", flush=True)
     _report_quality(runs)
-    return {"bench": "speech_quality", "minutes": minutes, "runs": runs}
+    return {"bench": "speech_quality", "minutes": minutes, "options": options, "runs": runs}
 
 
 def _brief(scores: dict) -> dict:
@@ -233,6 +240,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--minutes", type=float, default=30.0,
                         help="quality: training wall time per seed (default 30)")
     parser.add_argument("--seeds", default="0", help="quality: comma-separated seeds (default 0)")
+    parser.add_argument("--levers", action="store_true",
+                        help="quality: train with the human-speech levers (speech-frame "
+                             "normalisation, festival's voices, VTLP, band limits)")
     parser.add_argument("--out", default="runs/bench-speech",
                         help="quality: where the models go (default runs/bench-speech)")
     parser.add_argument("--steps", type=int, default=60,
@@ -251,7 +261,7 @@ def main(argv=None) -> dict:
     started, load_before = time.perf_counter(), load_now()
     with blas_threads(args.threads):
         if args.task == "quality":
-            record = run_quality(args.minutes, seeds, args.out)
+            record = run_quality(args.minutes, seeds, args.out, LEVERS if args.levers else None)
         else:
             record = run_throughput(args.steps, args.repeats)
     record.update(threads=args.threads, load_before=load_before, load_after=load_now(),

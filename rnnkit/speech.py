@@ -78,7 +78,10 @@ class SpeechConfig:
     subsample: int = 2                  # frames stacked per step (stride of the front end)
     dropout: float = 0.1
     n_mels: int = 40
-    normalization: str = "speech"       # one of NORMALIZATIONS (checkpoints without: "utterance")
+    normalization: str = "utterance"    # one of NORMALIZATIONS
+    festival_voices: bool = False       # festival's voices in the synthetic train/val (the app)
+    vtlp: bool = False                  # perturbed copies' features warped by VTLP
+    band_limit: bool = False            # a BAND_P share of perturbed copies band-limited
     spec_augment: bool = True
     augment_copies: int = 1             # perturbed copies of each training utterance
     lm_order: int = 3                   # character n-gram for beam search (0: none)
@@ -162,9 +165,9 @@ def featurize(audio: np.ndarray, n_mels: int = 40, name: str = "audio",
     return normalize(features) if normalization == "utterance" else normalize_speech(features)
 
 
-def perturbed_copies(utterances, copies: int, seed: int) -> list:
+def perturbed_copies(utterances, copies: int, seed: int, band_limits: bool = False) -> list:
     """``copies`` perturbed versions of each utterance: speed, silent ends, reverberation,
-    band limits, noise (see the module doc)."""
+    band limits (only with ``band_limits``), noise (see the module doc)."""
     from rnnkit.augment import (add_noise, band_limit, pad_silence, reverberate, speed_perturb,
                                 trim_silence)
     from rnnkit.data.speech_corpus import Utterance
@@ -182,7 +185,7 @@ def perturbed_copies(utterances, copies: int, seed: int) -> list:
                                 int(rng.integers(0, most_pad + 1)))
             if rng.random() < REVERB_P:
                 audio = reverberate(audio, float(rng.uniform(*RT60_S)), rng, SAMPLE_RATE)
-            if channel.random() < BAND_P:
+            if channel.random() < BAND_P and band_limits:
                 audio = band_limit(audio, SAMPLE_RATE, float(channel.uniform(*BAND_LOW_HZ)),
                                    float(channel.uniform(*BAND_HIGH_HZ)))
             audio = add_noise(audio, float(rng.uniform(*SNR_DB)), rng)
@@ -238,9 +241,10 @@ def train_recognizer(train, val, config: SpeechConfig, out_dir=None, *, extra=No
     if not train:
         raise InputError("no training utterances")
     started = time.perf_counter()
-    copies = perturbed_copies(train, config.augment_copies, config.seed)
+    copies = perturbed_copies(train, config.augment_copies, config.seed, config.band_limit)
     examples = list(train) + copies
-    warps = np.concatenate([np.ones(len(train)), vtlp_factors(len(copies), config.seed)])
+    warps = np.concatenate([np.ones(len(train)), vtlp_factors(len(copies), config.seed)
+                            if config.vtlp else np.ones(len(copies))])
     features, labels = _examples(examples, config.n_mels, warps, config.normalization)
     _check_long_enough(examples, features, labels, config.subsample)
     data = Seq2SeqBatches(features, labels, config.batch_size, seed=config.seed,
@@ -295,8 +299,7 @@ def load_recognizer(path) -> "Recognizer":
     if "settings" not in extra or type(model).__name__ != "AcousticModel":
         raise InputError(f"{str(path)!r} is not a speech recogniser checkpoint")
     lm = CharNgramLM.from_dict(extra["lm"]) if extra.get("lm") else None
-    settings = {"normalization": "utterance", **extra["settings"]}   # saved before it existed
-    return Recognizer(model, SpeechConfig(**settings), lm, extra)
+    return Recognizer(model, SpeechConfig(**extra["settings"]), lm, extra)
 
 
 # --------------------------------------------------------------------------- use

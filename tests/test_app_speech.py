@@ -127,7 +127,7 @@ def test_speech_normalization_leaves_a_padded_word_alone_and_old_checkpoints_kee
         b = featurize(padded, n_mels=20, normalization=normalization)[30:30 + len(a)]
         change = np.abs(a[2:-2] - b[2:-2]).max()
         assert change < most if most else change > 1.0
-    assert SpeechConfig().normalization == "speech"
+    assert SpeechConfig().normalization == "utterance"
     with pytest.raises(ValueError, match=r"normalization must be one of \('utterance', 'speech'\)"):
         check_config(SpeechConfig(normalization="global"))
     with pytest.raises(ValueError, match="normalization must be one of"):
@@ -137,9 +137,15 @@ def test_speech_normalization_leaves_a_padded_word_alone_and_old_checkpoints_kee
     import rnnkit.training as training
     model, meta = training.load_model(tmp_path / "checkpoint.npz")
     assert load_recognizer(tmp_path / "checkpoint.npz").config.normalization == "utterance"
-    del meta["extra"]["settings"]["normalization"]                 # as saved before it existed
+    for name in ("normalization", "festival_voices", "vtlp", "band_limit"):
+        del meta["extra"]["settings"][name]                        # as saved before they existed
     monkeypatch.setattr(training, "load_model", lambda path: (model, meta))
-    assert load_recognizer(tmp_path / "checkpoint.npz").config.normalization == "utterance"
+    again = load_recognizer(tmp_path / "checkpoint.npz").config
+    assert (again.normalization, again.vtlp, again.band_limit) == ("utterance", False, False)
+    levers = SpeechConfig(**dict(TINY, epochs=1, augment_copies=1, normalization="speech",
+                                 vtlp=True, band_limit=True))
+    recognizer, _ = train_recognizer(_tone_set(TEXTS), [], levers, progress=False)
+    assert recognizer.config.vtlp and len(recognizer.transcribe([audio])) == 1
 
 
 def test_perturbed_copies_band_limit_a_share_from_their_own_generator(monkeypatch):
@@ -157,16 +163,18 @@ def test_perturbed_copies_band_limit_a_share_from_their_own_generator(monkeypatc
         power = np.abs(np.fft.rfft(audio.astype(np.float64))) ** 2
         return power[int(0.975 * power.size):].sum() / power.sum()
 
-    monkeypatch.setattr(speech, "BAND_P", 0.0)
-    plain = perturbed_copies(utterances, 1, seed=5)
+    plain = perturbed_copies(utterances, 1, seed=5)                 # off by default
     monkeypatch.setattr(speech, "BAND_P", 1.0)
-    limited = perturbed_copies(utterances, 1, seed=5)
+    assert all(np.array_equal(a.audio, b.audio)
+               for a, b in zip(plain, perturbed_copies(utterances, 1, seed=5)))
+    limited = perturbed_copies(utterances, 1, seed=5, band_limits=True)
     assert all(a.audio.size == b.audio.size for a, b in zip(plain, limited))   # same draws
     assert all(top_band_share(a.audio) > 0.015 for a in plain)      # white: 2.5%
     assert all(top_band_share(b.audio) < 0.3 * top_band_share(a.audio)
                for a, b in zip(plain, limited))
     monkeypatch.setattr(speech, "BAND_P", 0.5)
-    half = [top_band_share(c.audio) < 0.01 for c in perturbed_copies(utterances * 8, 1, seed=5)]
+    half = [top_band_share(c.audio) < 0.01
+            for c in perturbed_copies(utterances * 8, 1, seed=5, band_limits=True)]
     assert 0.3 < np.mean(half) < 0.7
 
 

@@ -57,9 +57,10 @@ DEFAULTS = SpeechConfig()
 
 
 def load_splits(dataset=None, data=None, splits=("train", "val", "test"),
-                train_size=None) -> dict:
-    """``{split: utterances}``: the synthetic corpus's splits, or the user's folder's
-    (hash split 90/5/5); the Asterisk sets are one test set (every split the same)."""
+                train_size=None, festival=False) -> dict:
+    """``{split: utterances}``: the synthetic corpus's splits (``festival``: with festival's
+    voices in train and val), or the user's folder's (hash split 90/5/5); the Asterisk and
+    saytime sets are one test set (every split the same)."""
     from rnnkit.data import speech_corpus
 
     if data is not None:
@@ -74,7 +75,7 @@ def load_splits(dataset=None, data=None, splits=("train", "val", "test"),
         sizes = dict(SYNTHETIC_SIZES, **({"train": train_size} if train_size else {}))
         corpus_split = {"train": "train", "val": "valid", "test": "test"}
         return {s: speech_corpus.synthetic_corpus(corpus_split[s], sizes[s], seed=CORPUS_SEED,
-                                                  festival=True)
+                                                  festival=festival)
                 for s in splits}
     if dataset in ("asterisk", "asterisk-digits", "saytime-digits"):
         corpus = {"asterisk": speech_corpus.asterisk_corpus,
@@ -135,15 +136,15 @@ def train(out_dir, data=None, *, train_size=None, resume=False, overwrite=False,
         source = extra["source"]
         if data is not None or train_size is not None:
             check_resumed_source(out_dir, source, _source(data, train_size))
-        saved = {"normalization": "utterance", **extra["settings"]}   # saved before it existed
-        config = SpeechConfig(**resume_settings(saved, options, RESUME_MAY_CHANGE, log))
+        config = SpeechConfig(**resume_settings(extra["settings"], options, RESUME_MAY_CHANGE,
+                                                log))
     else:
         source = _source(data, train_size)
         config = dataclasses.replace(DEFAULTS, **{k: v for k, v in options.items()
                                                   if v is not None})
     check_config(config)
     splits = load_splits(source.get("dataset"), source.get("data"),
-                         train_size=source.get("train_size"))
+                         train_size=source.get("train_size"), festival=config.festival_voices)
     if not splits["train"]:
         raise InputError("no training utterances (a --data folder needs more files: 90% train)")
     log(f"{'resuming' if resume else 'training'} a {config.num_layers}-layer "
@@ -183,7 +184,8 @@ def evaluate(model, dataset=None, data=None, split="test", beam=1, lm_weight=0.5
     else:
         source = recognizer.extra["source"]
         utterances = load_splits(source.get("dataset"), source.get("data"), splits=(split,),
-                                 train_size=source.get("train_size"))[split]
+                                 train_size=source.get("train_size"),
+                                 festival=recognizer.config.festival_voices)[split]
     return recognizer.evaluate(utterances, beam=beam, lm_weight=lm_weight)
 
 
@@ -233,6 +235,14 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
                    help="feature mean/variance over the speech frames, log energies floored "
                         "50 dB below the loudest, or over every frame (default "
                         f"{DEFAULTS.normalization})")
+    p.add_argument("--festival-voices", action=argparse.BooleanOptionalAction,
+                   help="festival's ked and slt-hts voices speak a quarter of the synthetic "
+                        "train/val (default off)")
+    p.add_argument("--vtlp", action=argparse.BooleanOptionalAction,
+                   help="vocal-tract-length perturbation of the perturbed copies (default off)")
+    p.add_argument("--band-limit", action=argparse.BooleanOptionalAction,
+                   help="half the perturbed copies band-limited as a telephone channel "
+                        "(default off)")
     p.add_argument("--spec-augment", action=argparse.BooleanOptionalAction,
                    help="SpecAugment time and frequency masks while training (default on)")
     p.add_argument("--augment-copies", type=non_negative_int, metavar="N",
