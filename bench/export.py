@@ -40,10 +40,10 @@ BATCH, STEPS = 32, 100
 
 def build(threads):
     import onnxruntime as ort
-    import torch
 
     from rnnkit.export import to_onnx
     from rnnkit.models import LanguageModel
+    from rnnkit.models.language_model_interop import to_torch
 
     model = LanguageModel(V, embed_size=E, hidden_size=H, num_layers=L, cell="lstm", seed=0).eval()
     path = os.path.join(tempfile.mkdtemp(), "lm.onnx")
@@ -52,19 +52,7 @@ def build(threads):
     options.intra_op_num_threads = options.inter_op_num_threads = threads
     session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
-    class Twin(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.embedding = torch.nn.Embedding(V, E)
-            self.rnn = torch.nn.LSTM(E, H, L)
-            self.decoder = torch.nn.Linear(H, V)
-
-        def forward(self, ids, state):
-            out, state = self.rnn(self.embedding(ids), state)
-            return self.decoder(out), state
-
-    twin = Twin().eval()
-    twin.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()})
+    twin = to_torch(model).eval()
     return model, session, twin, os.path.getsize(path)
 
 

@@ -106,24 +106,12 @@ def eval_rnnkit(model, val_ids) -> float:
 
 
 def torch_twin(vocab_size, initial):
-    import torch
-    from torch import nn
-
-    class CharLSTM(nn.Module):
-        def __init__(self):
-            super().__init__()
-            c = CONFIG
-            self.embedding = nn.Embedding(vocab_size, c["embed_size"])
-            self.rnn = nn.LSTM(c["embed_size"], c["hidden_size"], c["num_layers"])
-            self.decoder = nn.Linear(c["hidden_size"], vocab_size)
-
-        def forward(self, ids, state=None):
-            out, state = self.rnn(self.embedding(ids), state)
-            return self.decoder(out), state
-
-    model = CharLSTM()
-    model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in initial.items()})
-    return model
+    """rnnkit's model as torch.nn modules (rnnkit.models.language_model_interop), with the
+    weights ``initial``."""
+    from rnnkit.models.language_model_interop import to_torch
+    model = rnnkit_model(vocab_size)
+    model.load_state_dict(initial)
+    return to_torch(model)
 
 
 def train_torch(vocab, train_ids, initial, minutes: float, steps=None):

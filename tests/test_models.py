@@ -46,41 +46,33 @@ def test_language_model_gradients_including_carried_state(cell, embed):
     assert worst < GRAD_TOL, errors
 
 
-def test_language_model_matches_torch_embedding_lstm_linear():
+@pytest.mark.parametrize("cell, embed_size", [("lstm", 4), ("gru", None)])
+def test_language_model_matches_its_torch_twin(cell, embed_size):
+    """rnnkit.models.language_model_interop.to_torch: nn.Embedding (or one-hot) -> nn.LSTM/GRU
+    -> nn.Linear with the model's weights gives the same logits, states and gradients."""
     torch = pytest.importorskip("torch")
-    V, E, H, L, T, B = 9, 4, 6, 2, 5, 3
-    model = LanguageModel(V, E, H, L, "lstm", dtype=F64, seed=0)
-
-    class Twin(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.embedding = torch.nn.Embedding(V, E)
-            self.rnn = torch.nn.LSTM(E, H, num_layers=L)
-            self.decoder = torch.nn.Linear(H, V)
-
-        def forward(self, ids, state):
-            out, state = self.rnn(self.embedding(ids), state)
-            return self.decoder(out), state
-
-    twin = Twin().double()
-    twin.load_state_dict({k: torch.tensor(v) for k, v in model.state_dict().items()})
+    from rnnkit.models.language_model_interop import to_torch
+    V, E, H, L, T, B = 9, embed_size, 6, 2, 5, 3
+    model = LanguageModel(V, E, H, L, cell, dtype=F64, seed=0)
+    twin = to_torch(model)
+    assert next(twin.parameters()).dtype == torch.float64
     rng = np.random.default_rng(3)
     ids = _ids((T, B), V, seed=4)
-    h0, c0 = rng.standard_normal((L, B, H)), rng.standard_normal((L, B, H))
+    parts = [rng.standard_normal((L, B, H)) for _ in range(2 if cell == "lstm" else 1)]
     dlogits = rng.standard_normal((T, B, V))
 
-    logits, (h_n, c_n) = model.forward(ids, (h0, c0))
-    d_h0, d_c0 = model.backward(dlogits)
-    h0t = torch.tensor(h0, requires_grad=True)
-    c0t = torch.tensor(c0, requires_grad=True)
-    logits_t, (h_nt, c_nt) = twin(torch.tensor(ids), (h0t, c0t))
+    logits, state_n = model.forward(ids, tuple(parts) if cell == "lstm" else parts[0])
+    d_state0 = model.backward(dlogits)
+    parts_t = [torch.tensor(p, requires_grad=True) for p in parts]
+    logits_t, state_nt = twin(torch.tensor(ids), tuple(parts_t) if cell == "lstm" else parts_t[0])
     (logits_t * torch.tensor(dlogits)).sum().backward()
 
     np.testing.assert_allclose(logits, logits_t.detach().numpy(), atol=TORCH_TOL, rtol=0)
-    np.testing.assert_allclose(h_n, h_nt.detach().numpy(), atol=TORCH_TOL, rtol=0)
-    np.testing.assert_allclose(c_n, c_nt.detach().numpy(), atol=TORCH_TOL, rtol=0)
-    np.testing.assert_allclose(d_h0, h0t.grad.numpy(), atol=TORCH_TOL, rtol=0)
-    np.testing.assert_allclose(d_c0, c0t.grad.numpy(), atol=TORCH_TOL, rtol=0)
+    as_tuple = lambda s: s if isinstance(s, tuple) else (s,)   # noqa: E731
+    for ours, theirs in zip(as_tuple(state_n), as_tuple(state_nt)):
+        np.testing.assert_allclose(ours, theirs.detach().numpy(), atol=TORCH_TOL, rtol=0)
+    for ours, theirs in zip(as_tuple(d_state0), parts_t):
+        np.testing.assert_allclose(ours, theirs.grad.numpy(), atol=TORCH_TOL, rtol=0)
     torch_grads = dict(twin.named_parameters())
     for name, p in model.named_parameters():
         np.testing.assert_allclose(p.grad, torch_grads[name].grad.numpy(), atol=TORCH_TOL, rtol=0,
