@@ -31,15 +31,17 @@ from rnnkit.inspect.units import rank_units, token_features
 TOP_K = 5
 
 
-def _salience(model, ids, predicted: int) -> np.ndarray:
-    """``(T,)`` ``||dz_c/de_t||`` by the model's backward, relative to the largest."""
+def _classes_and_salience(model, ids) -> tuple[np.ndarray, np.ndarray]:
+    """One forward and one backward of a text: its class probabilities ``p (C,)`` and the
+    ``(T,)`` ``||dz_c/de_t||`` of the predicted class ``c``, relative to the largest."""
     logits = model.forward(ids[:, None])                                     # (1, C)
+    p = softmax(logits.astype(np.float64))[0]
     dy = np.zeros_like(logits)
-    dy[0, predicted] = 1.0
+    dy[0, int(p.argmax())] = 1.0
     de = model.classifier.backward(dy)                                       # (T, 1, E)
     model.zero_grad()
     norms = np.linalg.norm(de[:, 0, :].astype(np.float64), axis=1)
-    return norms / norms.max() if norms.max() > 0 else norms
+    return p, (norms / norms.max() if norms.max() > 0 else norms)
 
 
 def _joined(traces) -> Trace:
@@ -76,14 +78,12 @@ def inspect_classifier(classifier, texts) -> TextInspection:
 
 
 def _inspect(classifier, model, vocab, texts) -> TextInspection:
-    from rnnkit.module import no_grad
     classes = list(classifier.classes)
     pieces, traces, top_tokens, top_probs, salience, counts = [], [], [], [], [], {}
     skipped = sorted({w for text in texts for w in vocab.unknown(text)})
     for text, ids in zip(texts, classifier.encoder.transform(texts)):
         traced = trace(model.classifier.rnn, model.embedding.weight.data[ids][:, None, :])
-        with no_grad():
-            p = softmax(model.forward(ids[:, None]).astype(np.float64))[0]  # (C,)
+        p, text_salience = _classes_and_salience(model, ids)                # (C,), (T,)
         order = np.argsort(-p, kind="stable")[:TOP_K]
         words = [w + " " for w in vocab.tokenize(text)]                      # unknown ones too
         words[-1] = words[-1][:-1] + "\n"                                     # one text a line
@@ -91,7 +91,7 @@ def _inspect(classifier, model, vocab, texts) -> TextInspection:
         traces.append(traced)
         top_tokens += [[classes[k] for k in order]] * ids.size
         top_probs += [p[order]] * ids.size
-        salience.append(_salience(model, ids, int(order[0])))
+        salience.append(text_salience)
         counts[classes[order[0]]] = counts.get(classes[order[0]], 0) + 1
     joined = _joined(traces)
     groups, activations = unit_columns(joined)
