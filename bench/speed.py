@@ -20,6 +20,11 @@ seeded generator (``--sweep-seed``, default 0, so the list is the same every run
 shortened where a training step would exceed ``SWEEP_GFLOP`` of GEMM work. The fixed six
 rows are the shapes rnnkit was tuned on; the sweep is how a user's own sizes fare.
 
+``--gemm`` measures only the per-step product of the recurrent loops, ``h (B, H) @
+W_hh^T (H, 4H)``, over a grid of B and H: GFLOP/s of rnnkit's packed kernel
+(``rnnkit/kernels/_gemm.py``, one core, W_hh packed beforehand as the loops do once per
+sequence), of ``np.dot`` with NumPy's BLAS threads and with one, and of ``torch.mm``.
+
 Targets (issue 4), checked at the end: training >= 1.0x torch at every LSTM and GRU
 configuration and a geometric mean >= 1.2x over them; inference >= 1.0x; one-token
 generation latency <= 1/3 of torch's. The machine's load average is printed before and
@@ -31,6 +36,7 @@ Usage::
     python bench/speed.py --quick       # three configurations, median of 5
     python bench/speed.py --repeats 9 --only lstm
     python bench/speed.py --sweep 24 --only lstm --only gru --no-bidir --no-gen
+    python bench/speed.py --gemm
 """
 
 from __future__ import annotations
@@ -215,6 +221,49 @@ def bench_generation(repeats, H=GEN["H"], num_layers=GEN["num_layers"], steps=GE
 
 
 # -- reporting -------------------------------------------------------------------
+GEMM_BATCHES = (1, 2, 3, 4, 7, 8, 12, 16, 32, 64)
+GEMM_HIDDEN = (128, 256, 512, 1024)
+
+
+def bench_gemm(repeats, threads):
+    """GFLOP/s of the per-step product h (B, H) @ W^T (H, 4H): packed kernel, np.dot with
+    the default BLAS threads and with one, torch.mm; interleaved, median of ``repeats``."""
+    from threadpoolctl import threadpool_limits
+
+    from rnnkit.kernels._gemm import matmul, pack
+
+    rng = np.random.default_rng(0)
+    print("| B | H | packed (1 core) | np.dot | np.dot, 1 thread | torch.mm | packed / torch |\n"
+          "|---:|---:|---:|---:|---:|---:|---:|")
+    rows = []
+    for H in GEMM_HIDDEN:
+        W_T = rng.standard_normal((H, 4 * H), dtype=np.float32)
+        P, W_T_torch = pack(W_T), torch.from_numpy(W_T)
+        for B in GEMM_BATCHES:
+            h = rng.standard_normal((B, H), dtype=np.float32)
+            out, h_torch = np.empty((B, 4 * H), np.float32), torch.from_numpy(h)
+            calls = max(1, int(2e7 / (2.0 * B * H * 4 * H)))       # ~20 MFLOP a timing
+
+            def timed(fn):
+                return lambda: [fn() for _ in range(calls)]
+
+            def one_thread():
+                with threadpool_limits(1, user_api="blas"):
+                    for _ in range(calls):
+                        np.dot(h, W_T, out=out)
+
+            times = interleaved({"packed": timed(lambda: matmul(h, P, out)),
+                                 "numpy": timed(lambda: np.dot(h, W_T, out=out)),
+                                 "numpy1": one_thread,
+                                 "torch": timed(lambda: torch.mm(h_torch, W_T_torch))},
+                                repeats, warmup=2)
+            gf = {k: 2.0 * B * H * 4 * H * calls / t / 1e9 for k, t in times.items()}
+            rows.append(dict(B=B, H=H, **{k: round(v, 1) for k, v in gf.items()}))
+            print(f"| {B} | {H} | {gf['packed']:.1f} | {gf['numpy']:.1f} | {gf['numpy1']:.1f} | "
+                  f"{gf['torch']:.1f} | {gf['packed'] / gf['torch']:.2f}x |", flush=True)
+    return rows
+
+
 def geometric_mean(values):
     return float(np.exp(np.mean(np.log(values)))) if values else float("nan")
 
@@ -283,6 +332,8 @@ def main(argv=None):
                         help="N random shapes (B, T, D, H) instead of the fixed configurations")
     parser.add_argument("--sweep-seed", type=int, default=0, help="seed of the sweep's shapes (0)")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (2)")
+    parser.add_argument("--gemm", action="store_true",
+                        help="only the per-step product, packed kernel vs np.dot vs torch.mm")
     args = parser.parse_args(argv)
     repeats = args.repeats or 5
     configs = QUICK_CONFIGS if args.quick else CONFIGS
@@ -290,6 +341,13 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
 
     started, load_before = time.perf_counter(), os.getloadavg()[0]
+    if args.gemm:
+        rows = bench_gemm(repeats, args.threads)
+        print(f"\nload average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
+        print(json.dumps(dict(benchmark="rnnkit.speed.gemm", numpy=np.__version__,
+                              blas=blas_name(), torch_threads=torch.get_num_threads(),
+                              rows=rows)))
+        return
     peak = sgemm_peak_gflops()
     print(f"NumPy {np.__version__} BLAS: {blas_name()}; torch {torch.__version__} "
           f"threads={torch.get_num_threads()}; sgemm peak {peak:.1f} GFLOP/s; "

@@ -9,6 +9,7 @@ import rnnkit
 from rnnkit import kernels
 
 if kernels.available():
+    from rnnkit.kernels import _loop as fast_loop
     from rnnkit.kernels import lstm as fast_lstm
 
     FAST_MODULES = [fast_lstm]
@@ -71,11 +72,16 @@ def max_relative_difference(a, b):
     return max(np.abs(a[k] - b[k]).max() / (np.abs(b[k]).max() + 1e-30) for k in b)
 
 
-@pytest.fixture(params=["compiled_loop", "blas_loop"])
+@pytest.fixture(params=["packed_loop", "compiled_loop", "blas_loop"])
 def loop(request, monkeypatch):
-    """Tiny LSTM steps (and small batches over cache-resident weights) run the whole loop
-    compiled; larger ones call BLAS per step. Both are tested on small shapes by moving the
-    thresholds."""
+    """float32 LSTM batches of up to PACKED_BATCH rows run the whole loop compiled around
+    the packed product; tiny LSTM steps (and small batches over cache-resident weights)
+    run it compiled with plain loops; larger ones call BLAS per step. All three are tested
+    on small shapes by moving the thresholds."""
+    if request.param == "packed_loop":
+        monkeypatch.setattr(fast_loop, "PACK_FROM_ROWS", 0)
+    else:
+        monkeypatch.setattr(fast_loop, "PACKED_BATCH", 0)
     if request.param == "blas_loop":
         for module in FAST_MODULES:
             monkeypatch.setattr(module, "SMALL_STEP", 0)
@@ -84,13 +90,21 @@ def loop(request, monkeypatch):
 
 
 def test_which_lstm_loop_runs():
-    from rnnkit.kernels.lstm import runs_compiled
+    from rnnkit.kernels.lstm import runs_compiled, which_loop
 
     assert runs_compiled(T=1000, B=1, H=32)                     # tiny steps
     assert runs_compiled(T=200, B=2, H=128) and runs_compiled(T=50, B=3, H=512)
     assert not runs_compiled(T=1, B=1, H=512)                   # one-token generation: BLAS
     assert not runs_compiled(T=100, B=4, H=256)                 # batch of 4: BLAS
     assert not runs_compiled(T=100, B=1, H=1024)                # W_hh out of cache: BLAS
+    f32, f64 = np.dtype(np.float32), np.dtype(np.float64)
+    assert which_loop(1000, 1, 32, f32) == "small"              # tiny steps, either dtype
+    assert which_loop(100, 4, 256, f32) == "packed"             # float32 small batches
+    assert which_loop(50, 32, 512, f32) == "packed"
+    assert which_loop(50, 3, 512, f64) == "small"               # float64 keeps the old rules
+    assert which_loop(100, 4, 256, f64) == "blas"
+    assert which_loop(50, 33, 512, f32) == "blas"               # past PACKED_BATCH
+    assert which_loop(1, 1, 512, f32) == "blas"                 # one token: packing would not pay
 
 
 @pytest.mark.parametrize("kind", list(LAYERS))

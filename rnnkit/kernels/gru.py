@@ -12,7 +12,8 @@ Forward, per step ``t`` (``prev`` is ``t - 1``, or ``t + 1`` in the reverse dire
     h_t    = n + z * (h_prev - n)                     # padded rows keep h_prev
 
 float32 runs the forward in one compiled pass per step after ``S = h_prev @ W_hh^T``
-(rows contiguous), with the vectorised rational tanh/sigmoid of
+(rows contiguous; batches of up to ``_loop.PACKED_BATCH`` rows run the whole loop, forward
+and backward, compiled around the packed product of ``rnnkit/kernels/_gemm.py``), with the vectorised rational tanh/sigmoid of
 ``rnnkit/kernels/_activations.py`` (``_step_float32``); float64 keeps ``np.tanh``.
 
 Backward, per step in reverse order, ``dh = (DGH[t+1] @ W_hh) + carry + d_out[t]``::
@@ -27,9 +28,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnkit.kernels import _gemm, _loop
 from rnnkit.kernels._activations import sigmoid32, tanh32
 from rnnkit.kernels._jit import njit
 from rnnkit.kernels._loop import outputs, padding, steps, transposed_weights
+
 
 @njit
 def _reset_update_gates(S, GHN, ST, gi, b_hh, half):
@@ -141,6 +144,19 @@ def _forward_loop_float32(GI, W_hh_T, bias, HS, A, GHN, padded, reverse):
                       HS[prev], HS[new], padded[t])
 
 
+@njit
+def _forward_loop_packed(GI, P, bias, HS, A, GHN, padded, reverse, S):
+    """The float32 forward loop in one compiled call: per step the packed product
+    S = h_prev @ W_hh^T (P = pack(W_hh^T), S (B, 3H)) and the one-pass step."""
+    T = GI.shape[0]
+    for step in range(T):
+        t = T - 1 - step if reverse else step
+        new, prev = (t, t + 1) if reverse else (t + 1, t)
+        _gemm.matmul(HS[prev], P, S)
+        _step_float32(S, GI[t], bias, A[min(t, A.shape[0] - 1)], GHN[min(t, GHN.shape[0] - 1)],
+                      HS[prev], HS[new], padded[t])
+
+
 def forward_sequence(GI, state, W_hh, b_hh, reverse, padded, keep):
     """One direction. GI (T, B, 3H) = X @ W_ih^T + b_ih; state (h0,) (B, H);
     padded (T, B) bool or None. Returns out (T, B, H), (h_T,), cache (None unless keep)."""
@@ -154,7 +170,10 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, padded, keep):
     bias = np.zeros(G, dtype) if b_hh is None else b_hh
     rows_padded = padding(padded, T, B)
     HS[T if reverse else 0] = h0
-    if dtype == np.float32:
+    if _loop.runs_packed(dtype, T, B):
+        _forward_loop_packed(GI, _gemm.pack(W_hh.T), bias, HS, A, GHN, rows_padded, reverse,
+                             np.empty((B, G), dtype))
+    elif dtype == np.float32:
         _forward_loop_float32(GI, transposed_weights(W_hh, T * B), bias, HS, A, GHN, rows_padded,
                               reverse)
     else:
@@ -197,9 +216,27 @@ def backward_sequence(d_out, d_state, cache, W_hh, reverse, padded):
     DGH = np.empty((T, B, G), A.dtype)
     carry = d_state[0].copy()                                    # dh not yet through W_hh
     dh_mm = np.zeros_like(carry)                                 # DGH[t+1] @ W_hh
-    for t, new, prev in reversed(steps(T, reverse)):
-        _gates_backward(dh_mm, carry, d_out[t], A[t], GHN[t], HS[prev], DGI[t], DGH[t], padded[t])
-        np.matmul(DGH[t], W_hh, out=dh_mm)                       # (B, H)
+    if _loop.runs_packed(A.dtype, T, B):
+        _backward_loop_packed(d_out, carry, dh_mm, _gemm.pack(W_hh), HS, A, GHN, DGI, DGH,
+                              padded, reverse)
+    else:
+        for t, new, prev in reversed(steps(T, reverse)):
+            _gates_backward(dh_mm, carry, d_out[t], A[t], GHN[t], HS[prev], DGI[t], DGH[t],
+                            padded[t])
+            np.matmul(DGH[t], W_hh, out=dh_mm)                   # (B, H)
     H_prev = HS[1:] if reverse else HS[:T]                       # (T, B, H)
     dW_hh = DGH.reshape(T * B, G).T @ H_prev.reshape(T * B, -1)  # (3H, H)
     return DGI, DGH, (dh_mm + carry,), dW_hh
+
+
+@njit
+def _backward_loop_packed(d_out, carry, dh_mm, P, HS, A, GHN, DGI, DGH, padded, reverse):
+    """The float32 backward loop in one compiled call: per step the fused gate gradients,
+    then the packed product dh_mm = DGH[t] @ W_hh (P = pack(W_hh))."""
+    T = A.shape[0]
+    for step in range(T):
+        t = step if reverse else T - 1 - step
+        prev = t + 1 if reverse else t
+        _gates_backward(dh_mm, carry, d_out[t], A[t], GHN[t], HS[prev], DGI[t], DGH[t],
+                        padded[t])
+        _gemm.matmul(DGH[t], P, dh_mm)

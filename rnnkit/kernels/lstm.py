@@ -20,8 +20,10 @@ float32 runs the same equations in fewer passes (``_forward_loop_float32``)::
     i, f, g, o, c_t, TC[t], h_t  = one compiled pass over S, GI[t], b_hh, c_prev
 
 with the rational tanh and sigmoid of ``rnnkit/kernels/_activations.py``, which LLVM
-vectorises; reading ``W_hh @ h^T`` column by column would not vectorise, hence the other
-orientation. float64 keeps ``np.tanh`` (the PyTorch comparisons run in float64).
+vectorises. Batches of up to ``_loop.PACKED_BATCH`` rows run that loop, and the backward
+one, wholly compiled, the product by the packed kernel of ``rnnkit/kernels/_gemm.py``
+(``W_hh^T`` and ``W_hh`` packed once per call): no BLAS or Python call per step.
+Reading ``W_hh @ h^T`` column by column would not vectorise, hence the other orientation. float64 keeps ``np.tanh`` (the PyTorch comparisons run in float64).
 
 Backward, per step in reverse order, given ``dh`` (from step t+1 plus ``d_out[t]``) and ``dc``::
 
@@ -38,6 +40,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnkit.kernels import _gemm, _loop
 from rnnkit.kernels._activations import sigmoid32, sigmoid_of, tanh32, tanh_of
 from rnnkit.kernels._jit import njit
 from rnnkit.kernels._loop import copy_pays, outputs, padding, steps, transposed_weights
@@ -145,6 +148,17 @@ def runs_compiled(T, B, H) -> bool:
         B <= SMALL_BATCH and G * H <= SMALL_WEIGHTS and copy_pays(T * B))
 
 
+def which_loop(T, B, H, dtype) -> str:
+    """A direction's loop: "small" (plain compiled loops: tiny steps, and float64's small
+    batches), "packed" (float32 batches of up to ``_loop.PACKED_BATCH`` over enough steps
+    to pay for packing W_hh, compiled around the packed product) or "blas" (a BLAS call per step)."""
+    if B * 4 * H * H <= SMALL_STEP:
+        return "small"
+    if _loop.runs_packed(dtype, T, B):
+        return "packed"
+    return "small" if runs_compiled(T, B, H) else "blas"
+
+
 @njit
 def _forward_loop_small(GI, W_hh_T, b_hh, HS, CS, A, TC, padded, reverse):
     """The forward loop of ``forward_sequence`` in one compiled call (tiny B * H);
@@ -227,7 +241,12 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, padded, keep):
     HS[first] = h0
     CS[first % len(CS)] = c0
     rows_padded = padding(padded, T, B)
-    if runs_compiled(T, B, H):
+    loop = which_loop(T, B, H, dtype)
+    if loop == "packed":
+        S = np.empty((B, G), dtype)
+        _forward_loop_packed(GI, _gemm.pack(W_hh.T), bias, HS, CS, A, TC, rows_padded,
+                             reverse, S)
+    elif loop == "small":
         _forward_loop_small(GI, np.ascontiguousarray(W_hh.T), bias, HS, CS, A, TC,
                             rows_padded, reverse)
     elif dtype == np.float32:
@@ -302,6 +321,20 @@ def _forward_loop_float32(GI, W_hh_T, bias, HS, CS, A, TC, padded, reverse):
                       CS[new % len(CS)], TC[min(t, len(TC) - 1)], HS[new], HS[prev], padded[t])
 
 
+@njit
+def _forward_loop_packed(GI, P, bias, HS, CS, A, TC, padded, reverse, S):
+    """The float32 forward loop in one compiled call: per step the packed product
+    S = h_prev @ W_hh^T (P = pack(W_hh^T), S (B, 4H)) and the one-pass step."""
+    T = GI.shape[0]
+    for step in range(T):
+        t = T - 1 - step if reverse else step
+        new, prev = (t, t + 1) if reverse else (t + 1, t)
+        _gemm.matmul(HS[prev], P, S)
+        _step_float32(S, GI[t], bias, CS[prev % CS.shape[0]], A[min(t, A.shape[0] - 1)],
+                      CS[new % CS.shape[0]], TC[min(t, TC.shape[0] - 1)], HS[new], HS[prev],
+                      padded[t])
+
+
 def backward_sequence(d_out, d_state, cache, W_hh, reverse, padded):
     """BPTT through one direction. d_out (T, B, H); d_state (dh_T, dc_T).
 
@@ -315,7 +348,14 @@ def backward_sequence(d_out, d_state, cache, W_hh, reverse, padded):
     dc = d_state[1].copy()
     DG = np.empty((T, B, G), A.dtype)
     rows_padded = padding(padded, T, B)
-    if runs_compiled(T, B, H):
+    loop = which_loop(T, B, H, A.dtype)
+    if loop == "packed":
+        dh_mm = np.zeros((B, H), A.dtype)
+        carry = d_state[0].copy()
+        _backward_loop_packed(d_out, carry, dh_mm, dc, _gemm.pack(W_hh), CS, A, TC, DG,
+                              rows_padded, reverse)
+        dh = dh_mm + carry
+    elif loop == "small":
         dh = d_state[0].copy()
         _backward_loop_small(d_out, dh, dc, W_hh, CS, A, TC, DG, rows_padded, reverse)
     else:
@@ -323,6 +363,18 @@ def backward_sequence(d_out, d_state, cache, W_hh, reverse, padded):
     H_prev = HS[1:] if reverse else HS[:T]                       # (T, B, H)
     dW_hh = DG.reshape(T * B, G).T @ H_prev.reshape(T * B, H)    # (4H, H)
     return DG, (dh, dc), dW_hh
+
+
+@njit
+def _backward_loop_packed(d_out, carry, dh_mm, dc, P, CS, A, TC, DG, padded, reverse):
+    """The float32 backward loop in one compiled call: per step the fused gate gradients,
+    then the packed product dh_mm = DG[t] @ W_hh (P = pack(W_hh), dh_mm (B, H))."""
+    T = A.shape[0]
+    for step in range(T):
+        t = step if reverse else T - 1 - step
+        prev = t + 1 if reverse else t
+        _gates_backward(dh_mm, carry, d_out[t], dc, A[t], TC[t], CS[prev], DG[t], padded[t])
+        _gemm.matmul(DG[t], P, dh_mm)
 
 
 def _backward_loop_blas(d_out, dh_T, dc, W_hh, CS, A, TC, DG, padded, reverse):
