@@ -30,7 +30,7 @@ Threads: --threads (default 1) for NumPy's BLAS and torch.set_num_threads.
 
 Usage::
 
-    python bench/speech.py quality --minutes 30 --seeds 0 [--levers]
+    python bench/speech.py quality --minutes 30 --seeds 0 [--levers] [--patience none]
     python bench/speech.py throughput --steps 60 --repeats 3
 
 Each prints markdown tables and one JSON line.
@@ -234,6 +234,20 @@ def decoding_costs(model, batches) -> dict:
 # --------------------------------------------------------------------------- main
 
 
+@dataclasses.dataclass(frozen=True)
+class _Patience:
+    value: int | None
+
+
+def _patience(text: str) -> _Patience:
+    """--patience: a positive integer, or 'none' (no early stopping)."""
+    if text.lower() == "none":
+        return _Patience(None)
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'none', got {text!r}")
+    return _Patience(int(text))
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("task", choices=("quality", "throughput"))
@@ -243,6 +257,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--levers", action="store_true",
                         help="quality: train with the human-speech levers (speech-frame "
                              "normalisation, festival's voices, VTLP, band limits)")
+    parser.add_argument("--patience", type=_patience, default=None,
+                        help="quality: epochs without a better validation loss before "
+                             "stopping, or 'none' to train for all of --minutes (default: "
+                             "the app's, 5)")
     parser.add_argument("--out", default="runs/bench-speech",
                         help="quality: where the models go (default runs/bench-speech)")
     parser.add_argument("--steps", type=int, default=60,
@@ -261,7 +279,10 @@ def main(argv=None) -> dict:
     started, load_before = time.perf_counter(), load_now()
     with blas_threads(args.threads):
         if args.task == "quality":
-            record = run_quality(args.minutes, seeds, args.out, LEVERS if args.levers else None)
+            options = dict(LEVERS) if args.levers else {}
+            if args.patience is not None:
+                options["patience"] = args.patience.value
+            record = run_quality(args.minutes, seeds, args.out, options)
         else:
             record = run_throughput(args.steps, args.repeats)
     record.update(threads=args.threads, load_before=load_before, load_after=load_now(),
