@@ -72,16 +72,14 @@ def max_relative_difference(a, b):
     return max(np.abs(a[k] - b[k]).max() / (np.abs(b[k]).max() + 1e-30) for k in b)
 
 
-@pytest.fixture(params=["packed_loop", "packed_loop_2_threads", "compiled_loop", "blas_loop"])
+@pytest.fixture(params=["packed_loop", "compiled_loop", "blas_loop"])
 def loop(request, monkeypatch):
-    """float32 LSTM and GRU batches of up to PACKED_BATCH rows run the whole loop compiled
-    around the packed product (on one thread or, its panels split, on two); tiny LSTM steps (and small batches over cache-resident weights)
+    """float32 LSTM batches of up to PACKED_BATCH rows run the whole loop compiled around
+    the packed product; tiny LSTM steps (and small batches over cache-resident weights)
     run it compiled with plain loops; larger ones call BLAS per step. All three are tested
     on small shapes by moving the thresholds."""
-    if request.param.startswith("packed_loop"):
+    if request.param == "packed_loop":
         monkeypatch.setattr(fast_loop, "PACK_FROM_ROWS", 0)
-        if request.param.endswith("2_threads"):
-            monkeypatch.setattr(fast_loop, "loop_threads", lambda B, K, N: 2)
     else:
         monkeypatch.setattr(fast_loop, "PACKED_BATCH", 0)
     if request.param == "blas_loop":

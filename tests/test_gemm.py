@@ -64,20 +64,3 @@ def test_columns_past_n_are_left_alone():
     product(A, M, out=wide[:, :20])
     np.testing.assert_allclose(wide[:, :20], A @ M, rtol=1e-5, atol=1e-5)
     assert (wide[:, 20:] == 3).all()
-
-
-@pytest.mark.parametrize("threads", [2, 3])
-@pytest.mark.parametrize("N", [16, 100, 2048])
-def test_threads_give_the_same_numbers(threads, N):
-    """Splitting the panels over threads changes who computes a column, not how."""
-    from rnnkit.kernels._gemm import matmul, matmul_threads, pack, product
-
-    rng = np.random.default_rng(N)
-    A = rng.standard_normal((7, 33)).astype(np.float32)
-    P = pack(rng.standard_normal((33, N)).astype(np.float32))
-    one, split, chosen = (np.full((7, N), np.nan, np.float32) for _ in range(3))
-    matmul(A, P, one)
-    matmul_threads(A, P, split, threads)
-    product(A, P, chosen, threads)
-    np.testing.assert_array_equal(split, one)
-    np.testing.assert_array_equal(chosen, one)

@@ -15,10 +15,8 @@ choice is made once, at the start; a job that starts later on the same cores can
 slow a two-thread run: ``--threads 1`` then.
 
 Every action that computes (``train``, ``eval``, ``predict``, ``sample``...) runs under
-``blas_threads(args.threads)``, applied once by ``rnnkit/cli.py``: it limits NumPy's BLAS
-and the compiled recurrent loops (numba's threads) alike. The library itself leaves both
-as they are (all cores): limit them with ``threadpoolctl`` and ``numba.set_num_threads``
-in your own code.
+``blas_threads(args.threads)``, applied once by ``rnnkit/cli.py``. The library itself
+leaves NumPy's threads as they are: limit them with ``threadpoolctl`` in your own code.
 """
 
 from __future__ import annotations
@@ -97,38 +95,13 @@ def thread_count(text: str):
 
 
 def blas_threads(count):
-    """A context limiting NumPy's BLAS (with threadpoolctl, which the ``apps`` extra brings
-    with scikit-learn; without it, BLAS is left as it is) and the compiled recurrent loops
-    (numba's thread pool) to ``count`` threads (``"auto"``: :func:`auto_threads`)."""
-    count = auto_threads() if count == AUTO else count
-    stack = contextlib.ExitStack()
+    """A context limiting NumPy's BLAS to ``count`` threads (``"auto"``: :func:`auto_threads`),
+    with threadpoolctl, which the ``apps`` extra brings with scikit-learn; without it, a no-op."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
-        pass
-    else:
-        stack.enter_context(threadpool_limits(count, user_api="blas"))
-    stack.enter_context(loop_threads(count))
-    return stack
-
-
-@contextlib.contextmanager
-def loop_threads(count):
-    """numba's thread count (the packed recurrent loops of ``rnnkit/kernels``) set to
-    ``count`` (at most numba's pool size) inside the context; nothing without numba."""
-    from rnnkit import kernels
-
-    if not kernels.available():
-        yield
-        return
-    import numba
-
-    before = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(count, numba.config.NUMBA_NUM_THREADS)))
-    try:
-        yield
-    finally:
-        numba.set_num_threads(before)
+        return contextlib.nullcontext()
+    return threadpool_limits(auto_threads() if count == AUTO else count, user_api="blas")
 
 
 def add_threads_option(parser: argparse.ArgumentParser) -> None:

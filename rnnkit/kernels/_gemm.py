@@ -169,12 +169,3 @@ def matmul_threads(A, P, out, threads):
         _panels(A, P, out, share * full // threads, (share + 1) * full // threads)
     if out.shape[1] > full * PANEL:
         matmul(A, P[full:], out[:, full * PANEL:])
-
-
-@njit
-def product(A, P, out, threads):
-    """:func:`matmul` on one thread, :func:`matmul_threads` on more."""
-    if threads > 1:
-        matmul_threads(A, P, out, threads)
-    else:
-        matmul(A, P, out)

@@ -55,22 +55,6 @@ def runs_packed(dtype, T, B) -> bool:
     return dtype == np.float32 and B <= PACKED_BATCH and T * B >= PACK_FROM_ROWS
 
 
-# Per-step products of at least THREAD_FLOPS are split over numba's threads (the
-# panels of W_hh in equal shares); smaller ones would wait for the threads more than
-# they compute.
-THREAD_FLOPS = 1 << 20
-
-
-def loop_threads(B, K, N) -> int:
-    """Threads for a packed loop whose per-step product is (B, K) @ (K, N): numba's
-    thread count (``numba.set_num_threads``; the commands set it with BLAS's, from
-    ``--threads``), or 1 for a small product."""
-    import numba
-
-    threads = numba.get_num_threads()
-    return threads if threads > 1 and 2 * B * K * N >= THREAD_FLOPS else 1
-
-
 # Rows (T * B) from which a contiguous copy of W_hh^T pays for itself: BLAS runs
 # h @ W^T up to 25% faster on it than on the transposed view at a small batch, but
 # the copy reads and writes all of W_hh, as much as one step's product at B = 1.

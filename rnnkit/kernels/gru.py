@@ -145,15 +145,14 @@ def _forward_loop_float32(GI, W_hh_T, bias, HS, A, GHN, padded, reverse):
 
 
 @njit
-def _forward_loop_packed(GI, P, bias, HS, A, GHN, padded, reverse, S, threads):
+def _forward_loop_packed(GI, P, bias, HS, A, GHN, padded, reverse, S):
     """The float32 forward loop in one compiled call: per step the packed product
-    S = h_prev @ W_hh^T (P = pack(W_hh^T), S (B, 3H); on ``threads`` threads) and the
-    one-pass step."""
+    S = h_prev @ W_hh^T (P = pack(W_hh^T), S (B, 3H)) and the one-pass step."""
     T = GI.shape[0]
     for step in range(T):
         t = T - 1 - step if reverse else step
         new, prev = (t, t + 1) if reverse else (t + 1, t)
-        _gemm.product(HS[prev], P, S, threads)
+        _gemm.matmul(HS[prev], P, S)
         _step_float32(S, GI[t], bias, A[min(t, A.shape[0] - 1)], GHN[min(t, GHN.shape[0] - 1)],
                       HS[prev], HS[new], padded[t])
 
@@ -173,7 +172,7 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, padded, keep):
     HS[T if reverse else 0] = h0
     if _loop.runs_packed(dtype, T, B):
         _forward_loop_packed(GI, _gemm.pack(W_hh.T), bias, HS, A, GHN, rows_padded, reverse,
-                             np.empty((B, G), dtype), _loop.loop_threads(B, H, G))
+                             np.empty((B, G), dtype))
     elif dtype == np.float32:
         _forward_loop_float32(GI, transposed_weights(W_hh, T * B), bias, HS, A, GHN, rows_padded,
                               reverse)
@@ -219,7 +218,7 @@ def backward_sequence(d_out, d_state, cache, W_hh, reverse, padded):
     dh_mm = np.zeros_like(carry)                                 # DGH[t+1] @ W_hh
     if _loop.runs_packed(A.dtype, T, B):
         _backward_loop_packed(d_out, carry, dh_mm, _gemm.pack(W_hh), HS, A, GHN, DGI, DGH,
-                              padded, reverse, _loop.loop_threads(B, G, G // 3))
+                              padded, reverse)
     else:
         for t, new, prev in reversed(steps(T, reverse)):
             _gates_backward(dh_mm, carry, d_out[t], A[t], GHN[t], HS[prev], DGI[t], DGH[t],
@@ -231,8 +230,7 @@ def backward_sequence(d_out, d_state, cache, W_hh, reverse, padded):
 
 
 @njit
-def _backward_loop_packed(d_out, carry, dh_mm, P, HS, A, GHN, DGI, DGH, padded, reverse,
-                          threads):
+def _backward_loop_packed(d_out, carry, dh_mm, P, HS, A, GHN, DGI, DGH, padded, reverse):
     """The float32 backward loop in one compiled call: per step the fused gate gradients,
     then the packed product dh_mm = DGH[t] @ W_hh (P = pack(W_hh))."""
     T = A.shape[0]
@@ -241,4 +239,4 @@ def _backward_loop_packed(d_out, carry, dh_mm, P, HS, A, GHN, DGI, DGH, padded, 
         prev = t + 1 if reverse else t
         _gates_backward(dh_mm, carry, d_out[t], A[t], GHN[t], HS[prev], DGI[t], DGH[t],
                         padded[t])
-        _gemm.product(DGH[t], P, dh_mm, threads)
+        _gemm.matmul(DGH[t], P, dh_mm)

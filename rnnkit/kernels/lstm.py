@@ -245,7 +245,7 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, padded, keep):
     if loop == "packed":
         S = np.empty((B, G), dtype)
         _forward_loop_packed(GI, _gemm.pack(W_hh.T), bias, HS, CS, A, TC, rows_padded,
-                             reverse, S, _loop.loop_threads(B, H, G))
+                             reverse, S)
     elif loop == "small":
         _forward_loop_small(GI, np.ascontiguousarray(W_hh.T), bias, HS, CS, A, TC,
                             rows_padded, reverse)
@@ -322,15 +322,14 @@ def _forward_loop_float32(GI, W_hh_T, bias, HS, CS, A, TC, padded, reverse):
 
 
 @njit
-def _forward_loop_packed(GI, P, bias, HS, CS, A, TC, padded, reverse, S, threads):
+def _forward_loop_packed(GI, P, bias, HS, CS, A, TC, padded, reverse, S):
     """The float32 forward loop in one compiled call: per step the packed product
-    S = h_prev @ W_hh^T (P = pack(W_hh^T), S (B, 4H); on ``threads`` threads) and the
-    one-pass step."""
+    S = h_prev @ W_hh^T (P = pack(W_hh^T), S (B, 4H)) and the one-pass step."""
     T = GI.shape[0]
     for step in range(T):
         t = T - 1 - step if reverse else step
         new, prev = (t, t + 1) if reverse else (t + 1, t)
-        _gemm.product(HS[prev], P, S, threads)
+        _gemm.matmul(HS[prev], P, S)
         _step_float32(S, GI[t], bias, CS[prev % CS.shape[0]], A[min(t, A.shape[0] - 1)],
                       CS[new % CS.shape[0]], TC[min(t, TC.shape[0] - 1)], HS[new], HS[prev],
                       padded[t])
@@ -354,7 +353,7 @@ def backward_sequence(d_out, d_state, cache, W_hh, reverse, padded):
         dh_mm = np.zeros((B, H), A.dtype)
         carry = d_state[0].copy()
         _backward_loop_packed(d_out, carry, dh_mm, dc, _gemm.pack(W_hh), CS, A, TC, DG,
-                              rows_padded, reverse, _loop.loop_threads(B, G, H))
+                              rows_padded, reverse)
         dh = dh_mm + carry
     elif loop == "small":
         dh = d_state[0].copy()
@@ -367,7 +366,7 @@ def backward_sequence(d_out, d_state, cache, W_hh, reverse, padded):
 
 
 @njit
-def _backward_loop_packed(d_out, carry, dh_mm, dc, P, CS, A, TC, DG, padded, reverse, threads):
+def _backward_loop_packed(d_out, carry, dh_mm, dc, P, CS, A, TC, DG, padded, reverse):
     """The float32 backward loop in one compiled call: per step the fused gate gradients,
     then the packed product dh_mm = DG[t] @ W_hh (P = pack(W_hh), dh_mm (B, H))."""
     T = A.shape[0]
@@ -375,7 +374,7 @@ def _backward_loop_packed(d_out, carry, dh_mm, dc, P, CS, A, TC, DG, padded, rev
         t = step if reverse else T - 1 - step
         prev = t + 1 if reverse else t
         _gates_backward(dh_mm, carry, d_out[t], dc, A[t], TC[t], CS[prev], DG[t], padded[t])
-        _gemm.product(DG[t], P, dh_mm, threads)
+        _gemm.matmul(DG[t], P, dh_mm)
 
 
 def _backward_loop_blas(d_out, dh_T, dc, W_hh, CS, A, TC, DG, padded, reverse):
