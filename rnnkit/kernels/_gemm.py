@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir
-from numba import prange, types
+from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from rnnkit.kernels._jit import njit, njit_parallel
+from rnnkit.kernels._jit import njit
 
 PANEL = 16                              # columns per panel: two vectors of 8 floats
 MAX_ROWS = 6                            # rows per kernel call: 12 accumulators
@@ -147,25 +147,3 @@ def matmul(A, P, out):
                 for j in range(tail):
                     out[r0 + r, full * PANEL + j] = buffer[r, j]
 
-
-@njit
-def _panels(A, P, out, first, stop):
-    """Panels first..stop - 1 (all full) of :func:`matmul`."""
-    M, K = A.shape
-    a_stride = A.strides[0] // 4
-    o_stride = out.strides[0] // 4
-    for p in range(first, stop):
-        for r0 in range(0, M, MAX_ROWS):
-            _rows(A, r0 * a_stride, a_stride, P, p * K * PANEL, K, out,
-                  r0 * o_stride + p * PANEL, o_stride, min(MAX_ROWS, M - r0))
-
-
-@njit_parallel
-def matmul_threads(A, P, out, threads):
-    """:func:`matmul` with the full panels split over ``threads`` threads (numba's pool):
-    each thread reads only its share of the packed matrix."""
-    full = out.shape[1] // PANEL
-    for share in prange(threads):
-        _panels(A, P, out, share * full // threads, (share + 1) * full // threads)
-    if out.shape[1] > full * PANEL:
-        matmul(A, P[full:], out[:, full * PANEL:])

@@ -14,8 +14,3 @@ def njit(fn):
     """Compile ``fn`` in nopython mode, caching the machine code next to the module."""
     return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
 
-
-def njit_parallel(fn):
-    """:func:`njit` with ``parallel=True``: ``prange`` loops run on numba's thread pool
-    (``numba.set_num_threads``)."""
-    return numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)(fn)
