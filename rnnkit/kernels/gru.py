@@ -170,7 +170,7 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, padded, keep):
     bias = np.zeros(G, dtype) if b_hh is None else b_hh
     rows_padded = padding(padded, T, B)
     HS[T if reverse else 0] = h0
-    if _loop.runs_packed(dtype, T, B):
+    if _loop.runs_packed(dtype, T, B, W_hh.size):
         _forward_loop_packed(GI, _gemm.pack(W_hh.T), bias, HS, A, GHN, rows_padded, reverse,
                              np.empty((B, G), dtype))
     elif dtype == np.float32:
@@ -216,7 +216,7 @@ def backward_sequence(d_out, d_state, cache, W_hh, reverse, padded):
     DGH = np.empty((T, B, G), A.dtype)
     carry = d_state[0].copy()                                    # dh not yet through W_hh
     dh_mm = np.zeros_like(carry)                                 # DGH[t+1] @ W_hh
-    if _loop.runs_packed(A.dtype, T, B):
+    if _loop.runs_packed(A.dtype, T, B, W_hh.size):
         _backward_loop_packed(d_out, carry, dh_mm, _gemm.pack(W_hh), HS, A, GHN, DGI, DGH,
                               padded, reverse)
     else:

@@ -154,7 +154,7 @@ def which_loop(T, B, H, dtype) -> str:
     to pay for packing W_hh, compiled around the packed product) or "blas" (a BLAS call per step)."""
     if B * 4 * H * H <= SMALL_STEP:
         return "small"
-    if _loop.runs_packed(dtype, T, B):
+    if _loop.runs_packed(dtype, T, B, 4 * H * H):
         return "packed"
     return "small" if runs_compiled(T, B, H) else "blas"
 
