@@ -94,14 +94,17 @@ def median_seconds(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def interleaved(fns: dict, repeats: int, warmup: int = 1) -> dict:
-    """Median wall time of each callable, alternating between them every run."""
+def interleaved(fns: dict, repeats: int, warmup: int = 1, pause: float = 0.0) -> dict:
+    """Median wall time of each callable, alternating between them every run; with
+    ``pause``, that many seconds of sleep (untimed) before each run, so that the idle
+    threads of the library run before stop spinning (they take a core for a while)."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
     times = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            time.sleep(pause)
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
@@ -227,7 +230,8 @@ GEMM_HIDDEN = (128, 256, 512, 1024)
 
 def bench_gemm(repeats, threads):
     """GFLOP/s of the per-step product h (B, H) @ W^T (H, 4H): packed kernel, np.dot with
-    the default BLAS threads and with one, torch.mm; interleaved, median of ``repeats``."""
+    the default BLAS threads and with one, torch.mm; interleaved with 0.1 s pauses (without
+    them the libraries' spinning threads halve each other's speed), median of ``repeats``."""
     from threadpoolctl import threadpool_limits
 
     from rnnkit.kernels._gemm import matmul, pack
@@ -242,7 +246,7 @@ def bench_gemm(repeats, threads):
         for B in GEMM_BATCHES:
             h = rng.standard_normal((B, H), dtype=np.float32)
             out, h_torch = np.empty((B, 4 * H), np.float32), torch.from_numpy(h)
-            calls = max(1, int(2e7 / (2.0 * B * H * 4 * H)))       # ~20 MFLOP a timing
+            calls = max(1, int(2e9 / (2.0 * B * H * 4 * H)))       # ~2 GFLOP a timing
 
             def timed(fn):
                 return lambda: [fn() for _ in range(calls)]
@@ -256,7 +260,7 @@ def bench_gemm(repeats, threads):
                                  "numpy": timed(lambda: np.dot(h, W_T, out=out)),
                                  "numpy1": one_thread,
                                  "torch": timed(lambda: torch.mm(h_torch, W_T_torch))},
-                                repeats, warmup=2)
+                                repeats, warmup=2, pause=0.1)
             gf = {k: 2.0 * B * H * 4 * H * calls / t / 1e9 for k, t in times.items()}
             rows.append(dict(B=B, H=H, **{k: round(v, 1) for k, v in gf.items()}))
             print(f"| {B} | {H} | {gf['packed']:.1f} | {gf['numpy']:.1f} | {gf['numpy1']:.1f} | "
