@@ -100,7 +100,8 @@ def test_which_lstm_loop_runs():
     f32, f64 = np.dtype(np.float32), np.dtype(np.float64)
     assert which_loop(1000, 1, 32, f32) == "small"              # tiny steps, either dtype
     assert which_loop(100, 4, 256, f32) == "packed"             # float32 small batches
-    assert which_loop(50, 32, 512, f32) == "packed"
+    assert which_loop(50, 32, 128, f32) == "packed"
+    assert which_loop(50, 32, 512, f32) == "blas"               # 67 MFLOP a step: BLAS's threads
     assert which_loop(50, 3, 512, f64) == "small"               # float64 keeps the old rules
     assert which_loop(100, 4, 256, f64) == "blas"
     assert which_loop(50, 33, 512, f32) == "blas"               # past PACKED_BATCH

@@ -48,17 +48,22 @@ def outputs(HS, reverse, padded, keep):
 # One core streams a W_hh that does not stay in its cache more slowly than BLAS's two:
 # only W_hh of at most PACKED_WEIGHTS entries (4 MB in float32) is packed (measured
 # 2026-12-07, LSTM (B, T, H) = (16, 200, 1024) inference: 0.74x torch packed, 1.05x BLAS).
+# From about 16 MFLOP a step, BLAS's two threads match the packed kernel's one core
+# (the product alone, (B, H) = (16, 512): 58.7 vs 58.5 GFLOP/s; (32, 512): 64.6 vs
+# 61.2), and the text-generation model (B = 32, H = 512) trained at 0.69x torch packed,
+# 0.75x with BLAS: steps of PACKED_STEP_FLOPS or more keep the BLAS loop.
 PACKED_BATCH = 32
 PACK_FROM_ROWS = 64
 PACKED_WEIGHTS = 1 << 20
+PACKED_STEP_FLOPS = 1 << 24
 
 
 def runs_packed(dtype, T, B, weights) -> bool:
     """Whether a direction's loop runs compiled around the packed product (float32, at
     most PACKED_BATCH rows a step, at least PACK_FROM_ROWS in all, a W_hh of at most
-    PACKED_WEIGHTS entries)."""
+    PACKED_WEIGHTS entries, a step's product under PACKED_STEP_FLOPS)."""
     return (dtype == np.float32 and B <= PACKED_BATCH and T * B >= PACK_FROM_ROWS
-            and weights <= PACKED_WEIGHTS)
+            and weights <= PACKED_WEIGHTS and 2 * B * weights < PACKED_STEP_FLOPS)
 
 
 # Rows (T * B) from which a contiguous copy of W_hh^T pays for itself: BLAS runs
