@@ -2,8 +2,8 @@
 
 The recurrent loops multiply a few rows (the batch, B = 1..64) by the same matrix at every
 step: ``S = h_prev @ W_hh^T`` forward, ``dh = DG @ W_hh`` backward. OpenBLAS runs such
-skinny products far below its peak (single thread, (B, H) = (4, 256): 26 GFLOP/s, (8, 512):
-37), because each call re-packs the matrix and its kernels are shaped for many rows.
+skinny products far below its peak (one thread, (B, H) = (4, 256): 22 GFLOP/s, (8, 512):
+32), because each call re-packs the matrix and its kernels are shaped for many rows.
 Here the matrix is packed once per sequence and every step runs one register-blocked
 kernel over it::
 
@@ -16,8 +16,9 @@ kernel over it::
 
 The 2R accumulators (at most 12), the two vectors of a panel row and the broadcast of
 ``A[r, k]`` fit the 16 AVX registers of an x86-64 core, so the inner loop is loads and
-fused multiply-adds only: 64-94 GFLOP/s on one core of the project's machine where
-``np.dot`` reaches 23-54 at B = 3..16 (``bench/speed.py --gemm``). numba does not
+fused multiply-adds only: 40-68 GFLOP/s on one core of the project's machine at
+B = 3..16, H <= 512, where ``np.dot`` reaches 10-40 on one thread and 10-59 on two
+(``bench/speed.py --gemm``; docs/speed.md). numba does not
 produce this kernel from plain loops (LLVM keeps scalar accumulators scalar), so
 :func:`_micro_kernel` writes it as LLVM IR with ``<8 x float>`` vectors and
 ``llvm.fma``; on a CPU without AVX2/FMA, LLVM lowers the same IR to what the CPU has.
