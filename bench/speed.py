@@ -97,7 +97,7 @@ def median_seconds(fn, repeats: int) -> float:
 def interleaved(fns: dict, repeats: int, warmup: int = 1, pause: float = 0.0) -> dict:
     """Median wall time of each callable, alternating between them every run; with
     ``pause``, that many seconds of sleep (untimed) before each run, so that the idle
-    threads of the library run before stop spinning (they take a core for a while)."""
+    threads of the library run before have stopped spinning (they hold a core a while)."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()

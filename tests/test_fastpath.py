@@ -74,8 +74,8 @@ def max_relative_difference(a, b):
 
 @pytest.fixture(params=["packed_loop", "compiled_loop", "blas_loop"])
 def loop(request, monkeypatch):
-    """float32 LSTM batches of up to PACKED_BATCH rows run the whole loop compiled around
-    the packed product; tiny LSTM steps (and small batches over cache-resident weights)
+    """Small float32 LSTM and GRU batches run the whole loop compiled around the packed
+    product; tiny LSTM steps (and small batches over cache-resident weights)
     run it compiled with plain loops; larger ones call BLAS per step. All three are tested
     on small shapes by moving the thresholds."""
     if request.param == "packed_loop":

@@ -17,10 +17,11 @@ the same order; only the bookkeeping differs:
   covers every gate of a step;
 * LSTM only: when ``B * 4H * H`` is tiny (long sequences of one example), per-call
   overhead dominates and the whole loop, matrix products included, runs compiled;
-* float32 LSTM and GRU batches of up to 32 rows run the whole loop compiled too, each
-  step's product ``h_prev @ W_hh^T`` (and ``DG @ W_hh`` backward) by the packed kernel
-  of ``_gemm.py`` (``W_hh`` packed once per call, register-blocked FMAs on one core),
-  which runs such few-row products 1.5-3x faster than BLAS does.
+* small float32 LSTM and GRU batches (``_loop.runs_packed``: up to 32 rows, ``W_hh`` up
+  to 4 MB, a step's product under 16 MFLOP) run the whole loop compiled too, each step's
+  product ``h_prev @ W_hh^T`` (and ``DG @ W_hh`` backward) by the packed kernel of
+  ``_gemm.py`` (``W_hh`` packed once per call, register-blocked FMAs on one core), up to
+  3x BLAS's speed on such few-row products.
 
 The GRU's ``reset_after=False`` form has no fast path and runs the reference loop.
 Measurements and the reasons behind each choice: ``docs/speed.md``.

@@ -13,4 +13,3 @@ import numba
 def njit(fn):
     """Compile ``fn`` in nopython mode, caching the machine code next to the module."""
     return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
-

@@ -14,12 +14,22 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnkit.kernels._jit import njit
+
 
 def steps(T, reverse):
     """Time indices in processing order, and (new, prev) rows of the (T+1, ...) state arrays."""
     if reverse:
         return [(t, t, t + 1) for t in range(T - 1, -1, -1)]
     return [(t, t + 1, t) for t in range(T)]
+
+
+@njit
+def step_rows(k, T, reverse):
+    """The k-th entry of :func:`steps`, for the compiled loops: (t, new, prev). A
+    backward loop takes entry ``T - 1 - k`` at its k-th step."""
+    t = T - 1 - k if reverse else k
+    return (t, t, t + 1) if reverse else (t, t + 1, t)
 
 
 def padding(padded, T, B):

@@ -12,9 +12,10 @@ Forward, per step ``t`` (``prev`` is ``t - 1``, or ``t + 1`` in the reverse dire
     h_t    = n + z * (h_prev - n)                     # padded rows keep h_prev
 
 float32 runs the forward in one compiled pass per step after ``S = h_prev @ W_hh^T``
-(rows contiguous; batches of up to ``_loop.PACKED_BATCH`` rows run the whole loop, forward
-and backward, compiled around the packed product of ``rnnkit/kernels/_gemm.py``), with the vectorised rational tanh/sigmoid of
-``rnnkit/kernels/_activations.py`` (``_step_float32``); float64 keeps ``np.tanh``.
+(rows contiguous), with the vectorised rational tanh/sigmoid of
+``rnnkit/kernels/_activations.py`` (``_step_float32``); float64 keeps ``np.tanh``. Small
+float32 batches (``_loop.runs_packed``) run the whole loop, forward and backward, compiled
+around the packed product of ``rnnkit/kernels/_gemm.py``.
 
 Backward, per step in reverse order, ``dh = (DGH[t+1] @ W_hh) + carry + d_out[t]``::
 
@@ -31,7 +32,7 @@ import numpy as np
 from rnnkit.kernels import _gemm, _loop
 from rnnkit.kernels._activations import sigmoid32, tanh32
 from rnnkit.kernels._jit import njit
-from rnnkit.kernels._loop import outputs, padding, steps, transposed_weights
+from rnnkit.kernels._loop import outputs, padding, step_rows, steps, transposed_weights
 
 
 @njit
@@ -150,8 +151,7 @@ def _forward_loop_packed(GI, P, bias, HS, A, GHN, padded, reverse, S):
     S = h_prev @ W_hh^T (P = pack(W_hh^T), S (B, 3H)) and the one-pass step."""
     T = GI.shape[0]
     for step in range(T):
-        t = T - 1 - step if reverse else step
-        new, prev = (t, t + 1) if reverse else (t + 1, t)
+        t, new, prev = step_rows(step, T, reverse)
         _gemm.matmul(HS[prev], P, S)
         _step_float32(S, GI[t], bias, A[min(t, A.shape[0] - 1)], GHN[min(t, GHN.shape[0] - 1)],
                       HS[prev], HS[new], padded[t])
@@ -235,8 +235,7 @@ def _backward_loop_packed(d_out, carry, dh_mm, P, HS, A, GHN, DGI, DGH, padded, 
     then the packed product dh_mm = DGH[t] @ W_hh (P = pack(W_hh))."""
     T = A.shape[0]
     for step in range(T):
-        t = step if reverse else T - 1 - step
-        prev = t + 1 if reverse else t
+        t, _, prev = step_rows(T - 1 - step, T, reverse)
         _gates_backward(dh_mm, carry, d_out[t], A[t], GHN[t], HS[prev], DGI[t], DGH[t],
                         padded[t])
         _gemm.matmul(DGH[t], P, dh_mm)

@@ -20,10 +20,11 @@ float32 runs the same equations in fewer passes (``_forward_loop_float32``)::
     i, f, g, o, c_t, TC[t], h_t  = one compiled pass over S, GI[t], b_hh, c_prev
 
 with the rational tanh and sigmoid of ``rnnkit/kernels/_activations.py``, which LLVM
-vectorises. Batches of up to ``_loop.PACKED_BATCH`` rows run that loop, and the backward
+vectorises; reading ``W_hh @ h^T`` column by column would not vectorise, hence the other
+orientation. Small float32 batches (``_loop.runs_packed``) run that loop, and the backward
 one, wholly compiled, the product by the packed kernel of ``rnnkit/kernels/_gemm.py``
 (``W_hh^T`` and ``W_hh`` packed once per call): no BLAS or Python call per step.
-Reading ``W_hh @ h^T`` column by column would not vectorise, hence the other orientation. float64 keeps ``np.tanh`` (the PyTorch comparisons run in float64).
+float64 keeps ``np.tanh`` (the PyTorch comparisons run in float64).
 
 Backward, per step in reverse order, given ``dh`` (from step t+1 plus ``d_out[t]``) and ``dc``::
 
@@ -43,7 +44,8 @@ import numpy as np
 from rnnkit.kernels import _gemm, _loop
 from rnnkit.kernels._activations import sigmoid32, sigmoid_of, tanh32, tanh_of
 from rnnkit.kernels._jit import njit
-from rnnkit.kernels._loop import copy_pays, outputs, padding, steps, transposed_weights
+from rnnkit.kernels._loop import (copy_pays, outputs, padding, step_rows, steps,
+                                  transposed_weights)
 
 
 # The fused loops index one batch row at a time through 1-D views, and their constants
@@ -150,8 +152,8 @@ def runs_compiled(T, B, H) -> bool:
 
 def which_loop(T, B, H, dtype) -> str:
     """A direction's loop: "small" (plain compiled loops: tiny steps, and float64's small
-    batches), "packed" (float32 batches of up to ``_loop.PACKED_BATCH`` over enough steps
-    to pay for packing W_hh, compiled around the packed product) or "blas" (a BLAS call per step)."""
+    batches), "packed" (the float32 shapes of ``_loop.runs_packed``, compiled around the
+    packed product) or "blas" (a BLAS call per step)."""
     if B * 4 * H * H <= SMALL_STEP:
         return "small"
     if _loop.runs_packed(dtype, T, B, 4 * H * H):
@@ -167,8 +169,7 @@ def _forward_loop_small(GI, W_hh_T, b_hh, HS, CS, A, TC, padded, reverse):
     H = G // 4
     S = np.empty(G, GI.dtype)
     for step in range(T):
-        t = T - 1 - step if reverse else step
-        new, prev = (t, t + 1) if reverse else (t + 1, t)
+        t, new, prev = step_rows(step, T, reverse)
         a, tc = A[min(t, A.shape[0] - 1)], TC[min(t, TC.shape[0] - 1)]
         c, c_prev = CS[new % CS.shape[0]], CS[prev % CS.shape[0]]
         for b in range(B):
@@ -199,8 +200,7 @@ def _backward_loop_small(d_out, dh, dc, W_hh, CS, A, TC, DG, padded, reverse):
     T, B, G = A.shape
     H = G // 4
     for step in range(T):
-        t = step if reverse else T - 1 - step
-        prev = t + 1 if reverse else t
+        t, _, prev = step_rows(T - 1 - step, T, reverse)
         for b in range(B):
             if padded[t, b]:
                 DG[t, b] = 0.0                                   # dh, dc pass through
@@ -327,8 +327,7 @@ def _forward_loop_packed(GI, P, bias, HS, CS, A, TC, padded, reverse, S):
     S = h_prev @ W_hh^T (P = pack(W_hh^T), S (B, 4H)) and the one-pass step."""
     T = GI.shape[0]
     for step in range(T):
-        t = T - 1 - step if reverse else step
-        new, prev = (t, t + 1) if reverse else (t + 1, t)
+        t, new, prev = step_rows(step, T, reverse)
         _gemm.matmul(HS[prev], P, S)
         _step_float32(S, GI[t], bias, CS[prev % CS.shape[0]], A[min(t, A.shape[0] - 1)],
                       CS[new % CS.shape[0]], TC[min(t, TC.shape[0] - 1)], HS[new], HS[prev],
@@ -371,8 +370,7 @@ def _backward_loop_packed(d_out, carry, dh_mm, dc, P, CS, A, TC, DG, padded, rev
     then the packed product dh_mm = DG[t] @ W_hh (P = pack(W_hh), dh_mm (B, H))."""
     T = A.shape[0]
     for step in range(T):
-        t = step if reverse else T - 1 - step
-        prev = t + 1 if reverse else t
+        t, _, prev = step_rows(T - 1 - step, T, reverse)
         _gates_backward(dh_mm, carry, d_out[t], dc, A[t], TC[t], CS[prev], DG[t], padded[t])
         _gemm.matmul(DG[t], P, dh_mm)
 
