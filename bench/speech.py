@@ -234,18 +234,13 @@ def decoding_costs(model, batches) -> dict:
 # --------------------------------------------------------------------------- main
 
 
-@dataclasses.dataclass(frozen=True)
-class _Patience:
-    value: int | None
-
-
-def _patience(text: str) -> _Patience:
-    """--patience: a positive integer, or 'none' (no early stopping)."""
+def _patience(text: str) -> int | None:
+    """--patience: a positive integer, or 'none' (None: no early stopping)."""
     if text.lower() == "none":
-        return _Patience(None)
+        return None
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer or 'none', got {text!r}")
-    return _Patience(int(text))
+    return int(text)
 
 
 def main(argv=None) -> dict:
@@ -257,7 +252,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--levers", action="store_true",
                         help="quality: train with the human-speech levers (speech-frame "
                              "normalisation, festival's voices, VTLP, band limits)")
-    parser.add_argument("--patience", type=_patience, default=None,
+    parser.add_argument("--patience", type=_patience, default=argparse.SUPPRESS,
                         help="quality: epochs without a better validation loss before "
                              "stopping, or 'none' to train for all of --minutes (default: "
                              "the app's, 5)")
@@ -280,8 +275,8 @@ def main(argv=None) -> dict:
     with blas_threads(args.threads):
         if args.task == "quality":
             options = dict(LEVERS) if args.levers else {}
-            if args.patience is not None:
-                options["patience"] = args.patience.value
+            if "patience" in vars(args):                        # given: None is "none"
+                options["patience"] = args.patience
             record = run_quality(args.minutes, seeds, args.out, options)
         else:
             record = run_throughput(args.steps, args.repeats)
