@@ -228,7 +228,7 @@ GEMM_BATCHES = (1, 2, 3, 4, 7, 8, 12, 16, 32, 64)
 GEMM_HIDDEN = (128, 256, 512, 1024)
 
 
-def bench_gemm(repeats, threads):
+def bench_gemm(repeats):
     """GFLOP/s of the per-step product h (B, H) @ W^T (H, 4H): packed kernel, np.dot with
     the default BLAS threads and with one, torch.mm; interleaved with 0.1 s pauses (without
     them the libraries' spinning threads halve each other's speed), median of ``repeats``."""
@@ -346,7 +346,7 @@ def main(argv=None):
 
     started, load_before = time.perf_counter(), os.getloadavg()[0]
     if args.gemm:
-        rows = bench_gemm(repeats, args.threads)
+        rows = bench_gemm(repeats)
         print(f"\nload average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
         print(json.dumps(dict(benchmark="rnnkit.speed.gemm", numpy=np.__version__,
                               blas=blas_name(), torch_threads=torch.get_num_threads(),
