@@ -10,6 +10,8 @@ from rnnkit import kernels
 
 if kernels.available():
     from rnnkit.kernels import _loop as fast_loop
+    from rnnkit.kernels import _threads as fast_threads
+    from rnnkit.kernels import _workers as fast_workers
     from rnnkit.kernels import lstm as fast_lstm
 
     FAST_MODULES = [fast_lstm]
@@ -72,14 +74,20 @@ def max_relative_difference(a, b):
     return max(np.abs(a[k] - b[k]).max() / (np.abs(b[k]).max() + 1e-30) for k in b)
 
 
-@pytest.fixture(params=["packed_loop", "compiled_loop", "blas_loop"])
+@pytest.fixture(params=["packed_loop", "packed_two_workers", "compiled_loop", "blas_loop"])
 def loop(request, monkeypatch):
     """Small float32 LSTM and GRU batches run the whole loop compiled around the packed
-    product; tiny LSTM steps (and small batches over cache-resident weights)
-    run it compiled with plain loops; larger ones call BLAS per step. All three are tested
-    on small shapes by moving the thresholds."""
-    if request.param == "packed_loop":
+    product, on one core or with the hidden units split between workers; tiny LSTM steps
+    (and small batches over cache-resident weights) run it compiled with plain loops;
+    larger ones call BLAS per step. All are tested on small shapes by moving the
+    thresholds (two workers: shares of 4 units, so H = 5 splits 4 + 1)."""
+    monkeypatch.setattr(fast_threads, "_threads", 1)
+    if request.param.startswith("packed"):
         monkeypatch.setattr(fast_loop, "PACK_FROM_ROWS", 0)
+        if request.param == "packed_two_workers":
+            monkeypatch.setattr(fast_workers, "WORKER_STEP_FLOPS", 0)
+            monkeypatch.setattr(fast_threads, "_threads", 2)
+            monkeypatch.setattr(fast_workers, "SHARE_MULTIPLE", 4)
     else:
         monkeypatch.setattr(fast_loop, "PACKED_BATCH", 0)
     if request.param == "blas_loop":
@@ -89,8 +97,10 @@ def loop(request, monkeypatch):
     return request.param
 
 
-def test_which_lstm_loop_runs():
+def test_which_lstm_loop_runs(monkeypatch):
     from rnnkit.kernels.lstm import runs_compiled, which_loop
+
+    monkeypatch.setattr(fast_threads, "_threads", 1)
 
     assert runs_compiled(T=1000, B=1, H=32)                     # tiny steps
     assert runs_compiled(T=200, B=2, H=128) and runs_compiled(T=50, B=3, H=512)
@@ -106,6 +116,15 @@ def test_which_lstm_loop_runs():
     assert which_loop(100, 4, 256, f64) == "blas"
     assert which_loop(50, 33, 512, f32) == "blas"               # past PACKED_BATCH
     assert which_loop(1, 1, 512, f32) == "blas"                 # one token: packing would not pay
+    monkeypatch.setattr(fast_threads, "_threads", 2)            # two cores
+    assert which_loop(50, 32, 512, f32) == "packed"             # split between them
+    assert which_loop(50, 64, 1024, f32) == "packed"
+    assert which_loop(50, 65, 512, f32) == "blas"               # past PACKED_BATCH_WORKERS
+    assert which_loop(50, 8, 2048, f32) == "blas"               # W_hh of 64 MB
+    assert which_loop(50, 3, 512, f64) == "small"               # float64: as on one core
+    assert which_loop(1, 1, 512, f32) == "blas"
+    assert fast_workers.count(B=32, H=512, gates=4) == 2
+    assert fast_workers.count(B=2, H=64, gates=4) == 1          # a 131 kFLOP step: one core
 
 
 @pytest.mark.parametrize("kind", list(LAYERS))

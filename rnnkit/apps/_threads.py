@@ -15,8 +15,10 @@ choice is made once, at the start; a job that starts later on the same cores can
 slow a two-thread run: ``--threads 1`` then.
 
 Every action that computes (``train``, ``eval``, ``predict``, ``sample``...) runs under
-``blas_threads(args.threads)``, applied once by ``rnnkit/cli.py``. The library itself
-leaves NumPy's threads as they are: limit them with ``threadpoolctl`` in your own code.
+``blas_threads(args.threads)``, applied once by ``rnnkit/cli.py``: the count holds for
+BLAS and for rnnkit's own two-core loops (``rnnkit/kernels/_workers.py``). The library
+itself leaves NumPy's threads as they are (limit them with ``threadpoolctl`` in your own
+code); its loops use ``rnnkit.kernels.threads()`` cores, ``set_threads(n)`` to change.
 """
 
 from __future__ import annotations
@@ -94,14 +96,27 @@ def thread_count(text: str):
         raise argparse.ArgumentTypeError(f"expected 'auto' or a positive integer, got {text!r}") from None
 
 
+@contextlib.contextmanager
 def blas_threads(count):
-    """A context limiting NumPy's BLAS to ``count`` threads (``"auto"``: :func:`auto_threads`),
-    with threadpoolctl, which the ``apps`` extra brings with scikit-learn; without it, a no-op."""
+    """A context running NumPy's BLAS and rnnkit's compiled loops (``rnnkit.kernels.
+    set_threads``) on ``count`` threads (``"auto"``: :func:`auto_threads`). BLAS's are
+    limited with threadpoolctl, which the ``apps`` extra brings with scikit-learn (without
+    it, BLAS is left as it is)."""
+    from rnnkit.kernels import _threads as kernel_threads
+
+    count = auto_threads() if count == AUTO else count
     try:
         from threadpoolctl import threadpool_limits
+        limits = threadpool_limits(count, user_api="blas")
     except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(auto_threads() if count == AUTO else count, user_api="blas")
+        limits = contextlib.nullcontext()
+    before = kernel_threads._threads
+    kernel_threads.set_threads(count)
+    try:
+        with limits:
+            yield count
+    finally:
+        kernel_threads._threads = before
 
 
 def add_threads_option(parser: argparse.ArgumentParser) -> None:

@@ -21,7 +21,11 @@ the same order; only the bookkeeping differs:
   to 4 MB, a step's product under 16 MFLOP) run the whole loop compiled too, each step's
   product ``h_prev @ W_hh^T`` (and ``DG @ W_hh`` backward) by the packed kernel of
   ``_gemm.py`` (``W_hh`` packed once per call, register-blocked FMAs on one core), up to
-  3x BLAS's speed on such few-row products.
+  3x BLAS's speed on such few-row products;
+* from a step of about 1 MFLOP, those loops split the hidden units between the cores
+  (``_workers.py``: each core computes its units' gates from the whole previous state,
+  one barrier a step), up to 64 rows and a ``W_hh`` of 16 MB; how many cores:
+  ``threads()`` / ``set_threads(n)`` (``_threads.py``).
 
 The GRU's ``reset_after=False`` form has no fast path and runs the reference loop.
 Measurements and the reasons behind each choice: ``docs/speed.md``.
@@ -33,6 +37,8 @@ from __future__ import annotations
 
 import importlib.util
 from functools import cache
+
+from rnnkit.kernels._threads import set_threads, threads  # noqa: F401  (numba-free)
 
 
 @cache

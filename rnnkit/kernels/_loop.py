@@ -48,7 +48,7 @@ def outputs(HS, reverse, padded, keep):
 
 
 # float32 batches of at most PACKED_BATCH rows run their whole loop compiled, around the
-# packed product of ``rnnkit/kernels/_gemm.py`` (W_hh packed once per call, one core);
+# packed product of ``rnnkit/kernels/_gemm.py`` (W_hh packed once per call, on one core);
 # larger ones call BLAS per step. Measured 2026-12-07, one thread, LSTM inference /
 # training ms, BLAS loop -> packed loop: (B, T, D, H) = (4, 188, 61, 232) 19.7 -> 10.0 /
 # 48.2 -> 28.2; (7, 128, 42, 506) 137.5 -> 60.1 / 313.5 -> 163.8; (32, 100, 128, 128)
@@ -66,14 +66,27 @@ PACKED_BATCH = 32
 PACK_FROM_ROWS = 64
 PACKED_WEIGHTS = 1 << 20
 PACKED_STEP_FLOPS = 1 << 24
+# Split between two cores (``rnnkit/kernels/_workers.py``), the packed loop beats the
+# BLAS loop up to 64 rows and a W_hh of 16 MB, whatever the step's size (measured
+# 2026-12-07, LSTM training / inference vs torch, BLAS loop -> packed on two cores:
+# (B, T, H) = (32, 100, 512) 0.81 -> 0.94 / 0.79 -> 1.05; (64, 50, 512) 0.92 -> 0.99 /
+# 0.80 -> 0.91; (16, 200, 1024) 1.00 -> 1.25 / 0.88 -> 1.27; (64, 50, 1024) 0.91 -> 1.08 /
+# 0.81 -> 0.85; (64, 100, 128) 0.80 -> 1.04 / 0.74 -> 1.04).
+PACKED_BATCH_WORKERS = 64
+PACKED_WEIGHTS_WORKERS = 1 << 22
 
 
-def runs_packed(dtype, T, B, weights) -> bool:
-    """Whether a direction's loop runs compiled around the packed product (float32, at
-    most PACKED_BATCH rows a step, at least PACK_FROM_ROWS in all, a W_hh of at most
-    PACKED_WEIGHTS entries, a step's product under PACKED_STEP_FLOPS)."""
-    return (dtype == np.float32 and B <= PACKED_BATCH and T * B >= PACK_FROM_ROWS
-            and weights <= PACKED_WEIGHTS and 2 * B * weights < PACKED_STEP_FLOPS)
+def runs_packed(dtype, T, B, weights, workers=1) -> bool:
+    """Whether a direction's loop runs compiled around the packed product: float32, at
+    least PACK_FROM_ROWS rows in all, and on one core at most PACKED_BATCH rows a step, a
+    W_hh of at most PACKED_WEIGHTS entries and a step's product under PACKED_STEP_FLOPS;
+    on ``workers`` > 1 cores at most PACKED_BATCH_WORKERS rows and PACKED_WEIGHTS_WORKERS
+    entries."""
+    if dtype != np.float32 or T * B < PACK_FROM_ROWS:
+        return False
+    if workers > 1:
+        return B <= PACKED_BATCH_WORKERS and weights <= PACKED_WEIGHTS_WORKERS
+    return B <= PACKED_BATCH and weights <= PACKED_WEIGHTS and 2 * B * weights < PACKED_STEP_FLOPS
 
 
 # Rows (T * B) from which a contiguous copy of W_hh^T pays for itself: BLAS runs

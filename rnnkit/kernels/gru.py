@@ -27,9 +27,11 @@ Backward, per step in reverse order, ``dh = (DGH[t+1] @ W_hh) + carry + d_out[t]
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
-from rnnkit.kernels import _gemm, _loop
+from rnnkit.kernels import _gemm, _loop, _workers
 from rnnkit.kernels._activations import sigmoid32, tanh32
 from rnnkit.kernels._jit import njit
 from rnnkit.kernels._loop import outputs, padding, step_rows, steps, transposed_weights
@@ -77,61 +79,73 @@ def _hidden(A, h_prev, h, hT, padded):
 
 
 @njit
-def _gates_backward(dh_mm, carry, d_out, A, GHN, h_prev, DGI, DGH, padded):
-    """One step of BPTT: dh = dh_mm + carry + d_out; writes DGI, DGH; carry = dh z.
-    Padded rows pass dh through (carry = dh_mm + carry) and get zero gate gradients."""
+def _gates_backward(dh_mm, carry, d_out, A, GHN, h_prev, DGI, DGH, padded, j0, j1):
+    """One step of BPTT for hidden units j0..j1-1: dh = dh_mm + carry + d_out; writes their
+    columns of DGI, DGH; carry = dh z. Padded rows pass dh through (carry = dh_mm + carry)
+    and get zero gate gradients."""
     B, G = A.shape
     H = G // 3
+    n = j1 - j0
     for b in range(B):
         a, dgi, dgh = A[b], DGI[b], DGH[b]
-        r, z, n = a[:H], a[H:2 * H], a[2 * H:]
-        mm, cb, dob, ghn, hp = dh_mm[b], carry[b], d_out[b], GHN[b], h_prev[b]
+        r, z, nn = a[j0:j1], a[H + j0:H + j1], a[2 * H + j0:2 * H + j1]
+        dgi_r, dgi_z, dgi_n = dgi[j0:j1], dgi[H + j0:H + j1], dgi[2 * H + j0:2 * H + j1]
+        dgh_r, dgh_z, dgh_n = dgh[j0:j1], dgh[H + j0:H + j1], dgh[2 * H + j0:2 * H + j1]
+        mm, cb, dob = dh_mm[b, j0:j1], carry[b, j0:j1], d_out[b, j0:j1]
+        ghn, hp = GHN[b, j0:j1], h_prev[b, j0:j1]
         if padded[b]:
-            for k in range(H):
+            for k in range(n):
                 cb[k] = mm[k] + cb[k]
-            dgi[:] = 0
-            dgh[:] = 0
+                dgi_r[k] = dgi_z[k] = dgi_n[k] = 0
+                dgh_r[k] = dgh_z[k] = dgh_n[k] = 0
             continue
-        for k in range(H):
+        for k in range(n):
             d_h = mm[k] + cb[k] + dob[k]
             d_n = d_h - d_h * z[k]                               # dh (1 - z)
-            d_z = d_h * (hp[k] - n[k])
-            da_n = d_n - d_n * n[k] * n[k]                       # dn (1 - n^2)
+            d_z = d_h * (hp[k] - nn[k])
+            da_n = d_n - d_n * nn[k] * nn[k]                     # dn (1 - n^2)
             d_r = da_n * ghn[k]
             da_r = d_r * (r[k] - r[k] * r[k])
             da_z = d_z * (z[k] - z[k] * z[k])
-            dgi[k] = da_r
-            dgh[k] = da_r
-            dgi[H + k] = da_z
-            dgh[H + k] = da_z
-            dgi[2 * H + k] = da_n
-            dgh[2 * H + k] = da_n * r[k]
+            dgi_r[k] = da_r
+            dgh_r[k] = da_r
+            dgi_z[k] = da_z
+            dgh_z[k] = da_z
+            dgi_n[k] = da_n
+            dgh_n[k] = da_n * r[k]
             cb[k] = d_h * z[k]
 
 
 @njit
-def _step_float32(S, gi, b_hh, A, GHN, h_prev, h, padded):
-    """One float32 step after S = h_prev @ W_hh^T, one pass per batch row:
+def _step_float32(S, gi, b_hh, A, GHN, h_prev, h, padded, j0, j1):
+    """One float32 step for hidden units j0..j1-1 after their product S (B, 3 (j1 - j0)) =
+    h_prev @ W_hh^T in the columns of those units' r, z, n gates, one pass per batch row:
     r, z = sigmoid(gi_rz + S_rz + b_hh_rz); GHN = S_n + b_hh_n; n = tanh(gi_n + r GHN);
     h = n + z (h_prev - n). Padded rows keep h_prev."""
-    B, G = S.shape
-    H = G // 3
+    B = S.shape[0]
+    H = h.shape[1]
+    n = j1 - j0
     for b in range(B):
-        hp, hb = h_prev[b], h[b]
+        s, g, a = S[b], gi[b], A[b]
+        hp, hb, ghn = h_prev[b, j0:j1], h[b, j0:j1], GHN[b, j0:j1]
         if padded[b]:
             hb[:] = hp
-            A[b] = 0                                             # never read; not left unset
-            GHN[b] = 0
+            ghn[:] = 0                                           # never read; not left unset
+            for q in range(3):
+                a[q * H + j0:q * H + j1] = 0
             continue
-        s, g, a, ghn = S[b], gi[b], A[b], GHN[b]
-        for j in range(2 * H):                                   # r, z
-            a[j] = sigmoid32(s[j] + g[j] + b_hh[j])
-        r, z, n = a[:H], a[H:2 * H], a[2 * H:]
-        for k in range(H):
-            gh = s[2 * H + k] + b_hh[2 * H + k]
+        for q in range(2):                                       # r, z
+            s_q, g_q, b_q = s[q * n:(q + 1) * n], g[q * H + j0:q * H + j1], b_hh[q * H + j0:q * H + j1]
+            a_q = a[q * H + j0:q * H + j1]
+            for k in range(n):
+                a_q[k] = sigmoid32(s_q[k] + g_q[k] + b_q[k])
+        r, z, nn = a[j0:j1], a[H + j0:H + j1], a[2 * H + j0:2 * H + j1]
+        s_n, g_n, b_n = s[2 * n:3 * n], g[2 * H + j0:2 * H + j1], b_hh[2 * H + j0:2 * H + j1]
+        for k in range(n):
+            gh = s_n[k] + b_n[k]
             ghn[k] = gh
-            n_k = tanh32(g[2 * H + k] + r[k] * gh)
-            n[k] = n_k
+            n_k = tanh32(g_n[k] + r[k] * gh)
+            nn[k] = n_k
             hb[k] = n_k + z[k] * (hp[k] - n_k)
 
 
@@ -142,19 +156,39 @@ def _forward_loop_float32(GI, W_hh_T, bias, HS, A, GHN, padded, reverse):
     for t, new, prev in steps(T, reverse):
         np.matmul(HS[prev], W_hh_T, out=S)
         _step_float32(S, GI[t], bias, A[min(t, len(A) - 1)], GHN[min(t, len(GHN) - 1)],
-                      HS[prev], HS[new], padded[t])
+                      HS[prev], HS[new], padded[t], 0, S.shape[1] // 3)
+
+
+def _packed_forward(GI, W_hh, bias, HS, A, GHN, padded, reverse, workers):
+    """The packed forward loop, the hidden units split between ``workers`` cores
+    (``rnnkit/kernels/_workers.py``); each worker packs the rows of W_hh of its units'
+    three gates."""
+    T, B, G = GI.shape
+    H = G // 3
+    shares = _workers.units(H, workers)
+    done = _workers.barrier(len(shares))
+    W_gates = W_hh.reshape(3, H, H)                              # r, z, n blocks
+    tasks = []
+    for worker, (j0, j1) in enumerate(shares):
+        P = _gemm.pack(W_gates[:, j0:j1].reshape(3 * (j1 - j0), H).T)
+        S = np.empty((B, 3 * (j1 - j0)), GI.dtype)
+        tasks.append(partial(_forward_loop_packed, GI, P, bias, HS, A, GHN, padded, reverse, S,
+                             j0, j1, done, worker))
+    _workers.run(tasks)
 
 
 @njit
-def _forward_loop_packed(GI, P, bias, HS, A, GHN, padded, reverse, S):
-    """The float32 forward loop in one compiled call: per step the packed product
-    S = h_prev @ W_hh^T (P = pack(W_hh^T), S (B, 3H)) and the one-pass step."""
+def _forward_loop_packed(GI, P, bias, HS, A, GHN, padded, reverse, S, j0, j1, done, worker):
+    """One worker's float32 forward loop in one compiled call, for hidden units j0..j1-1:
+    per step the packed product S = h_prev @ W_hh^T of those units' gate columns (P), the
+    one-pass step, and the barrier (every worker's units of h_t are written)."""
     T = GI.shape[0]
     for step in range(T):
         t, new, prev = step_rows(step, T, reverse)
         _gemm.matmul(HS[prev], P, S)
         _step_float32(S, GI[t], bias, A[min(t, A.shape[0] - 1)], GHN[min(t, GHN.shape[0] - 1)],
-                      HS[prev], HS[new], padded[t])
+                      HS[prev], HS[new], padded[t], j0, j1)
+        _workers.arrive_and_wait(done, worker, step)
 
 
 def forward_sequence(GI, state, W_hh, b_hh, reverse, padded, keep):
@@ -170,9 +204,9 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, padded, keep):
     bias = np.zeros(G, dtype) if b_hh is None else b_hh
     rows_padded = padding(padded, T, B)
     HS[T if reverse else 0] = h0
-    if _loop.runs_packed(dtype, T, B, W_hh.size):
-        _forward_loop_packed(GI, _gemm.pack(W_hh.T), bias, HS, A, GHN, rows_padded, reverse,
-                             np.empty((B, G), dtype))
+    workers = _workers.count(B, H, 3)
+    if _loop.runs_packed(dtype, T, B, W_hh.size, workers):
+        _packed_forward(GI, W_hh, bias, HS, A, GHN, rows_padded, reverse, workers)
     elif dtype == np.float32:
         _forward_loop_float32(GI, transposed_weights(W_hh, T * B), bias, HS, A, GHN, rows_padded,
                               reverse)
@@ -216,26 +250,41 @@ def backward_sequence(d_out, d_state, cache, W_hh, reverse, padded):
     DGH = np.empty((T, B, G), A.dtype)
     carry = d_state[0].copy()                                    # dh not yet through W_hh
     dh_mm = np.zeros_like(carry)                                 # DGH[t+1] @ W_hh
-    if _loop.runs_packed(A.dtype, T, B, W_hh.size):
-        _backward_loop_packed(d_out, carry, dh_mm, _gemm.pack(W_hh), HS, A, GHN, DGI, DGH,
-                              padded, reverse)
+    workers = _workers.count(B, G // 3, 3)
+    if _loop.runs_packed(A.dtype, T, B, W_hh.size, workers):
+        _packed_backward(d_out, carry, dh_mm, W_hh, HS, A, GHN, DGI, DGH, padded, reverse,
+                         workers)
     else:
         for t, new, prev in reversed(steps(T, reverse)):
             _gates_backward(dh_mm, carry, d_out[t], A[t], GHN[t], HS[prev], DGI[t], DGH[t],
-                            padded[t])
+                            padded[t], 0, dh_mm.shape[1])
             np.matmul(DGH[t], W_hh, out=dh_mm)                   # (B, H)
     H_prev = HS[1:] if reverse else HS[:T]                       # (T, B, H)
     dW_hh = DGH.reshape(T * B, G).T @ H_prev.reshape(T * B, -1)  # (3H, H)
     return DGI, DGH, (dh_mm + carry,), dW_hh
 
 
+def _packed_backward(d_out, carry, dh_mm, W_hh, HS, A, GHN, DGI, DGH, padded, reverse, workers):
+    """The packed backward loop, the hidden units split between ``workers`` cores; each
+    worker packs the columns of W_hh of its units."""
+    shares = _workers.units(W_hh.shape[1], workers)
+    done = _workers.barrier(len(shares))
+    tasks = [partial(_backward_loop_packed, d_out, carry, dh_mm, _gemm.pack(W_hh[:, j0:j1]), HS,
+                     A, GHN, DGI, DGH, padded, reverse, j0, j1, done, worker)
+             for worker, (j0, j1) in enumerate(shares)]
+    _workers.run(tasks)
+
+
 @njit
-def _backward_loop_packed(d_out, carry, dh_mm, P, HS, A, GHN, DGI, DGH, padded, reverse):
-    """The float32 backward loop in one compiled call: per step the fused gate gradients,
-    then the packed product dh_mm = DGH[t] @ W_hh (P = pack(W_hh))."""
+def _backward_loop_packed(d_out, carry, dh_mm, P, HS, A, GHN, DGI, DGH, padded, reverse, j0, j1,
+                          done, worker):
+    """One worker's float32 backward loop in one compiled call, for hidden units j0..j1-1:
+    per step their gate gradients, the barrier (every worker's part of DGH[t] is written),
+    then their part of the packed product dh_mm[:, j0:j1] = DGH[t] @ W_hh[:, j0:j1] (P)."""
     T = A.shape[0]
     for step in range(T):
         t, _, prev = step_rows(T - 1 - step, T, reverse)
         _gates_backward(dh_mm, carry, d_out[t], A[t], GHN[t], HS[prev], DGI[t], DGH[t],
-                        padded[t])
-        _gemm.matmul(DGH[t], P, dh_mm)
+                        padded[t], j0, j1)
+        _workers.arrive_and_wait(done, worker, step)
+        _gemm.matmul(DGH[t], P, dh_mm[:, j0:j1])

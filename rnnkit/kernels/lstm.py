@@ -39,9 +39,11 @@ Padded steps (``lengths``) pass the state and its gradient through unchanged.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
-from rnnkit.kernels import _gemm, _loop
+from rnnkit.kernels import _gemm, _loop, _workers
 from rnnkit.kernels._activations import sigmoid32, sigmoid_of, tanh32, tanh_of
 from rnnkit.kernels._jit import njit
 from rnnkit.kernels._loop import (copy_pays, outputs, padding, step_rows, steps,
@@ -101,23 +103,26 @@ def _hidden(A, tc, h, hT, h_prev, c, c_prev, padded):
 
 
 @njit
-def _gates_backward(dh_mm, carry, d_out, dc, A, tc, c_prev, DG, padded):
-    """DG = dL/d(gates) of one step, from dh = dh_mm + carry + d_out; dc becomes dc_prev.
-    Padded rows pass dh (carry += dh_mm) and dc through and get zero gate gradients."""
+def _gates_backward(dh_mm, carry, d_out, dc, A, tc, c_prev, DG, padded, j0, j1):
+    """DG = dL/d(gates) of one step for hidden units j0..j1-1, from dh = dh_mm + carry +
+    d_out; dc becomes dc_prev. Padded rows pass dh (carry += dh_mm) and dc through and get
+    zero gate gradients."""
     B, G = A.shape
     H = G // 4
+    n = j1 - j0
     for b in range(B):
         a, dg = A[b], DG[b]
-        mm, cb, dob, dcb = dh_mm[b], carry[b], d_out[b], dc[b]
+        mm, cb, dob, dcb = dh_mm[b, j0:j1], carry[b, j0:j1], d_out[b, j0:j1], dc[b, j0:j1]
+        a_i, a_f, a_g, a_o = a[j0:j1], a[H + j0:H + j1], a[2 * H + j0:2 * H + j1], a[3 * H + j0:3 * H + j1]
+        dg_i, dg_f = dg[j0:j1], dg[H + j0:H + j1]
+        dg_g, dg_o = dg[2 * H + j0:2 * H + j1], dg[3 * H + j0:3 * H + j1]
         if padded[b]:
-            for k in range(H):
+            for k in range(n):
                 cb[k] = mm[k] + cb[k]
-            dg[:] = 0
+                dg_i[k] = dg_f[k] = dg_g[k] = dg_o[k] = 0
             continue
-        a_i, a_f, a_g, a_o = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
-        dg_i, dg_f, dg_g, dg_o = dg[:H], dg[H:2 * H], dg[2 * H:3 * H], dg[3 * H:]
-        tcb, cpb = tc[b], c_prev[b]
-        for k in range(H):
+        tcb, cpb = tc[b, j0:j1], c_prev[b, j0:j1]
+        for k in range(n):
             i, f, g, o, t = a_i[k], a_f[k], a_g[k], a_o[k], tcb[k]
             d_h = mm[k] + cb[k] + dob[k]
             d_c = dcb[k] + d_h * (o - o * t * t)                 # dc + dh o (1 - tc^2)
@@ -153,10 +158,10 @@ def runs_compiled(T, B, H) -> bool:
 def which_loop(T, B, H, dtype) -> str:
     """A direction's loop: "small" (plain compiled loops: tiny steps, and float64's small
     batches), "packed" (the float32 shapes of ``_loop.runs_packed``, compiled around the
-    packed product) or "blas" (a BLAS call per step)."""
+    packed product, on ``_workers.count`` cores) or "blas" (a BLAS call per step)."""
     if B * 4 * H * H <= SMALL_STEP:
         return "small"
-    if _loop.runs_packed(dtype, T, B, 4 * H * H):
+    if _loop.runs_packed(dtype, T, B, 4 * H * H, _workers.count(B, H, 4)):
         return "packed"
     return "small" if runs_compiled(T, B, H) else "blas"
 
@@ -243,9 +248,8 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, padded, keep):
     rows_padded = padding(padded, T, B)
     loop = which_loop(T, B, H, dtype)
     if loop == "packed":
-        S = np.empty((B, G), dtype)
-        _forward_loop_packed(GI, _gemm.pack(W_hh.T), bias, HS, CS, A, TC, rows_padded,
-                             reverse, S)
+        _packed_forward(GI, W_hh, bias, HS, CS, A, TC, rows_padded, reverse,
+                        _workers.count(B, H, 4))
     elif loop == "small":
         _forward_loop_small(GI, np.ascontiguousarray(W_hh.T), bias, HS, CS, A, TC,
                             rows_padded, reverse)
@@ -281,29 +285,35 @@ def _forward_loop_blas(GI, W_hh, bias, HS, CS, A, TC, padded, reverse):
 
 
 @njit
-def _step_float32(S, gi, b_hh, c_prev, A, c, tc, h, h_prev, padded):
-    """One float32 step after the product S = h_prev @ W_hh^T, in one pass per batch row:
+def _step_float32(S, gi, b_hh, c_prev, A, c, tc, h, h_prev, padded, j0, j1):
+    """One float32 step for hidden units j0..j1-1 after their product S (B, 4 (j1 - j0)) =
+    h_prev @ W_hh^T in the columns of those units' i, f, g, o gates, one pass per batch row:
     A = [sigmoid, sigmoid, tanh, sigmoid](S + gi + b_hh); c = f c_prev + i g; tc = tanh(c);
     h = o tc. Padded rows keep h_prev and c_prev."""
-    B, G = S.shape
-    H = G // 4
+    B = S.shape[0]
+    H = h.shape[1]
+    n = j1 - j0
     for b in range(B):
-        if padded[b]:
-            h[b] = h_prev[b]
-            c[b] = c_prev[b]
-            A[b] = 0                                             # never read; not left unset
-            tc[b] = 0
-            continue
         s, g, a = S[b], gi[b], A[b]
-        for j in range(2 * H):                                   # i, f
-            a[j] = sigmoid32(s[j] + g[j] + b_hh[j])
-        for j in range(2 * H, 3 * H):                            # g
-            a[j] = tanh32(s[j] + g[j] + b_hh[j])
-        for j in range(3 * H, G):                                # o
-            a[j] = sigmoid32(s[j] + g[j] + b_hh[j])
-        a_i, a_f, a_g, a_o = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
-        cp, cb, tcb, hb = c_prev[b], c[b], tc[b], h[b]
-        for k in range(H):
+        cp, cb, tcb, hb = c_prev[b, j0:j1], c[b, j0:j1], tc[b, j0:j1], h[b, j0:j1]
+        if padded[b]:
+            hb[:] = h_prev[b, j0:j1]
+            cb[:] = cp
+            tcb[:] = 0                                           # never read; not left unset
+            for q in range(4):
+                a[q * H + j0:q * H + j1] = 0
+            continue
+        for q in range(4):                                       # i, f, g, o
+            s_q, g_q, b_q = s[q * n:(q + 1) * n], g[q * H + j0:q * H + j1], b_hh[q * H + j0:q * H + j1]
+            a_q = a[q * H + j0:q * H + j1]
+            if q == 2:
+                for k in range(n):
+                    a_q[k] = tanh32(s_q[k] + g_q[k] + b_q[k])
+            else:
+                for k in range(n):
+                    a_q[k] = sigmoid32(s_q[k] + g_q[k] + b_q[k])
+        a_i, a_f, a_g, a_o = a[j0:j1], a[H + j0:H + j1], a[2 * H + j0:2 * H + j1], a[3 * H + j0:3 * H + j1]
+        for k in range(n):
             c_k = a_f[k] * cp[k] + a_i[k] * a_g[k]
             cb[k] = c_k
             t = tanh32(c_k)
@@ -318,20 +328,41 @@ def _forward_loop_float32(GI, W_hh_T, bias, HS, CS, A, TC, padded, reverse):
     for t, new, prev in steps(T, reverse):
         np.matmul(HS[prev], W_hh_T, out=S)
         _step_float32(S, GI[t], bias, CS[prev % len(CS)], A[min(t, len(A) - 1)],
-                      CS[new % len(CS)], TC[min(t, len(TC) - 1)], HS[new], HS[prev], padded[t])
+                      CS[new % len(CS)], TC[min(t, len(TC) - 1)], HS[new], HS[prev], padded[t],
+                      0, S.shape[1] // 4)
+
+
+def _packed_forward(GI, W_hh, bias, HS, CS, A, TC, padded, reverse, workers):
+    """The packed forward loop, the hidden units split between ``workers`` cores
+    (``rnnkit/kernels/_workers.py``); each worker packs the rows of W_hh of its units'
+    four gates."""
+    T, B, G = GI.shape
+    H = G // 4
+    shares = _workers.units(H, workers)
+    done = _workers.barrier(len(shares))
+    W_gates = W_hh.reshape(4, H, H)                              # i, f, g, o blocks
+    tasks = []
+    for worker, (j0, j1) in enumerate(shares):
+        P = _gemm.pack(W_gates[:, j0:j1].reshape(4 * (j1 - j0), H).T)
+        S = np.empty((B, 4 * (j1 - j0)), GI.dtype)
+        tasks.append(partial(_forward_loop_packed, GI, P, bias, HS, CS, A, TC, padded, reverse,
+                             S, j0, j1, done, worker))
+    _workers.run(tasks)
 
 
 @njit
-def _forward_loop_packed(GI, P, bias, HS, CS, A, TC, padded, reverse, S):
-    """The float32 forward loop in one compiled call: per step the packed product
-    S = h_prev @ W_hh^T (P = pack(W_hh^T), S (B, 4H)) and the one-pass step."""
+def _forward_loop_packed(GI, P, bias, HS, CS, A, TC, padded, reverse, S, j0, j1, done, worker):
+    """One worker's float32 forward loop in one compiled call, for hidden units j0..j1-1:
+    per step the packed product S = h_prev @ W_hh^T of those units' gate columns (P), the
+    one-pass step, and the barrier (every worker's units of h_t are written)."""
     T = GI.shape[0]
     for step in range(T):
         t, new, prev = step_rows(step, T, reverse)
         _gemm.matmul(HS[prev], P, S)
         _step_float32(S, GI[t], bias, CS[prev % CS.shape[0]], A[min(t, A.shape[0] - 1)],
                       CS[new % CS.shape[0]], TC[min(t, TC.shape[0] - 1)], HS[new], HS[prev],
-                      padded[t])
+                      padded[t], j0, j1)
+        _workers.arrive_and_wait(done, worker, step)
 
 
 def backward_sequence(d_out, d_state, cache, W_hh, reverse, padded):
@@ -351,8 +382,8 @@ def backward_sequence(d_out, d_state, cache, W_hh, reverse, padded):
     if loop == "packed":
         dh_mm = np.zeros((B, H), A.dtype)
         carry = d_state[0].copy()
-        _backward_loop_packed(d_out, carry, dh_mm, dc, _gemm.pack(W_hh), CS, A, TC, DG,
-                              rows_padded, reverse)
+        _packed_backward(d_out, carry, dh_mm, dc, W_hh, CS, A, TC, DG, rows_padded, reverse,
+                         _workers.count(B, H, 4))
         dh = dh_mm + carry
     elif loop == "small":
         dh = d_state[0].copy()
@@ -364,15 +395,30 @@ def backward_sequence(d_out, d_state, cache, W_hh, reverse, padded):
     return DG, (dh, dc), dW_hh
 
 
+def _packed_backward(d_out, carry, dh_mm, dc, W_hh, CS, A, TC, DG, padded, reverse, workers):
+    """The packed backward loop, the hidden units split between ``workers`` cores; each
+    worker packs the columns of W_hh of its units."""
+    shares = _workers.units(W_hh.shape[1], workers)
+    done = _workers.barrier(len(shares))
+    tasks = [partial(_backward_loop_packed, d_out, carry, dh_mm, dc, _gemm.pack(W_hh[:, j0:j1]),
+                     CS, A, TC, DG, padded, reverse, j0, j1, done, worker)
+             for worker, (j0, j1) in enumerate(shares)]
+    _workers.run(tasks)
+
+
 @njit
-def _backward_loop_packed(d_out, carry, dh_mm, dc, P, CS, A, TC, DG, padded, reverse):
-    """The float32 backward loop in one compiled call: per step the fused gate gradients,
-    then the packed product dh_mm = DG[t] @ W_hh (P = pack(W_hh), dh_mm (B, H))."""
+def _backward_loop_packed(d_out, carry, dh_mm, dc, P, CS, A, TC, DG, padded, reverse, j0, j1,
+                          done, worker):
+    """One worker's float32 backward loop in one compiled call, for hidden units j0..j1-1:
+    per step their gate gradients, the barrier (every worker's part of DG[t] is written),
+    then their part of the packed product dh_mm[:, j0:j1] = DG[t] @ W_hh[:, j0:j1] (P)."""
     T = A.shape[0]
     for step in range(T):
         t, _, prev = step_rows(T - 1 - step, T, reverse)
-        _gates_backward(dh_mm, carry, d_out[t], dc, A[t], TC[t], CS[prev], DG[t], padded[t])
-        _gemm.matmul(DG[t], P, dh_mm)
+        _gates_backward(dh_mm, carry, d_out[t], dc, A[t], TC[t], CS[prev], DG[t], padded[t],
+                        j0, j1)
+        _workers.arrive_and_wait(done, worker, step)
+        _gemm.matmul(DG[t], P, dh_mm[:, j0:j1])
 
 
 def _backward_loop_blas(d_out, dh_T, dc, W_hh, CS, A, TC, DG, padded, reverse):
@@ -381,6 +427,7 @@ def _backward_loop_blas(d_out, dh_T, dc, W_hh, CS, A, TC, DG, padded, reverse):
     carry = dh_T.copy()                                          # dh not yet through W_hh
     dh_mm = np.zeros_like(carry)                                 # DG[t+1] @ W_hh
     for t, new, prev in reversed(steps(T, reverse)):
-        _gates_backward(dh_mm, carry, d_out[t], dc, A[t], TC[t], CS[prev], DG[t], padded[t])
+        _gates_backward(dh_mm, carry, d_out[t], dc, A[t], TC[t], CS[prev], DG[t], padded[t],
+                        0, dh_mm.shape[1])
         np.matmul(DG[t], W_hh, out=dh_mm)                        # (B, H)
     return dh_mm + carry

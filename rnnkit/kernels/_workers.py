@@ -1,0 +1,147 @@
+"""Two (or more) cores on one time loop: the hidden units split between workers, a barrier
+after every step.
+
+A recurrent step's product ``h_prev @ W_hh^T`` and its gate arithmetic are independent
+per hidden unit, so worker ``w`` of ``W`` computes the gates, cell and state of its own
+units ``units(H, W)[w]`` from the whole of ``h_prev``; backward, its part of
+``dh_prev = DG @ W_hh`` from the whole of ``DG[t]``. The only exchange is the state (or
+gate gradient) row of each step, so the workers meet once a step::
+
+    worker w, step s:   compute its units of step s       (reads the whole row of step s-1)
+                        done[w] = s + 1                     (release: its writes are visible)
+                        wait until done[v] >= s + 1 for every v   (acquire)
+
+``done`` is an int64 array, one cache line per worker, written and read with atomic
+instructions (LLVM IR through numba ``@intrinsic``; numba has no atomics). A worker that
+waits spins with the CPU's ``pause`` hint for ``SPIN`` rounds, then calls
+``sched_yield`` between rounds, so that on a machine whose cores other jobs hold, a
+waiting worker gives its core away instead of burning it (OpenMP's spinning threads are
+why BLAS's two threads made a step 15-35x slower on a loaded machine; docs/textgen.md).
+
+Worker 0 runs in the calling thread, the others in a pool of Python threads (the compiled
+loops release the GIL). How many: ``rnnkit.kernels.threads()`` (``_threads.py``: the cores
+this process may run on, where BLAS's idle threads do not spin for long), and one where
+a step is too small to pay for the barrier (:func:`count`).
+"""
+
+from __future__ import annotations
+
+import platform
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from rnnkit.kernels._jit import njit
+from rnnkit.kernels._threads import threads
+
+LINE = 8                                # int64 entries per 64-byte cache line
+SPIN = 20000                             # pause rounds before a waiting worker yields
+
+_I64 = ir.IntType(64)
+_X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
+
+
+def _flag_pointer(context, builder, signature, args):
+    data = context.make_array(signature.args[0])(context, builder, args[0]).data
+    return builder.gep(data, [args[1]])
+
+
+@intrinsic
+def _store_release(typingctx, flags, index, value):
+    """flags[index] = value, an atomic store with release order."""
+    def codegen(context, builder, signature, args):
+        builder.store_atomic(args[2], _flag_pointer(context, builder, signature, args),
+                             "release", 8)
+        return context.get_dummy_value()
+    return types.void(flags, types.intp, types.int64), codegen
+
+
+@intrinsic
+def _load_acquire(typingctx, flags, index):
+    """flags[index], an atomic load with acquire order."""
+    def codegen(context, builder, signature, args):
+        return builder.load_atomic(_flag_pointer(context, builder, signature, args),
+                                   "acquire", 8)
+    return types.int64(flags, types.intp), codegen
+
+
+@intrinsic
+def _relax(typingctx, spins):
+    """One round of waiting: the CPU's ``pause`` hint for the first SPIN rounds (x86),
+    then ``sched_yield()``."""
+    def codegen(context, builder, signature, args):
+        (count,) = args
+        with builder.if_else(builder.icmp_signed("<", count, ir.Constant(count.type, SPIN))) \
+                as (spinning, yielding):
+            with spinning:
+                pass
+            with yielding:
+                yield_fn = cgutils.get_or_insert_function(
+                    builder.module, ir.FunctionType(ir.IntType(32), []), "sched_yield")
+                builder.call(yield_fn, [])
+        return context.get_dummy_value()
+    return types.void(types.intp), codegen
+
+
+@njit
+def arrive_and_wait(done, worker, step):
+    """Worker ``worker`` has finished step ``step``; returns once every worker has. Each
+    worker's steps must grow from 0 by one per call (the flags only move forward)."""
+    _store_release(done, worker * LINE, step + 1)
+    spins = 0
+    for other in range(done.shape[0] // LINE):
+        while _load_acquire(done, other * LINE) < step + 1:
+            _relax(spins)
+            spins += 1
+
+
+def barrier(workers) -> np.ndarray:
+    """A fresh barrier for ``workers`` workers (no step done)."""
+    return np.zeros(workers * LINE, np.int64)
+
+
+# Each worker's share of hidden units is a multiple of this (the packed product's panel
+# width), so that no worker's product ends in a partial panel but the last one's.
+SHARE_MULTIPLE = 16
+
+
+def units(H, workers):
+    """[(j0, j1), ...]: ``H`` hidden units in at most ``workers`` contiguous, non-empty
+    shares, each boundary a multiple of SHARE_MULTIPLE, as even as that allows."""
+    multiple = SHARE_MULTIPLE
+    bounds = [0] + [min(H, round(H * w / workers / multiple) * multiple)
+                    for w in range(1, workers)] + [H]
+    return [(j0, j1) for j0, j1 in zip(bounds[:-1], bounds[1:]) if j1 > j0]
+
+
+_pool = None
+
+
+def run(tasks) -> None:
+    """Runs ``tasks`` (callables), the first in this thread and the rest in the pool, and
+    returns when all have; an exception in any is raised here."""
+    global _pool
+    if len(tasks) == 1:
+        tasks[0]()
+        return
+    if _pool is None or _pool._max_workers < len(tasks) - 1:
+        _pool = ThreadPoolExecutor(len(tasks) - 1, thread_name_prefix="rnnkit-worker")
+    futures = [_pool.submit(task) for task in tasks[1:]]
+    tasks[0]()
+    for future in futures:
+        future.result()
+
+
+# A step's product of at least WORKER_STEP_FLOPS is split between the cores; a smaller
+# one runs on one (the barrier and the exchange of each step's state cost a few us).
+WORKER_STEP_FLOPS = 1 << 20
+
+
+def count(B, H, gates) -> int:
+    """How many workers a packed loop of ``B`` rows, ``H`` hidden units and ``gates`` gate
+    blocks runs on: :func:`threads`, or 1 for a step under WORKER_STEP_FLOPS."""
+    return threads() if 2 * B * gates * H * H >= WORKER_STEP_FLOPS else 1
