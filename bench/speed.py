@@ -49,10 +49,10 @@ import statistics
 import sys
 import time
 
+import rnnkit  # before NumPy (and torch, which imports it) loads OpenBLAS: rnnkit/_openblas_env.py
 import numpy as np
 import torch
 
-import rnnkit
 from rnnkit.interop import to_torch
 
 # (B, T, H) with input size D = H; 1 layer, unidirectional.
@@ -354,7 +354,8 @@ def main(argv=None):
         return
     peak = sgemm_peak_gflops()
     print(f"NumPy {np.__version__} BLAS: {blas_name()}; torch {torch.__version__} "
-          f"threads={torch.get_num_threads()}; sgemm peak {peak:.1f} GFLOP/s; "
+          f"threads={torch.get_num_threads()}; rnnkit loops on {rnnkit.kernels.threads()} "
+          f"core(s); sgemm peak {peak:.1f} GFLOP/s; "
           f"{platform.processor() or platform.machine()}; median of {repeats}\n")
     shapes = (sweep_shapes(args.sweep, args.sweep_seed) if args.sweep else
               [(B, T, H, H) for B, T, H in configs])
@@ -377,7 +378,7 @@ def main(argv=None):
     rounded = lambda d: {k: round(v, 4) if isinstance(v, float) else v for k, v in d.items()}  # noqa: E731
     result = dict(benchmark="rnnkit.speed", numpy=np.__version__, blas=blas_name(),
                   torch=torch.__version__, torch_threads=torch.get_num_threads(),
-                  sgemm_peak_gflops=round(peak, 1), repeats=repeats,
+                  rnnkit_threads=rnnkit.kernels.threads(), sgemm_peak_gflops=round(peak, 1), repeats=repeats,
                   sweep=dict(n=args.sweep, seed=args.sweep_seed) if args.sweep else None,
                   load_average=[round(load_before, 2), round(load_after, 2)],
                   seconds=round(elapsed, 1), summary=summ,

@@ -38,6 +38,7 @@ import platform
 import time
 from pathlib import Path
 
+import rnnkit  # noqa: F401  (before NumPy loads OpenBLAS: rnnkit/_openblas_env.py)
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent

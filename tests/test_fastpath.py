@@ -124,7 +124,7 @@ def test_which_lstm_loop_runs(monkeypatch):
     assert which_loop(50, 3, 512, f64) == "small"               # float64: as on one core
     assert which_loop(1, 1, 512, f32) == "blas"
     assert fast_workers.count(B=32, H=512, gates=4) == 2
-    assert fast_workers.count(B=2, H=64, gates=4) == 1          # a 131 kFLOP step: one core
+    assert fast_workers.count(B=2, H=256, gates=4) == 1         # a 1 MFLOP step: one core
 
 
 @pytest.mark.parametrize("kind", list(LAYERS))

@@ -4,7 +4,6 @@ shares of hidden units, the thread count, and results identical to one core's.""
 import os
 import subprocess
 import sys
-import threading
 
 import numpy as np
 import pytest

@@ -22,7 +22,7 @@ the same order; only the bookkeeping differs:
   product ``h_prev @ W_hh^T`` (and ``DG @ W_hh`` backward) by the packed kernel of
   ``_gemm.py`` (``W_hh`` packed once per call, register-blocked FMAs on one core), up to
   3x BLAS's speed on such few-row products;
-* from a step of about 1 MFLOP, those loops split the hidden units between the cores
+* from a step of 2 MFLOP, those loops split the hidden units between the cores
   (``_workers.py``: each core computes its units' gates from the whole previous state,
   one barrier a step), up to 64 rows and a ``W_hh`` of 16 MB; how many cores:
   ``threads()`` / ``set_threads(n)`` (``_threads.py``).

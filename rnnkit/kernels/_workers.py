@@ -138,7 +138,11 @@ def run(tasks) -> None:
 
 # A step's product of at least WORKER_STEP_FLOPS is split between the cores; a smaller
 # one runs on one (the barrier and the exchange of each step's state cost a few us).
-WORKER_STEP_FLOPS = 1 << 20
+# Measured 2026-12-07, two cores vs one, training / inference, LSTM (B, H) = (8, 200)
+# (2.6 MFLOP a step) 1.12x / 1.24x, (1, 625) (3.1) 1.36x / 1.16x, (32, 128) (4.2) 1.27x /
+# 1.23x; below 2 MFLOP mixed: GRU (2, 390) (1.8) 0.82x / 1.11x, (4, 232) (1.3) 0.88x /
+# 0.90x, LSTM (3, 277) (1.8) 1.17x / 1.28x (docs/speed.md).
+WORKER_STEP_FLOPS = 1 << 21
 
 
 def count(B, H, gates) -> int:
