@@ -49,11 +49,15 @@ import statistics
 import sys
 import time
 
-import rnnkit  # before NumPy (and torch, which imports it) loads OpenBLAS: rnnkit/_openblas_env.py
 import numpy as np
 import torch
 
+import rnnkit
 from rnnkit.interop import to_torch
+
+# Seconds of sleep before each timed run (--pause): 0 alternates the libraries back to
+# back, so each one's idle threads, still spinning, slow the other's next run.
+PAUSE = 0.0
 
 # (B, T, H) with input size D = H; 1 layer, unidirectional.
 CONFIGS = [(32, 100, 128), (64, 100, 256), (64, 50, 512), (16, 200, 1024), (1, 1000, 32)]
@@ -185,7 +189,7 @@ def bench_config(kind, B, T, H, repeats, num_layers=1, bidirectional=False, D=No
         else:
             ours_fn, torch_fn = inference_steps(ours, theirs, x)
             flops = fwd_flops
-        t = interleaved({"rnnkit": ours_fn, "torch": torch_fn}, repeats)
+        t = interleaved({"rnnkit": ours_fn, "torch": torch_fn}, repeats, pause=PAUSE)
         print(f"  {name} {mode} B={B} T={T} D={D} H={H}: rnnkit/torch "
               f"{t['torch'] / t['rnnkit']:.2f}x", file=sys.stderr, flush=True)
         rows.append(dict(
@@ -272,6 +276,13 @@ def geometric_mean(values):
     return float(np.exp(np.mean(np.log(values)))) if values else float("nan")
 
 
+def rnnkit_threads() -> int:
+    """The cores rnnkit's loops use (1 for a version without ``kernels.threads``)."""
+    import rnnkit.kernels
+    threads = getattr(rnnkit.kernels, "threads", None)
+    return threads() if threads else 1
+
+
 def blas_name() -> str:
     try:
         cfg = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
@@ -336,9 +347,14 @@ def main(argv=None):
                         help="N random shapes (B, T, D, H) instead of the fixed configurations")
     parser.add_argument("--sweep-seed", type=int, default=0, help="seed of the sweep's shapes (0)")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (2)")
+    parser.add_argument("--pause", type=float, default=0.0,
+                        help="seconds of sleep before each timed run, so that neither library's "
+                             "idle threads still spin during the other's (default 0)")
     parser.add_argument("--gemm", action="store_true",
                         help="only the per-step product, packed kernel vs np.dot vs torch.mm")
     args = parser.parse_args(argv)
+    global PAUSE
+    PAUSE = args.pause
     repeats = args.repeats or 5
     configs = QUICK_CONFIGS if args.quick else CONFIGS
     kinds = args.only or ["rnn", "gru", "lstm"]
@@ -354,7 +370,7 @@ def main(argv=None):
         return
     peak = sgemm_peak_gflops()
     print(f"NumPy {np.__version__} BLAS: {blas_name()}; torch {torch.__version__} "
-          f"threads={torch.get_num_threads()}; rnnkit loops on {rnnkit.kernels.threads()} "
+          f"threads={torch.get_num_threads()}; rnnkit loops on {rnnkit_threads()} "
           f"core(s); sgemm peak {peak:.1f} GFLOP/s; "
           f"{platform.processor() or platform.machine()}; median of {repeats}\n")
     shapes = (sweep_shapes(args.sweep, args.sweep_seed) if args.sweep else
@@ -378,7 +394,7 @@ def main(argv=None):
     rounded = lambda d: {k: round(v, 4) if isinstance(v, float) else v for k, v in d.items()}  # noqa: E731
     result = dict(benchmark="rnnkit.speed", numpy=np.__version__, blas=blas_name(),
                   torch=torch.__version__, torch_threads=torch.get_num_threads(),
-                  rnnkit_threads=rnnkit.kernels.threads(), sgemm_peak_gflops=round(peak, 1), repeats=repeats,
+                  rnnkit_threads=rnnkit_threads(), pause=PAUSE, sgemm_peak_gflops=round(peak, 1), repeats=repeats,
                   sweep=dict(n=args.sweep, seed=args.sweep_seed) if args.sweep else None,
                   load_average=[round(load_before, 2), round(load_after, 2)],
                   seconds=round(elapsed, 1), summary=summ,

@@ -23,7 +23,9 @@ Both sides, one after the other in this process, get the same:
 
 Usage::
 
-    python bench/textgen_quality.py --minutes 45          # the budget, per side
+    OPENBLAS_THREAD_TIMEOUT=16 python bench/textgen_quality.py --minutes 45
+                          # the budget, per side; the variable lets rnnkit's loops
+                          # use both cores (rnnkit/_openblas_env.py)
     nice -n 10 python bench/textgen_quality.py --minutes 5 # a shorter check
 
 Prints a markdown table and one JSON line.
@@ -38,7 +40,6 @@ import platform
 import time
 from pathlib import Path
 
-import rnnkit  # noqa: F401  (before NumPy loads OpenBLAS: rnnkit/_openblas_env.py)
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent

@@ -3,7 +3,6 @@
 Time-major ``(T, B, D)`` is the internal layout throughout.
 """
 
-from rnnkit import _openblas_env  # noqa: F401  (first: before anything imports NumPy)
 from rnnkit.cells import GRUCell, LSTMCell, RNNCell
 from rnnkit.layers import GRU, LSTM, RNN, Dropout, Embedding, LastValid, Linear, Sequential
 from rnnkit.losses import BCEWithLogitsLoss, CrossEntropyLoss, CTCLoss, MSELoss

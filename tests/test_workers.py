@@ -65,7 +65,8 @@ def test_set_threads(monkeypatch):
     assert kernels.threads() == 3
     kernels.set_threads(None)
     assert kernels.threads() == _threads.default_threads() >= 1
-    monkeypatch.setattr(rnnkit._openblas_env, "spin_bounded", False)
+    from rnnkit import _openblas_env
+    monkeypatch.setattr(_openblas_env, "spin_bounded", False)
     assert _threads.default_threads() == 1                 # BLAS threads spin: one core
 
 
@@ -77,14 +78,18 @@ def test_cli_threads_set_the_loops_threads(monkeypatch):
     assert kernels.threads() == 2
 
 
-@pytest.mark.parametrize("first", ["rnnkit", "numpy"])
-def test_openblas_spinning_is_bounded_only_if_rnnkit_comes_first(first):
+@pytest.mark.parametrize("timeout", [None, "16"])
+def test_two_cores_only_where_openblas_threads_spin_briefly(timeout):
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
-    code = (f"import {first}, rnnkit, os; from rnnkit import _openblas_env as e; "
-            "print(os.environ['OPENBLAS_THREAD_TIMEOUT'], e.spin_bounded)")
+    if timeout:
+        env["OPENBLAS_THREAD_TIMEOUT"] = timeout
+    code = ("import rnnkit; from rnnkit.kernels import _threads; "
+            "print(_threads.blas_spins_briefly(), _threads.default_threads() > 1)")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True).stdout.split()
-    assert out == ["16", str(first == "rnnkit")]
+    assert out[0] == str(bool(timeout))
+    if not timeout:
+        assert out[1] == "False"                           # default spinning: one core
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])

@@ -24,8 +24,9 @@ the same order; only the bookkeeping differs:
   3x BLAS's speed on such few-row products;
 * from a step of 2 MFLOP, those loops split the hidden units between the cores
   (``_workers.py``: each core computes its units' gates from the whole previous state,
-  one barrier a step), up to 64 rows and a ``W_hh`` of 16 MB; how many cores:
-  ``threads()`` / ``set_threads(n)`` (``_threads.py``).
+  one barrier a step), up to 64 rows and a ``W_hh`` of 16 MB, where OpenBLAS's idle
+  threads spin briefly (``OPENBLAS_THREAD_TIMEOUT=16`` in the environment: opt-in,
+  ``rnnkit/_openblas_env.py``); how many cores: ``threads()`` / ``set_threads(n)``.
 
 The GRU's ``reset_after=False`` form has no fast path and runs the reference loop.
 Measurements and the reasons behind each choice: ``docs/speed.md``.

@@ -1,9 +1,9 @@
 """How many cores rnnkit's compiled loops may use (``rnnkit/kernels/_workers.py``).
 
 Default: the cores this process may run on (under mpirun, this rank's share), where
-NumPy's BLAS is OpenBLAS with its idle threads' spinning bounded by
-``rnnkit/_openblas_env.py``; otherwise 1, since a BLAS thread spinning beside a worker
-slows every step. ``set_threads(n)`` overrides it; the commands' ``--threads`` sets it
+NumPy's BLAS is OpenBLAS with its idle threads' spinning bounded (``OPENBLAS_THREAD_TIMEOUT``
+set before NumPy loads it: ``rnnkit/_openblas_env.py``); otherwise 1, since a BLAS thread
+spinning beside a worker slows every step. ``set_threads(n)`` overrides it; the commands' ``--threads`` sets it
 together with BLAS's threads. This module does not import numba.
 """
 
