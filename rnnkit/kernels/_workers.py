@@ -35,6 +35,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from rnnkit.kernels import _gemm
 from rnnkit.kernels._jit import njit
 from rnnkit.kernels._threads import threads
 
@@ -107,6 +108,21 @@ def barrier(workers) -> np.ndarray:
 # Each worker's share of hidden units is a multiple of this (the packed product's panel
 # width), so that no worker's product ends in a partial panel but the last one's.
 SHARE_MULTIPLE = 16
+
+
+def packed_rows(W_hh, gates, workers):
+    """[(j0, j1, P), ...]: each worker's hidden units and P = pack(W_hh's rows of those
+    units' ``gates`` gate blocks, transposed), the right-hand matrix of its forward step."""
+    H = W_hh.shape[1]
+    W_gates = W_hh.reshape(gates, H, H)
+    return [(j0, j1, _gemm.pack(W_gates[:, j0:j1].reshape(gates * (j1 - j0), H).T))
+            for j0, j1 in units(H, workers)]
+
+
+def packed_columns(W_hh, workers):
+    """[(j0, j1, P), ...]: each worker's hidden units and P = pack(W_hh[:, j0:j1]), the
+    right-hand matrix of its part of ``dh_prev = DG @ W_hh``."""
+    return [(j0, j1, _gemm.pack(W_hh[:, j0:j1])) for j0, j1 in units(W_hh.shape[1], workers)]
 
 
 def units(H, workers):

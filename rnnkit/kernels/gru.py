@@ -163,18 +163,12 @@ def _packed_forward(GI, W_hh, bias, HS, A, GHN, padded, reverse, workers):
     """The packed forward loop, the hidden units split between ``workers`` cores
     (``rnnkit/kernels/_workers.py``); each worker packs the rows of W_hh of its units'
     three gates."""
-    T, B, G = GI.shape
-    H = G // 3
-    shares = _workers.units(H, workers)
+    B = GI.shape[1]
+    shares = _workers.packed_rows(W_hh, 3, workers)
     done = _workers.barrier(len(shares))
-    W_gates = W_hh.reshape(3, H, H)                              # r, z, n blocks
-    tasks = []
-    for worker, (j0, j1) in enumerate(shares):
-        P = _gemm.pack(W_gates[:, j0:j1].reshape(3 * (j1 - j0), H).T)
-        S = np.empty((B, 3 * (j1 - j0)), GI.dtype)
-        tasks.append(partial(_forward_loop_packed, GI, P, bias, HS, A, GHN, padded, reverse, S,
-                             j0, j1, done, worker))
-    _workers.run(tasks)
+    _workers.run([partial(_forward_loop_packed, GI, P, bias, HS, A, GHN, padded, reverse,
+                          np.empty((B, 3 * (j1 - j0)), GI.dtype), j0, j1, done, worker)
+                  for worker, (j0, j1, P) in enumerate(shares)])
 
 
 @njit
@@ -267,12 +261,11 @@ def backward_sequence(d_out, d_state, cache, W_hh, reverse, padded):
 def _packed_backward(d_out, carry, dh_mm, W_hh, HS, A, GHN, DGI, DGH, padded, reverse, workers):
     """The packed backward loop, the hidden units split between ``workers`` cores; each
     worker packs the columns of W_hh of its units."""
-    shares = _workers.units(W_hh.shape[1], workers)
+    shares = _workers.packed_columns(W_hh, workers)
     done = _workers.barrier(len(shares))
-    tasks = [partial(_backward_loop_packed, d_out, carry, dh_mm, _gemm.pack(W_hh[:, j0:j1]), HS,
-                     A, GHN, DGI, DGH, padded, reverse, j0, j1, done, worker)
-             for worker, (j0, j1) in enumerate(shares)]
-    _workers.run(tasks)
+    _workers.run([partial(_backward_loop_packed, d_out, carry, dh_mm, P, HS, A, GHN, DGI, DGH,
+                          padded, reverse, j0, j1, done, worker)
+                  for worker, (j0, j1, P) in enumerate(shares)])
 
 
 @njit

@@ -336,18 +336,12 @@ def _packed_forward(GI, W_hh, bias, HS, CS, A, TC, padded, reverse, workers):
     """The packed forward loop, the hidden units split between ``workers`` cores
     (``rnnkit/kernels/_workers.py``); each worker packs the rows of W_hh of its units'
     four gates."""
-    T, B, G = GI.shape
-    H = G // 4
-    shares = _workers.units(H, workers)
+    B = GI.shape[1]
+    shares = _workers.packed_rows(W_hh, 4, workers)
     done = _workers.barrier(len(shares))
-    W_gates = W_hh.reshape(4, H, H)                              # i, f, g, o blocks
-    tasks = []
-    for worker, (j0, j1) in enumerate(shares):
-        P = _gemm.pack(W_gates[:, j0:j1].reshape(4 * (j1 - j0), H).T)
-        S = np.empty((B, 4 * (j1 - j0)), GI.dtype)
-        tasks.append(partial(_forward_loop_packed, GI, P, bias, HS, CS, A, TC, padded, reverse,
-                             S, j0, j1, done, worker))
-    _workers.run(tasks)
+    _workers.run([partial(_forward_loop_packed, GI, P, bias, HS, CS, A, TC, padded, reverse,
+                          np.empty((B, 4 * (j1 - j0)), GI.dtype), j0, j1, done, worker)
+                  for worker, (j0, j1, P) in enumerate(shares)])
 
 
 @njit
@@ -398,12 +392,11 @@ def backward_sequence(d_out, d_state, cache, W_hh, reverse, padded):
 def _packed_backward(d_out, carry, dh_mm, dc, W_hh, CS, A, TC, DG, padded, reverse, workers):
     """The packed backward loop, the hidden units split between ``workers`` cores; each
     worker packs the columns of W_hh of its units."""
-    shares = _workers.units(W_hh.shape[1], workers)
+    shares = _workers.packed_columns(W_hh, workers)
     done = _workers.barrier(len(shares))
-    tasks = [partial(_backward_loop_packed, d_out, carry, dh_mm, dc, _gemm.pack(W_hh[:, j0:j1]),
-                     CS, A, TC, DG, padded, reverse, j0, j1, done, worker)
-             for worker, (j0, j1) in enumerate(shares)]
-    _workers.run(tasks)
+    _workers.run([partial(_backward_loop_packed, d_out, carry, dh_mm, dc, P, CS, A, TC, DG,
+                          padded, reverse, j0, j1, done, worker)
+                  for worker, (j0, j1, P) in enumerate(shares)])
 
 
 @njit
