@@ -29,20 +29,9 @@ import os
 import time
 
 from rnnkit.apps._args import positive_int
+from rnnkit.kernels._threads import cpus, set_threads, usable_cores
 
 AUTO = "auto"
-
-
-def _cpus():
-    """The numbers of the CPUs this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return os.sched_getaffinity(0)
-    return set(range(os.cpu_count() or 1))                      # pragma: no cover - macOS, Windows
-
-
-def usable_cores() -> int:
-    """How many CPUs this process may run on."""
-    return len(_cpus())
 
 
 def idle_cores(window: float = 0.1):
@@ -53,12 +42,12 @@ def idle_cores(window: float = 0.1):
         with open("/proc/stat") as f:
             for line in f:
                 name, *fields = line.split()
-                if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
+                if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cores:
                     values = [int(v) for v in fields[:8]]
                     times[name] = (values[3] + values[4], sum(values))      # idle + iowait, all
         return times
 
-    cpus = _cpus()
+    cores = cpus()
     try:
         before = read()
         time.sleep(window)
@@ -110,13 +99,13 @@ def blas_threads(count):
         limits = threadpool_limits(count, user_api="blas")
     except ImportError:
         limits = contextlib.nullcontext()
-    before = kernel_threads._threads
-    kernel_threads.set_threads(count)
+    before = kernel_threads._threads                            # None: the default
+    set_threads(count)
     try:
         with limits:
             yield count
     finally:
-        kernel_threads._threads = before
+        set_threads(before)
 
 
 def add_threads_option(parser: argparse.ArgumentParser) -> None:

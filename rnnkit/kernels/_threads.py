@@ -3,8 +3,8 @@
 Default: the cores this process may run on (under mpirun, this rank's share), where
 NumPy's BLAS is OpenBLAS with its idle threads' spinning bounded (``OPENBLAS_THREAD_TIMEOUT``
 set before NumPy loads it: ``rnnkit/_openblas_env.py``); otherwise 1, since a BLAS thread
-spinning beside a worker slows every step. ``set_threads(n)`` overrides it; the commands' ``--threads`` sets it
-together with BLAS's threads. This module does not import numba.
+spinning beside a worker slows every step. ``set_threads(n)`` overrides it; the
+commands' ``--threads`` sets it together with BLAS's threads. This module does not import numba.
 """
 
 from __future__ import annotations
@@ -14,11 +14,16 @@ import os
 _threads = None                          # None: the default of default_threads()
 
 
+def cpus():
+    """The numbers of the CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return os.sched_getaffinity(0)
+    return set(range(os.cpu_count() or 1))                      # pragma: no cover - macOS, Windows
+
+
 def usable_cores() -> int:
     """How many CPUs this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1                                  # pragma: no cover - macOS, Windows
+    return len(cpus())
 
 
 def blas_spins_briefly() -> bool:

@@ -13,10 +13,10 @@ gate gradient) row of each step, so the workers meet once a step::
 
 ``done`` is an int64 array, one cache line per worker, written and read with atomic
 instructions (LLVM IR through numba ``@intrinsic``; numba has no atomics). A worker that
-waits spins with the CPU's ``pause`` hint for ``SPIN`` rounds, then calls
-``sched_yield`` between rounds, so that on a machine whose cores other jobs hold, a
-waiting worker gives its core away instead of burning it (OpenMP's spinning threads are
-why BLAS's two threads made a step 15-35x slower on a loaded machine; docs/textgen.md).
+waits re-reads the flags for ``SPIN`` rounds, then calls ``sched_yield`` between rounds,
+so that on a machine whose cores other jobs hold, a waiting worker gives its core away
+instead of burning it (OpenMP's spinning threads are why BLAS's two threads made a step
+15-35x slower on a loaded machine; docs/textgen.md).
 
 Worker 0 runs in the calling thread, the others in a pool of Python threads (the compiled
 loops release the GIL). How many: ``rnnkit.kernels.threads()`` (``_threads.py``: the cores
@@ -26,8 +26,8 @@ a step is too small to pay for the barrier (:func:`count`).
 
 from __future__ import annotations
 
-import platform
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import numpy as np
 from llvmlite import ir
@@ -40,10 +40,7 @@ from rnnkit.kernels._jit import njit
 from rnnkit.kernels._threads import threads
 
 LINE = 8                                # int64 entries per 64-byte cache line
-SPIN = 20000                             # pause rounds before a waiting worker yields
-
-_I64 = ir.IntType(64)
-_X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
+SPIN = 20000                            # rounds a waiting worker spins before it yields
 
 
 def _flag_pointer(context, builder, signature, args):
@@ -71,21 +68,14 @@ def _load_acquire(typingctx, flags, index):
 
 
 @intrinsic
-def _relax(typingctx, spins):
-    """One round of waiting: the CPU's ``pause`` hint for the first SPIN rounds (x86),
-    then ``sched_yield()``."""
+def _sched_yield(typingctx):
+    """``sched_yield()``: give the core to another runnable thread."""
     def codegen(context, builder, signature, args):
-        (count,) = args
-        with builder.if_else(builder.icmp_signed("<", count, ir.Constant(count.type, SPIN))) \
-                as (spinning, yielding):
-            with spinning:
-                pass
-            with yielding:
-                yield_fn = cgutils.get_or_insert_function(
-                    builder.module, ir.FunctionType(ir.IntType(32), []), "sched_yield")
-                builder.call(yield_fn, [])
+        yield_fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.IntType(32), []), "sched_yield")
+        builder.call(yield_fn, [])
         return context.get_dummy_value()
-    return types.void(types.intp), codegen
+    return types.void(), codegen
 
 
 @njit
@@ -96,8 +86,9 @@ def arrive_and_wait(done, worker, step):
     spins = 0
     for other in range(done.shape[0] // LINE):
         while _load_acquire(done, other * LINE) < step + 1:
-            _relax(spins)
             spins += 1
+            if spins > SPIN:
+                _sched_yield()
 
 
 def barrier(workers) -> np.ndarray:
@@ -135,6 +126,15 @@ def units(H, workers):
 
 
 _pool = None
+
+
+def run_shares(loop, shares, leading, trailing) -> None:
+    """Runs ``loop(*leading, P, *trailing, j0, j1, done, worker)`` for every worker's share
+    ``(j0, j1, P)`` of :func:`packed_rows` or :func:`packed_columns`, all at once, meeting
+    at one fresh barrier."""
+    done = barrier(len(shares))
+    run([partial(loop, *leading, P, *trailing, j0, j1, done, worker)
+         for worker, (j0, j1, P) in enumerate(shares)])
 
 
 def run(tasks) -> None:

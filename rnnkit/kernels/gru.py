@@ -27,8 +27,6 @@ Backward, per step in reverse order, ``dh = (DGH[t+1] @ W_hh) + carry + d_out[t]
 
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 
 from rnnkit.kernels import _gemm, _loop, _workers
@@ -135,7 +133,8 @@ def _step_float32(S, gi, b_hh, A, GHN, h_prev, h, padded, j0, j1):
                 a[q * H + j0:q * H + j1] = 0
             continue
         for q in range(2):                                       # r, z
-            s_q, g_q, b_q = s[q * n:(q + 1) * n], g[q * H + j0:q * H + j1], b_hh[q * H + j0:q * H + j1]
+            s_q = s[q * n:(q + 1) * n]
+            g_q, b_q = g[q * H + j0:q * H + j1], b_hh[q * H + j0:q * H + j1]
             a_q = a[q * H + j0:q * H + j1]
             for k in range(n):
                 a_q[k] = sigmoid32(s_q[k] + g_q[k] + b_q[k])
@@ -159,24 +158,14 @@ def _forward_loop_float32(GI, W_hh_T, bias, HS, A, GHN, padded, reverse):
                       HS[prev], HS[new], padded[t], 0, S.shape[1] // 3)
 
 
-def _packed_forward(GI, W_hh, bias, HS, A, GHN, padded, reverse, workers):
-    """The packed forward loop, the hidden units split between ``workers`` cores
-    (``rnnkit/kernels/_workers.py``); each worker packs the rows of W_hh of its units'
-    three gates."""
-    B = GI.shape[1]
-    shares = _workers.packed_rows(W_hh, 3, workers)
-    done = _workers.barrier(len(shares))
-    _workers.run([partial(_forward_loop_packed, GI, P, bias, HS, A, GHN, padded, reverse,
-                          np.empty((B, 3 * (j1 - j0)), GI.dtype), j0, j1, done, worker)
-                  for worker, (j0, j1, P) in enumerate(shares)])
-
-
 @njit
-def _forward_loop_packed(GI, P, bias, HS, A, GHN, padded, reverse, S, j0, j1, done, worker):
-    """One worker's float32 forward loop in one compiled call, for hidden units j0..j1-1:
-    per step the packed product S = h_prev @ W_hh^T of those units' gate columns (P), the
-    one-pass step, and the barrier (every worker's units of h_t are written)."""
-    T = GI.shape[0]
+def _forward_loop_packed(GI, P, bias, HS, A, GHN, padded, reverse, j0, j1, done, worker):
+    """One worker's float32 forward loop in one compiled call, for hidden units j0..j1-1
+    (``_workers.run_shares``): per step the packed product S = h_prev @ W_hh^T of those
+    units' gate columns (P), the one-pass step, and the barrier (every worker's units of
+    h_t are written)."""
+    T, B = GI.shape[0], GI.shape[1]
+    S = np.empty((B, 3 * (j1 - j0)), GI.dtype)
     for step in range(T):
         t, new, prev = step_rows(step, T, reverse)
         _gemm.matmul(HS[prev], P, S)
@@ -200,7 +189,8 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, padded, keep):
     HS[T if reverse else 0] = h0
     workers = _workers.count(B, H, 3)
     if _loop.runs_packed(dtype, T, B, W_hh.size, workers):
-        _packed_forward(GI, W_hh, bias, HS, A, GHN, rows_padded, reverse, workers)
+        _workers.run_shares(_forward_loop_packed, _workers.packed_rows(W_hh, 3, workers),
+                            (GI,), (bias, HS, A, GHN, rows_padded, reverse))
     elif dtype == np.float32:
         _forward_loop_float32(GI, transposed_weights(W_hh, T * B), bias, HS, A, GHN, rows_padded,
                               reverse)
@@ -246,8 +236,8 @@ def backward_sequence(d_out, d_state, cache, W_hh, reverse, padded):
     dh_mm = np.zeros_like(carry)                                 # DGH[t+1] @ W_hh
     workers = _workers.count(B, G // 3, 3)
     if _loop.runs_packed(A.dtype, T, B, W_hh.size, workers):
-        _packed_backward(d_out, carry, dh_mm, W_hh, HS, A, GHN, DGI, DGH, padded, reverse,
-                         workers)
+        _workers.run_shares(_backward_loop_packed, _workers.packed_columns(W_hh, workers),
+                            (d_out, carry, dh_mm), (HS, A, GHN, DGI, DGH, padded, reverse))
     else:
         for t, new, prev in reversed(steps(T, reverse)):
             _gates_backward(dh_mm, carry, d_out[t], A[t], GHN[t], HS[prev], DGI[t], DGH[t],
@@ -258,21 +248,12 @@ def backward_sequence(d_out, d_state, cache, W_hh, reverse, padded):
     return DGI, DGH, (dh_mm + carry,), dW_hh
 
 
-def _packed_backward(d_out, carry, dh_mm, W_hh, HS, A, GHN, DGI, DGH, padded, reverse, workers):
-    """The packed backward loop, the hidden units split between ``workers`` cores; each
-    worker packs the columns of W_hh of its units."""
-    shares = _workers.packed_columns(W_hh, workers)
-    done = _workers.barrier(len(shares))
-    _workers.run([partial(_backward_loop_packed, d_out, carry, dh_mm, P, HS, A, GHN, DGI, DGH,
-                          padded, reverse, j0, j1, done, worker)
-                  for worker, (j0, j1, P) in enumerate(shares)])
-
-
 @njit
 def _backward_loop_packed(d_out, carry, dh_mm, P, HS, A, GHN, DGI, DGH, padded, reverse, j0, j1,
                           done, worker):
-    """One worker's float32 backward loop in one compiled call, for hidden units j0..j1-1:
-    per step their gate gradients, the barrier (every worker's part of DGH[t] is written),
+    """One worker's float32 backward loop in one compiled call, for hidden units j0..j1-1
+    (``_workers.run_shares``): per step their gate gradients, the barrier (every worker's
+    part of DGH[t] is written),
     then their part of the packed product dh_mm[:, j0:j1] = DGH[t] @ W_hh[:, j0:j1] (P)."""
     T = A.shape[0]
     for step in range(T):

@@ -39,8 +39,6 @@ Padded steps (``lengths``) pass the state and its gradient through unchanged.
 
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 
 from rnnkit.kernels import _gemm, _loop, _workers
@@ -113,7 +111,8 @@ def _gates_backward(dh_mm, carry, d_out, dc, A, tc, c_prev, DG, padded, j0, j1):
     for b in range(B):
         a, dg = A[b], DG[b]
         mm, cb, dob, dcb = dh_mm[b, j0:j1], carry[b, j0:j1], d_out[b, j0:j1], dc[b, j0:j1]
-        a_i, a_f, a_g, a_o = a[j0:j1], a[H + j0:H + j1], a[2 * H + j0:2 * H + j1], a[3 * H + j0:3 * H + j1]
+        a_i, a_f = a[j0:j1], a[H + j0:H + j1]
+        a_g, a_o = a[2 * H + j0:2 * H + j1], a[3 * H + j0:3 * H + j1]
         dg_i, dg_f = dg[j0:j1], dg[H + j0:H + j1]
         dg_g, dg_o = dg[2 * H + j0:2 * H + j1], dg[3 * H + j0:3 * H + j1]
         if padded[b]:
@@ -248,8 +247,9 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, padded, keep):
     rows_padded = padding(padded, T, B)
     loop = which_loop(T, B, H, dtype)
     if loop == "packed":
-        _packed_forward(GI, W_hh, bias, HS, CS, A, TC, rows_padded, reverse,
-                        _workers.count(B, H, 4))
+        _workers.run_shares(_forward_loop_packed,
+                            _workers.packed_rows(W_hh, 4, _workers.count(B, H, 4)),
+                            (GI,), (bias, HS, CS, A, TC, rows_padded, reverse))
     elif loop == "small":
         _forward_loop_small(GI, np.ascontiguousarray(W_hh.T), bias, HS, CS, A, TC,
                             rows_padded, reverse)
@@ -304,7 +304,8 @@ def _step_float32(S, gi, b_hh, c_prev, A, c, tc, h, h_prev, padded, j0, j1):
                 a[q * H + j0:q * H + j1] = 0
             continue
         for q in range(4):                                       # i, f, g, o
-            s_q, g_q, b_q = s[q * n:(q + 1) * n], g[q * H + j0:q * H + j1], b_hh[q * H + j0:q * H + j1]
+            s_q = s[q * n:(q + 1) * n]
+            g_q, b_q = g[q * H + j0:q * H + j1], b_hh[q * H + j0:q * H + j1]
             a_q = a[q * H + j0:q * H + j1]
             if q == 2:
                 for k in range(n):
@@ -312,7 +313,8 @@ def _step_float32(S, gi, b_hh, c_prev, A, c, tc, h, h_prev, padded, j0, j1):
             else:
                 for k in range(n):
                     a_q[k] = sigmoid32(s_q[k] + g_q[k] + b_q[k])
-        a_i, a_f, a_g, a_o = a[j0:j1], a[H + j0:H + j1], a[2 * H + j0:2 * H + j1], a[3 * H + j0:3 * H + j1]
+        a_i, a_f = a[j0:j1], a[H + j0:H + j1]
+        a_g, a_o = a[2 * H + j0:2 * H + j1], a[3 * H + j0:3 * H + j1]
         for k in range(n):
             c_k = a_f[k] * cp[k] + a_i[k] * a_g[k]
             cb[k] = c_k
@@ -332,24 +334,14 @@ def _forward_loop_float32(GI, W_hh_T, bias, HS, CS, A, TC, padded, reverse):
                       0, S.shape[1] // 4)
 
 
-def _packed_forward(GI, W_hh, bias, HS, CS, A, TC, padded, reverse, workers):
-    """The packed forward loop, the hidden units split between ``workers`` cores
-    (``rnnkit/kernels/_workers.py``); each worker packs the rows of W_hh of its units'
-    four gates."""
-    B = GI.shape[1]
-    shares = _workers.packed_rows(W_hh, 4, workers)
-    done = _workers.barrier(len(shares))
-    _workers.run([partial(_forward_loop_packed, GI, P, bias, HS, CS, A, TC, padded, reverse,
-                          np.empty((B, 4 * (j1 - j0)), GI.dtype), j0, j1, done, worker)
-                  for worker, (j0, j1, P) in enumerate(shares)])
-
-
 @njit
-def _forward_loop_packed(GI, P, bias, HS, CS, A, TC, padded, reverse, S, j0, j1, done, worker):
-    """One worker's float32 forward loop in one compiled call, for hidden units j0..j1-1:
-    per step the packed product S = h_prev @ W_hh^T of those units' gate columns (P), the
-    one-pass step, and the barrier (every worker's units of h_t are written)."""
-    T = GI.shape[0]
+def _forward_loop_packed(GI, P, bias, HS, CS, A, TC, padded, reverse, j0, j1, done, worker):
+    """One worker's float32 forward loop in one compiled call, for hidden units j0..j1-1
+    (``_workers.run_shares``): per step the packed product S = h_prev @ W_hh^T of those
+    units' gate columns (P), the one-pass step, and the barrier (every worker's units of
+    h_t are written)."""
+    T, B = GI.shape[0], GI.shape[1]
+    S = np.empty((B, 4 * (j1 - j0)), GI.dtype)
     for step in range(T):
         t, new, prev = step_rows(step, T, reverse)
         _gemm.matmul(HS[prev], P, S)
@@ -376,8 +368,9 @@ def backward_sequence(d_out, d_state, cache, W_hh, reverse, padded):
     if loop == "packed":
         dh_mm = np.zeros((B, H), A.dtype)
         carry = d_state[0].copy()
-        _packed_backward(d_out, carry, dh_mm, dc, W_hh, CS, A, TC, DG, rows_padded, reverse,
-                         _workers.count(B, H, 4))
+        _workers.run_shares(_backward_loop_packed,
+                            _workers.packed_columns(W_hh, _workers.count(B, H, 4)),
+                            (d_out, carry, dh_mm, dc), (CS, A, TC, DG, rows_padded, reverse))
         dh = dh_mm + carry
     elif loop == "small":
         dh = d_state[0].copy()
@@ -389,21 +382,12 @@ def backward_sequence(d_out, d_state, cache, W_hh, reverse, padded):
     return DG, (dh, dc), dW_hh
 
 
-def _packed_backward(d_out, carry, dh_mm, dc, W_hh, CS, A, TC, DG, padded, reverse, workers):
-    """The packed backward loop, the hidden units split between ``workers`` cores; each
-    worker packs the columns of W_hh of its units."""
-    shares = _workers.packed_columns(W_hh, workers)
-    done = _workers.barrier(len(shares))
-    _workers.run([partial(_backward_loop_packed, d_out, carry, dh_mm, dc, P, CS, A, TC, DG,
-                          padded, reverse, j0, j1, done, worker)
-                  for worker, (j0, j1, P) in enumerate(shares)])
-
-
 @njit
 def _backward_loop_packed(d_out, carry, dh_mm, dc, P, CS, A, TC, DG, padded, reverse, j0, j1,
                           done, worker):
-    """One worker's float32 backward loop in one compiled call, for hidden units j0..j1-1:
-    per step their gate gradients, the barrier (every worker's part of DG[t] is written),
+    """One worker's float32 backward loop in one compiled call, for hidden units j0..j1-1
+    (``_workers.run_shares``): per step their gate gradients, the barrier (every worker's
+    part of DG[t] is written),
     then their part of the packed product dh_mm[:, j0:j1] = DG[t] @ W_hh[:, j0:j1] (P)."""
     T = A.shape[0]
     for step in range(T):
