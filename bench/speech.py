@@ -9,14 +9,18 @@ loss and beam search must not dominate a step (their share reported).
 ``quality``  For each --seeds: ``rnnkit speech train`` with the default settings (the code
     the command runs: 6,000 synthetic training utterances + 6,000 perturbed copies,
     SpecAugment, Adam, clip 5, validation loss every epoch, best weights kept) for
-    --minutes. Then, on the *validation* split only, the n-gram weight of the beam search
-    (beam 8) is chosen from ``LM_WEIGHTS``; the development set, saytime's 11 human digits
+    --minutes. Then, on the *validation* split only, the beam's language model (``LMS``:
+    the character trigram or the word bigram over the training words) and its weight are
+    chosen from ``LM_WEIGHTS`` (lowest WER; ties to the smaller weight, then the
+    character model; the end of the transcript is scored too); the development set, saytime's 11 human digits
     (what the training levers were chosen on), and the test sets are scored once with best
     path and with that beam: the synthetic test split (voices never heard in training; its
     digit-string utterances alone and all of it) and the Asterisk recordings (the 11
     digits, and all 12 prompts in the model's words). ``--levers`` trains with ``LEVERS``
     (``rnnkit speech train --normalization speech --festival-voices --vtlp --band-limit``). Each run directory is an ``rnnkit
-    speech`` model (``--out``/seed<N>).
+    speech`` model (``--out``/seed<N>); ``--trained`` scores the models already there
+    instead of training (a model from before the word model gets both language models
+    rebuilt from its training transcripts, as training stores them now).
 ``throughput``  rnnkit's default model and its torch twin
     (``rnnkit.models.acoustic_interop.to_torch``: same starting weights; nn.GRU over packed
     sequences, nn.Linear, F.ctc_loss) take --steps training steps each on the same batches
@@ -31,6 +35,7 @@ Threads: --threads (default 1) for NumPy's BLAS and torch.set_num_threads.
 Usage::
 
     python bench/speech.py quality --minutes 30 --seeds 0 [--levers] [--patience none]
+    python bench/speech.py quality --seeds 2,3 --out runs/speech --trained
     python bench/speech.py throughput --steps 60 --repeats 3
 
 Each prints markdown tables and one JSON line.
@@ -52,6 +57,7 @@ from rnnkit.apps._threads import blas_threads
 
 GOALS = {"digits_wer": 0.05, "asterisk_digits_accuracy": 0.90, "throughput_ratio": 1.0}
 LM_WEIGHTS = (0.0, 0.25, 0.5, 1.0)
+LMS = ("char", "word")                  # the beam's language models, chosen on validation
 BEAM = 8
 
 
@@ -65,7 +71,7 @@ def load_now() -> float:
 LEVERS = {"normalization": "speech", "festival_voices": True, "vtlp": True, "band_limit": True}
 
 
-def run_quality(minutes: float, seeds, out: str, options=None) -> dict:
+def run_quality(minutes: float, seeds, out: str, options=None, trained=False) -> dict:
     from rnnkit.apps import speech as app
     from rnnkit.data.speech_corpus import DIGIT_WORDS
 
@@ -79,28 +85,51 @@ def run_quality(minutes: float, seeds, out: str, options=None) -> dict:
     for seed in seeds:
         run_dir = os.path.join(out, f"seed{seed}")
         started = time.perf_counter()
-        summary = app.train(run_dir, max_minutes=minutes, seed=seed, progress=False,
-                            overwrite=os.path.exists(os.path.join(run_dir, "checkpoint.npz")),
-                            **options)
+        if trained:                                      # --trained: score what is there
+            meta = app.read_meta(run_dir, app.APP)[1]
+            summary = dict(meta["trainer"], epoch=meta["position"]["epoch"])
+        else:
+            summary = app.train(run_dir, max_minutes=minutes, seed=seed, progress=False,
+                                overwrite=os.path.exists(os.path.join(run_dir, "checkpoint.npz")),
+                                **options)
         train_minutes = (time.perf_counter() - started) / 60
-        recognizer = app.load(run_dir)
-        val = {w: recognizer.evaluate(splits["val"], beam=BEAM, lm_weight=w)["wer"]
-               for w in LM_WEIGHTS}
-        weight = min(LM_WEIGHTS, key=lambda w: (val[w], w))
+        recognizer = _with_language_models(app.load(run_dir))
+        val = {(lm, w): recognizer.evaluate(splits["val"], beam=BEAM, lm_weight=w, lm=lm)["wer"]
+               for lm in LMS for w in LM_WEIGHTS if w or lm == LMS[0]}
+        lm, weight = min(val, key=lambda k: (val[k], k[1], LMS.index(k[0])))
         sets = {**dev, "synthetic digits": digits, "synthetic all": splits["test"], **human}
         scores = {}
         for name, utterances in sets.items():
             scores[name] = {"greedy": _brief(recognizer.evaluate(utterances)),
-                            "beam": _brief(recognizer.evaluate(utterances, BEAM, weight))}
+                            "beam": _brief(recognizer.evaluate(utterances, BEAM, weight, lm))}
         runs[seed] = {"steps": summary["step"], "epochs": summary["epoch"],
                       "train_minutes": round(train_minutes, 1),
-                      "best_val_loss": summary["best_val_loss"], "val_wer_by_lm_weight": val,
-                      "lm_weight": weight, "scores": scores}
+                      "best_val_loss": summary["best_val_loss"],
+                      "val_wer_by_lm": {f"{k[0]} {k[1]}": v for k, v in val.items()},
+                      "lm": lm, "lm_weight": weight, "scores": scores}
         print(f"seed {seed}: {summary['step']} steps, {summary['epoch']} epochs in "
-              f"{train_minutes:.1f} min; LM weight {weight} (validation WER {val}); load "
-              f"{load_now()}", flush=True)
+              f"{train_minutes:.1f} min; beam LM {lm} weight {weight} (validation WER "
+              f"{runs[seed]['val_wer_by_lm']}); load {load_now()}", flush=True)
     _report_quality(runs)
     return {"bench": "speech_quality", "minutes": minutes, "options": options, "runs": runs}
+
+
+def _with_language_models(recognizer):
+    """A recogniser trained before the word model existed gets both models of its
+    training transcripts (the same ones ``train_recognizer`` stores now)."""
+    from rnnkit.apps import speech as app
+    from rnnkit.speech import encode_text, language_models
+
+    if set(LMS) <= set(recognizer.lms):
+        return recognizer
+    config = dataclasses.replace(recognizer.config, word_lm_order=2)
+    source = recognizer.extra["source"]
+    train = app.load_splits(source.get("dataset"), splits=("train",),
+                            train_size=source.get("train_size"),
+                            festival=config.festival_voices)["train"]
+    rebuilt = language_models([encode_text(u.text) for u in train], config)
+    recognizer.lms = {**rebuilt, **recognizer.lms}
+    return recognizer
 
 
 def _brief(scores: dict) -> dict:
@@ -256,6 +285,9 @@ def main(argv=None) -> dict:
                         help="quality: epochs without a better validation loss before "
                              "stopping, or 'none' to train for all of --minutes (default: "
                              "the app's, 5)")
+    parser.add_argument("--trained", action="store_true",
+                        help="quality: score the models already in --out/seed<N> instead of "
+                             "training them")
     parser.add_argument("--out", default="runs/bench-speech",
                         help="quality: where the models go (default runs/bench-speech)")
     parser.add_argument("--steps", type=int, default=60,
@@ -277,7 +309,7 @@ def main(argv=None) -> dict:
             options = dict(LEVERS) if args.levers else {}
             if "patience" in vars(args):                        # given: None is "none"
                 options["patience"] = args.patience
-            record = run_quality(args.minutes, seeds, args.out, options)
+            record = run_quality(args.minutes, seeds, args.out, options, args.trained)
         else:
             record = run_throughput(args.steps, args.repeats)
     record.update(threads=args.threads, load_before=load_before, load_after=load_now(),

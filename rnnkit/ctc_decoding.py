@@ -19,7 +19,10 @@ where ``+=`` is ``logaddexp`` (from ``-inf`` at each frame) and ``w lm(l, c)`` i
 optional shallow-fusion language-model term; then only the ``beam`` most likely
 prefixes are kept (ties go to the prefix met first: the old beam in its order, then
 ``l + c`` by ``l``, then by ``c``). Without pruning (a large enough beam) and without
-a language model the final ``p_l`` is the exact ``log p(l|x)``. This is not
+a language model the final ``p_l`` is the exact ``log p(l|x)``. With ``lm_end`` the
+surviving prefixes are ranked, after the last frame, by ``p_l(l) + w lm_end(l)``: the
+model's probability that the transcript stops there (a word cut short, ``"thre"``,
+loses to the whole word). This is not
 :mod:`rnnkit.decoding`'s beam search: there one hypothesis is one path, here one
 hypothesis is the sum over many paths.
 
@@ -81,7 +84,8 @@ def collapse(path, blank=0) -> list[int]:
     return labels
 
 
-def ctc_prefix_beam_search(log_probs, beam=8, blank=0, lm=None, lm_weight=0.0, prune=None):
+def ctc_prefix_beam_search(log_probs, beam=8, blank=0, lm=None, lm_weight=0.0, prune=None,
+                           lm_end=None):
     """Prefix beam search over log_probs (T, C).
 
     ``lm(prefix_tuple, next_label) -> log prob`` (<= 0, a pure function: asked once per
@@ -89,8 +93,10 @@ def ctc_prefix_beam_search(log_probs, beam=8, blank=0, lm=None, lm_weight=0.0, p
     ``lm_weight``, each time a prefix grows. ``prune`` is a log probability (e.g.
     ``-10.0``): at each frame only labels at least that likely are extended, plus the
     blank and each prefix's last label; None (the default) extends every label and is
-    exact. Returns up to ``beam`` ``(labels, score)`` pairs, best first; ``score`` is
-    the log probability of the labelling (plus the weighted LM terms).
+    exact. ``lm_end(prefix_tuple) -> log prob`` (<= 0; e.g. an n-gram's
+    ``end_log_prob``) scores, times ``lm_weight``, the end of each final prefix.
+    Returns up to ``beam`` ``(labels, score)`` pairs, best first; ``score`` is the log
+    probability of the labelling (plus the weighted LM terms).
     """
     log_probs = _check_log_probs(log_probs, 2, "(T, C)")
     T, C = log_probs.shape
@@ -100,6 +106,8 @@ def ctc_prefix_beam_search(log_probs, beam=8, blank=0, lm=None, lm_weight=0.0, p
     prune = check_scalar(prune, "prune", float, low=-math.inf, high=0.0, include_low=False, none_ok=True)
     if lm is not None and not callable(lm):
         raise InputTypeError(f"lm must be a callable lm(prefix_tuple, next_label) -> log prob, got {type(lm).__name__}")
+    if lm_end is not None and not callable(lm_end):
+        raise InputTypeError(f"lm_end must be a callable lm_end(prefix_tuple) -> log prob, got {type(lm_end).__name__}")
     log_probs = log_probs.astype(np.float64, copy=False)     # the scores are float64 throughout
     fusion = _ShallowFusion(lm, lm_weight) if lm is not None else None
     beams = _Beams([()], np.array([0.0]), np.array([NEG_INF]), np.array([blank]))
@@ -108,7 +116,18 @@ def ctc_prefix_beam_search(log_probs, beam=8, blank=0, lm=None, lm_weight=0.0, p
             break
         beams = _step(beams, log_probs[t], blank, beam, fusion, prune)
     p_l = np.logaddexp(beams.p_b, beams.p_nb)                             # best first already
+    if lm_end is not None and lm_weight != 0:
+        p_l = p_l + [lm_weight * _end_log_prob(lm_end, prefix) for prefix in beams.prefixes]
+        order = np.argsort(-p_l, kind="stable")
+        return [(list(beams.prefixes[k]), float(p_l[k])) for k in order.tolist()]
     return [(list(prefix), float(score)) for prefix, score in zip(beams.prefixes, p_l)]
+
+
+def _end_log_prob(lm_end, prefix) -> float:
+    log_prob = lm_end(prefix)
+    if log_prob > 0:
+        raise InputError(f"lm_end must return log probabilities <= 0, got lm_end({prefix}) = {log_prob!r}")
+    return log_prob
 
 
 class _Beams(NamedTuple):

@@ -8,7 +8,8 @@ set. Transcribing audio, in the order the code runs it::
     features   = normalize(log_mel(dithered, n_mels=40))    (T, 40), 25 ms windows, 10 ms hop
     log_probs  = model.log_probs(pad(features), lengths)    (T', B, C), C = blank + 28 chars
     labels     = ctc_greedy(log_probs)                       best path: repeats merged, blanks dropped
-              or ctc_prefix_beam_search(log_probs[:, b], beam=K, lm=ngram, lm_weight=w)
+              or ctc_prefix_beam_search(log_probs[:, b], beam=K, lm=ngram, lm_weight=w,
+                                        lm_end=ngram.end_log_prob)
     text       = "".join(CHARACTERS[label - 1] for label in labels)
 
 Labels are characters: 0 is the CTC blank, ``1 .. 28`` the transcript alphabet
@@ -35,8 +36,10 @@ length perturbation, Jaitly & Hinton 2013: formants move, pitch and tempo stay; 
 a generator of its own, so the waveform copies are those of a run without it); SpecAugment
 masks the features inside the model at every training step. ``Seq2SeqBatches`` of (features, label ids),
 Adam, the Trainer's ``ModelLoss`` objective (the model's CTC loss), validation loss every
-epoch, early stopping, the best weights kept. A character trigram model of the training
-transcripts is stored with the weights for beam search with shallow fusion.
+epoch, early stopping, the best weights kept. Two language models of the training
+transcripts are stored with the weights for beam search with shallow fusion: a character
+trigram (:mod:`rnnkit.ngram`) and a word bigram over the training words
+(:mod:`rnnkit.word_lm`: a lexicon, asked one character at a time); ``lm`` picks one.
 
 Scores (:meth:`Recognizer.evaluate`): word error rate and character error rate from
 ``jiwer`` (the edit distance over words / characters divided by the reference length,
@@ -65,6 +68,8 @@ BAND_LOW_HZ = (0.0, 300.0)              # high-pass corner, uniform
 BAND_HIGH_HZ = (2800.0, 3800.0)         # low-pass corner, uniform
 VTLP = (0.9, 1.1)                       # warp factor of perturbed copies' features, uniform
 NORMALIZATIONS = ("utterance", "speech")  # featurize's: rnnkit.audio.normalize / normalize_speech
+LM_KEYS = {"char": "lm", "word": "word_lm"}  # Recognizer.lms key -> its checkpoint key
+DEFAULT_LM = "char"                     # the beam's language model unless told
 
 
 @dataclass
@@ -85,6 +90,7 @@ class SpeechConfig:
     spec_augment: bool = True
     augment_copies: int = 1             # perturbed copies of each training utterance
     lm_order: int = 3                   # character n-gram for beam search (0: none)
+    word_lm_order: int = 2              # word n-gram over the training words (0: none)
     batch_size: int = 32
     lr: float = 2e-3
     clip: float = 5.0
@@ -107,7 +113,7 @@ def check_config(config: SpeechConfig) -> SpeechConfig:
                          f"got {config.normalization!r}")
     for name in ("hidden_size", "num_layers", "subsample", "n_mels", "batch_size", "epochs"):
         check_scalar(getattr(config, name), name, int, low=1)
-    for name in ("augment_copies", "lm_order", "seed"):
+    for name in ("augment_copies", "lm_order", "word_lm_order", "seed"):
         check_scalar(getattr(config, name), name, int, low=0)
     check_scalar(config.dropout, "dropout", float, low=0.0, high=1.0, include_high=False)
     check_scalar(config.lr, "lr", float, low=0.0, include_low=False)
@@ -233,7 +239,6 @@ def train_recognizer(train, val, config: SpeechConfig, out_dir=None, *, extra=No
     ``before_fit()`` runs once every input is checked. Returns ``(Recognizer with the
     best weights, the trainer's summary)``.
     """
-    from rnnkit.ngram import CharNgramLM
     from rnnkit.optim import Adam
     from rnnkit.training import Seq2SeqBatches, Trainer
 
@@ -257,12 +262,10 @@ def train_recognizer(train, val, config: SpeechConfig, out_dir=None, *, extra=No
     if log is not None:
         log(f"features of {len(examples):,} training utterances ({len(train):,} + "
             f"{len(examples) - len(train):,} perturbed) in {time.perf_counter() - started:.0f} s")
-    lm = None
-    if config.lm_order:
-        lm = CharNgramLM(len(characters()) + 1, config.lm_order).fit(labels[:len(train)])
+    lms = language_models(labels[:len(train)], config)
     model = build_model(config)
     extra = dict(extra or {}, settings=vars(config).copy(),
-                 lm=lm.to_dict() if lm is not None else None)
+                 **{LM_KEYS[kind]: lm.to_dict() for kind, lm in lms.items()})
     if before_fit is not None:
         before_fit()
     trainer = Trainer(model, Adam(model.parameters(), lr=config.lr), data, val_data,
@@ -273,7 +276,24 @@ def train_recognizer(train, val, config: SpeechConfig, out_dir=None, *, extra=No
     summary = trainer.fit(resume=resume)
     model.load_state_dict(trainer.best_state_dict())
     model.eval()
-    return Recognizer(model, config, lm, extra), summary
+    return Recognizer(model, config, lms, extra), summary
+
+
+
+
+def language_models(transcripts, config: SpeechConfig) -> dict:
+    """``{"char": CharNgramLM, "word": WordLexiconLM}`` of the training ``transcripts``
+    (label sequences), each only where its order is not 0."""
+    from rnnkit.ngram import CharNgramLM
+    from rnnkit.word_lm import WordLexiconLM
+
+    lms = {}
+    if config.lm_order:
+        lms["char"] = CharNgramLM(len(characters()) + 1, config.lm_order).fit(transcripts)
+    if config.word_lm_order:
+        space = characters().index(" ") + 1
+        lms["word"] = WordLexiconLM(space, config.word_lm_order).fit(transcripts)
+    return lms
 
 
 def _check_long_enough(utterances, features, labels, subsample) -> None:
@@ -293,40 +313,55 @@ def load_recognizer(path) -> "Recognizer":
     """The recogniser saved in a checkpoint written by :func:`train_recognizer`."""
     from rnnkit.ngram import CharNgramLM
     from rnnkit.training import load_model
+    from rnnkit.word_lm import WordLexiconLM
 
     model, meta = load_model(path)
     extra = meta.get("extra") or {}
     if "settings" not in extra or type(model).__name__ != "AcousticModel":
         raise InputError(f"{str(path)!r} is not a speech recogniser checkpoint")
-    lm = CharNgramLM.from_dict(extra["lm"]) if extra.get("lm") else None
-    return Recognizer(model, SpeechConfig(**extra["settings"]), lm, extra)
+    classes = {"char": CharNgramLM, "word": WordLexiconLM}
+    lms = {kind: classes[kind].from_dict(extra[key]) for kind, key in LM_KEYS.items()
+           if extra.get(key)}
+    settings = dict(extra["settings"])
+    settings.setdefault("word_lm_order", 0)         # written before the word model existed
+    return Recognizer(model, SpeechConfig(**settings), lms, extra)
 
 
 # --------------------------------------------------------------------------- use
 
 
 class Recognizer:
-    """A trained acoustic model, its settings and (optionally) its n-gram model."""
+    """A trained acoustic model, its settings and its language models (``lms``:
+    ``{"char": CharNgramLM, "word": WordLexiconLM}``, either may be missing)."""
 
-    def __init__(self, model, config: SpeechConfig, lm=None, extra=None):
-        self.model, self.config, self.lm, self.extra = model, config, lm, extra or {}
+    def __init__(self, model, config: SpeechConfig, lms=None, extra=None):
+        self.model, self.config, self.extra = model, config, extra or {}
+        self.lms = dict(lms or {})
 
-    def transcribe(self, audios, beam: int = 1, lm_weight: float = 0.5,
+    def transcribe(self, audios, beam: int = 1, lm_weight: float = 0.5, lm: str = DEFAULT_LM,
                    batch_size: int = 32, names=None) -> list[str]:
         """Texts of ``audios`` (1-D arrays at 8 kHz). ``beam`` 1: best path; more:
-        prefix beam search, with the n-gram model weighted by ``lm_weight`` (0: none).
+        prefix beam search, with the language model ``lm`` (a key of ``LM_KEYS``)
+        weighted by ``lm_weight`` (0: none), the end of the transcript scored too.
         ``names`` (one per audio, e.g. file names) are what errors call them."""
         beam = check_scalar(beam, "beam", int, low=1)
         lm_weight = check_scalar(lm_weight, "lm_weight", float, low=0.0)
+        if lm not in LM_KEYS:
+            raise InputError(f"lm must be one of {tuple(LM_KEYS)}, got {lm!r}")
+        if beam > 1 and lm_weight > 0 and lm not in self.lms:
+            raise InputError(f"this model has no {lm} language model (trained with its order "
+                             f"0, or before it existed); use lm_weight 0 or another lm")
         names = list(names) if names is not None else [f"audios[{i}]" for i in range(len(audios))]
         features = [featurize(a, self.config.n_mels, n, 1.0, self.config.normalization)
                     for a, n in zip(audios, names)]
+        fused = self.lms[lm] if beam > 1 and lm_weight > 0 else None
         texts = []
         for start in range(0, len(features), batch_size):
-            texts += self._transcribe_batch(features[start:start + batch_size], beam, lm_weight)
+            texts += self._transcribe_batch(features[start:start + batch_size], beam, fused,
+                                            lm_weight)
         return texts
 
-    def _transcribe_batch(self, features, beam, lm_weight) -> list[str]:
+    def _transcribe_batch(self, features, beam, lm, lm_weight) -> list[str]:
         from rnnkit.ctc_decoding import ctc_greedy, ctc_prefix_beam_search
         from rnnkit.module import no_grad
         from rnnkit.training.data import pad_sequences
@@ -337,16 +372,16 @@ class Recognizer:
             log_probs, out_lengths = self.model.log_probs(x, lengths)           # (T', B, C)
         if beam == 1:
             return [decode_labels(labels) for labels in ctc_greedy(log_probs, out_lengths, BLANK)]
-        use_lm = self.lm is not None and lm_weight > 0
         texts = []
         for b, n in enumerate(out_lengths):
-            best = ctc_prefix_beam_search(log_probs[:n, b], beam, BLANK,
-                                          self.lm if use_lm else None,
-                                          lm_weight if use_lm else 0.0)
+            best = ctc_prefix_beam_search(
+                log_probs[:n, b], beam, BLANK, lm, lm_weight if lm is not None else 0.0,
+                lm_end=lm.end_log_prob if lm is not None else None)
             texts.append(decode_labels(best[0][0]) if best else "")
         return texts
 
-    def evaluate(self, utterances, beam: int = 1, lm_weight: float = 0.5) -> dict:
+    def evaluate(self, utterances, beam: int = 1, lm_weight: float = 0.5,
+                 lm: str = DEFAULT_LM) -> dict:
         """WER, CER and word accuracy of ``utterances``, with timing and examples."""
         import jiwer
         from rnnkit.data.speech_corpus import normalize_transcript
@@ -354,7 +389,7 @@ class Recognizer:
         if not utterances:
             raise InputError("no utterances to evaluate")
         started = time.perf_counter()
-        hypotheses = self.transcribe([u.audio for u in utterances], beam, lm_weight,
+        hypotheses = self.transcribe([u.audio for u in utterances], beam, lm_weight, lm,
                                      names=[u.source for u in utterances])
         seconds = time.perf_counter() - started
         references = [normalize_transcript(u.text) for u in utterances]

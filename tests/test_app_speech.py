@@ -185,11 +185,15 @@ def test_tiny_end_to_end_overfit(tmp_path):
     recognizer, summary = train_recognizer(train, [], config, tmp_path, progress=False)
     assert recognizer.transcribe([u.audio for u in train]) == TEXTS
     assert recognizer.transcribe([u.audio for u in train], beam=4) == TEXTS
+    assert recognizer.transcribe([u.audio for u in train], beam=4, lm="word") == TEXTS
     scores = recognizer.evaluate(train)
     assert scores["wer"] == 0.0 and scores["cer"] == 0.0 and scores["word_accuracy"] == 1.0
     again = load_recognizer(tmp_path / "checkpoint.npz")
     assert again.transcribe([u.audio for u in train]) == TEXTS
-    assert again.lm.log_prob(encode_text("yes")) == recognizer.lm.log_prob(encode_text("yes"))
+    for kind in ("char", "word"):
+        assert (again.lms[kind].log_prob(encode_text("yes"))
+                == recognizer.lms[kind].log_prob(encode_text("yes")))
+    assert again.transcribe([u.audio for u in train], beam=4, lm="word") == TEXTS
 
 
 def test_evaluate_counts_errors():
@@ -235,6 +239,9 @@ def test_cli_on_a_folder(tmp_path, capsys):
     assert code == 0 and printed.startswith("trained 9 steps (3 epochs")
     wavs = [str(tmp_path / "data" / "u0.wav"), str(tmp_path / "data" / "u1.wav")]
     code, printed, _ = run_cli(["speech", "transcribe", "--model", str(out), *wavs], capsys)
+    assert code == 0 and [line.split("\t")[0] for line in printed.splitlines()] == wavs
+    code, printed, _ = run_cli(["speech", "transcribe", "--model", str(out), "--beam", "4",
+                                "--lm", "word", *wavs], capsys)
     assert code == 0 and [line.split("\t")[0] for line in printed.splitlines()] == wavs
     code, printed, _ = run_cli(["speech", "eval", "--model", str(out), "--data",
                                 str(tmp_path / "data"), "--json"], capsys)
@@ -286,6 +293,24 @@ def test_cli_transcribe_bad_files(tmp_path, capsys):
     code, _, err = run_cli(["speech", "transcribe", "--model", str(tmp_path / "run"), "--beam",
                             "0", str(tmp_path / "bad.wav")], capsys)
     assert code == 2 and "--beam" in err
+    code, _, err = run_cli(["speech", "transcribe", "--model", str(tmp_path / "run"), "--lm",
+                            "words", str(tmp_path / "bad.wav")], capsys)
+    assert code == 2 and "--lm" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_language_model_the_checkpoint_lacks_is_named(tmp_path):
+    utterances = _tone_set(TEXTS)
+    recognizer, _ = train_recognizer(utterances, [], SpeechConfig(**dict(TINY, epochs=1,
+                                                                         word_lm_order=0)),
+                                     tmp_path, progress=False)
+    assert set(recognizer.lms) == {"char"}
+    audio = [utterances[0].audio]
+    with pytest.raises(ValueError, match="no word language model"):
+        recognizer.transcribe(audio, beam=4, lm="word")
+    assert recognizer.transcribe(audio, beam=4, lm="word", lm_weight=0.0) == \
+        recognizer.transcribe(audio, beam=4, lm_weight=0.0)
+    with pytest.raises(ValueError, match="lm must be one of"):
+        recognizer.transcribe(audio, beam=4, lm="trigram")
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")

@@ -43,7 +43,7 @@ from rnnkit.apps._run import (
 )
 from rnnkit.apps._threads import add_threads_option
 from rnnkit.errors import InputError
-from rnnkit.speech import SpeechConfig, check_config
+from rnnkit.speech import DEFAULT_LM, LM_KEYS, SpeechConfig, check_config
 
 APP = "speech"
 DATASETS = ("synthetic", "asterisk", "asterisk-digits", "saytime-digits")
@@ -171,7 +171,8 @@ def load(model):
     return load_recognizer(path)
 
 
-def evaluate(model, dataset=None, data=None, split="test", beam=1, lm_weight=0.5) -> dict:
+def evaluate(model, dataset=None, data=None, split="test", beam=1, lm_weight=0.5,
+             lm=DEFAULT_LM) -> dict:
     """Scores on ``dataset``, on every utterance of the folder ``data``, or (neither) on
     the ``split`` of the model's own data."""
     from rnnkit.data.speech_corpus import read_transcribed_folder
@@ -186,17 +187,17 @@ def evaluate(model, dataset=None, data=None, split="test", beam=1, lm_weight=0.5
         utterances = load_splits(source.get("dataset"), source.get("data"), splits=(split,),
                                  train_size=source.get("train_size"),
                                  festival=recognizer.config.festival_voices)[split]
-    return recognizer.evaluate(utterances, beam=beam, lm_weight=lm_weight)
+    return recognizer.evaluate(utterances, beam=beam, lm_weight=lm_weight, lm=lm)
 
 
-def transcribe_files(model, paths, beam=1, lm_weight=0.5) -> list[str]:
+def transcribe_files(model, paths, beam=1, lm_weight=0.5, lm=DEFAULT_LM) -> list[str]:
     """The transcripts of WAV files (any rate, depth and channel count)."""
     from rnnkit.audio import read_wav
     from rnnkit.data.tts import SAMPLE_RATE
 
     recognizer = load(model)                                   # a wrong --model is named first
     audios = [read_wav(path, SAMPLE_RATE) for path in paths]
-    return recognizer.transcribe(audios, beam=beam, lm_weight=lm_weight,
+    return recognizer.transcribe(audios, beam=beam, lm_weight=lm_weight, lm=lm,
                                  names=[repr(str(path)) for path in paths])
 
 
@@ -251,6 +252,9 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--lm-order", type=non_negative_int, metavar="N",
                    help=f"character n-gram order for beam search, 0 for none "
                         f"(default {DEFAULTS.lm_order})")
+    p.add_argument("--word-lm-order", type=non_negative_int, metavar="N",
+                   help=f"word n-gram order over the training words for beam search, 0 for "
+                        f"none (default {DEFAULTS.word_lm_order})")
     add_training_options(p, DEFAULTS, batch_of="utterances", seed_of="weights, augmentation and shuffling")
     add_threads_option(p)
     p.set_defaults(run=_run_train)
@@ -282,7 +286,10 @@ def _decoding_options(p) -> None:
     p.add_argument("--beam", type=positive_int, default=1, metavar="K",
                    help="prefix beam search of width K (default 1: best path)")
     p.add_argument("--lm-weight", type=non_negative_float, default=0.5, metavar="W",
-                   help="weight of the character n-gram in the beam (default 0.5; 0: none)")
+                   help="weight of the language model in the beam (default 0.5; 0: none)")
+    p.add_argument("--lm", choices=tuple(LM_KEYS), default=DEFAULT_LM,
+                   help="the beam's language model: character n-gram, or word n-gram over "
+                        f"the training words (default {DEFAULT_LM})")
 
 
 def _run_train(args) -> int:
@@ -309,7 +316,7 @@ def _run_eval(args) -> int:
     if args.dataset is not None and args.data is not None:
         raise InputError("give --dataset or --data, not both")
     scores = evaluate(args.model, args.dataset, args.data, split=args.split, beam=args.beam,
-                      lm_weight=args.lm_weight)
+                      lm_weight=args.lm_weight, lm=args.lm)
     if args.json:
         print(json.dumps({k: v for k, v in scores.items() if k not in ("examples", "errors")}))
     else:
@@ -320,7 +327,8 @@ def _run_eval(args) -> int:
 
 
 def _run_transcribe(args) -> int:
-    texts = transcribe_files(args.model, args.files, beam=args.beam, lm_weight=args.lm_weight)
+    texts = transcribe_files(args.model, args.files, beam=args.beam, lm_weight=args.lm_weight,
+                             lm=args.lm)
     for path, text in zip(args.files, texts):
         print(f"{path}\t{text}")
     return 0
