@@ -125,7 +125,7 @@ def units(H, workers):
     return [(j0, j1) for j0, j1 in zip(bounds[:-1], bounds[1:]) if j1 > j0]
 
 
-_pool = None
+_pool, _pool_size = None, 0             # the worker threads, and how many
 
 
 def run_shares(loop, shares, leading, trailing) -> None:
@@ -140,12 +140,15 @@ def run_shares(loop, shares, leading, trailing) -> None:
 def run(tasks) -> None:
     """Runs ``tasks`` (callables), the first in this thread and the rest in the pool, and
     returns when all have; an exception in any is raised here."""
-    global _pool
+    global _pool, _pool_size
     if len(tasks) == 1:
         tasks[0]()
         return
-    if _pool is None or _pool._max_workers < len(tasks) - 1:
+    if _pool_size < len(tasks) - 1:          # every task must run at once: they meet each step
+        if _pool is not None:
+            _pool.shutdown(wait=False)
         _pool = ThreadPoolExecutor(len(tasks) - 1, thread_name_prefix="rnnkit-worker")
+        _pool_size = len(tasks) - 1
     futures = [_pool.submit(task) for task in tasks[1:]]
     tasks[0]()
     for future in futures:
