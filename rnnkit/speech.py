@@ -69,7 +69,7 @@ BAND_HIGH_HZ = (2800.0, 3800.0)         # low-pass corner, uniform
 VTLP = (0.9, 1.1)                       # warp factor of perturbed copies' features, uniform
 NORMALIZATIONS = ("utterance", "speech")  # featurize's: rnnkit.audio.normalize / normalize_speech
 LM_KEYS = {"char": "lm", "word": "word_lm"}  # Recognizer.lms key -> its checkpoint key
-DEFAULT_LM = "char"                     # the beam's language model unless told
+DEFAULT_LM = "word"                     # the beam's language model unless told (validation)
 
 
 @dataclass
@@ -338,14 +338,17 @@ class Recognizer:
         self.model, self.config, self.extra = model, config, extra or {}
         self.lms = dict(lms or {})
 
-    def transcribe(self, audios, beam: int = 1, lm_weight: float = 0.5, lm: str = DEFAULT_LM,
+    def transcribe(self, audios, beam: int = 1, lm_weight: float = 0.5, lm: str | None = None,
                    batch_size: int = 32, names=None) -> list[str]:
         """Texts of ``audios`` (1-D arrays at 8 kHz). ``beam`` 1: best path; more:
-        prefix beam search, with the language model ``lm`` (a key of ``LM_KEYS``)
-        weighted by ``lm_weight`` (0: none), the end of the transcript scored too.
-        ``names`` (one per audio, e.g. file names) are what errors call them."""
+        prefix beam search, with the language model ``lm`` (a key of ``LM_KEYS``; None:
+        ``DEFAULT_LM``, or the character model for a checkpoint without it) weighted by
+        ``lm_weight`` (0: none), the end of the transcript scored too. ``names`` (one
+        per audio, e.g. file names) are what errors call them."""
         beam = check_scalar(beam, "beam", int, low=1)
         lm_weight = check_scalar(lm_weight, "lm_weight", float, low=0.0)
+        if lm is None:
+            lm = "char" if DEFAULT_LM not in self.lms and "char" in self.lms else DEFAULT_LM
         if lm not in LM_KEYS:
             raise InputError(f"lm must be one of {tuple(LM_KEYS)}, got {lm!r}")
         if beam > 1 and lm_weight > 0 and lm not in self.lms:
@@ -381,7 +384,7 @@ class Recognizer:
         return texts
 
     def evaluate(self, utterances, beam: int = 1, lm_weight: float = 0.5,
-                 lm: str = DEFAULT_LM) -> dict:
+                 lm: str | None = None) -> dict:
         """WER, CER and word accuracy of ``utterances``, with timing and examples."""
         import jiwer
         from rnnkit.data.speech_corpus import normalize_transcript

@@ -309,6 +309,8 @@ def test_a_language_model_the_checkpoint_lacks_is_named(tmp_path):
         recognizer.transcribe(audio, beam=4, lm="word")
     assert recognizer.transcribe(audio, beam=4, lm="word", lm_weight=0.0) == \
         recognizer.transcribe(audio, beam=4, lm_weight=0.0)
+    # without a word model the default is the character model
+    assert recognizer.transcribe(audio, beam=4) == recognizer.transcribe(audio, beam=4, lm="char")
     with pytest.raises(ValueError, match="lm must be one of"):
         recognizer.transcribe(audio, beam=4, lm="trigram")
 

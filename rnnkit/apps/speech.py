@@ -172,7 +172,7 @@ def load(model):
 
 
 def evaluate(model, dataset=None, data=None, split="test", beam=1, lm_weight=0.5,
-             lm=DEFAULT_LM) -> dict:
+             lm=None) -> dict:
     """Scores on ``dataset``, on every utterance of the folder ``data``, or (neither) on
     the ``split`` of the model's own data."""
     from rnnkit.data.speech_corpus import read_transcribed_folder
@@ -190,7 +190,7 @@ def evaluate(model, dataset=None, data=None, split="test", beam=1, lm_weight=0.5
     return recognizer.evaluate(utterances, beam=beam, lm_weight=lm_weight, lm=lm)
 
 
-def transcribe_files(model, paths, beam=1, lm_weight=0.5, lm=DEFAULT_LM) -> list[str]:
+def transcribe_files(model, paths, beam=1, lm_weight=0.5, lm=None) -> list[str]:
     """The transcripts of WAV files (any rate, depth and channel count)."""
     from rnnkit.audio import read_wav
     from rnnkit.data.tts import SAMPLE_RATE
@@ -287,9 +287,10 @@ def _decoding_options(p) -> None:
                    help="prefix beam search of width K (default 1: best path)")
     p.add_argument("--lm-weight", type=non_negative_float, default=0.5, metavar="W",
                    help="weight of the language model in the beam (default 0.5; 0: none)")
-    p.add_argument("--lm", choices=tuple(LM_KEYS), default=DEFAULT_LM,
+    p.add_argument("--lm", choices=tuple(LM_KEYS),
                    help="the beam's language model: character n-gram, or word n-gram over "
-                        f"the training words (default {DEFAULT_LM})")
+                        f"the training words (default {DEFAULT_LM}; char for a model trained "
+                        "before the word model existed)")
 
 
 def _run_train(args) -> int:
