@@ -335,3 +335,29 @@ def test_a_zero_network_on_seasonal_differences_is_the_seasonal_naive_forecast(s
     origins = np.array([90, 105])
     expected = baselines.seasonal_naive(ts.values, origins, 15, 10)        # H=15 > m=10
     assert forecast(model, data, origins, config) == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_baselines_run_in_both_forms_whatever_the_network_uses(log):
+    from rnnkit.forecasting.evaluate import evaluate
+
+    ts = noisy_seasonal(n=120, period=10)
+    config = ForecastConfig(window=12, horizon=5, hidden_size=4, epochs=1, calendar=False, log=log)
+    model, data, _ = train(ts, None, config, test_size=20)
+    methods = evaluate(model, data, ts, config, test_size=20)["methods"]
+    assert set(methods) == {"rnn", "seasonal_naive", "holt_winters", "holt_winters_multiplicative",
+                            "arima", "arima_log"}
+    origins = np.arange(100, 116, 5)
+    truth = ts.values[origins[:, None] + np.arange(5)]
+    scale = metrics.mase_scale(ts.values[:100], 10)
+    for name, multiplicative in (("holt_winters", False), ("holt_winters_multiplicative", True)):
+        expected = baselines.holt_winters(ts.values, 100, origins, 5, 10, multiplicative)
+        assert methods[name]["mase"] == pytest.approx(metrics.mase(truth, expected, scale), abs=1e-12)
+    # a series with a zero has no log forms
+    values = ts.values.copy()
+    values[3] = 0.0
+    zero = TimeSeries("toy", values, ts.columns, ts.times, ts.period)
+    plain = ForecastConfig(window=12, horizon=5, hidden_size=4, epochs=1, calendar=False)
+    model, data, _ = train(zero, None, plain, test_size=20)
+    assert set(evaluate(model, data, zero, plain, test_size=20)["methods"]) == {
+        "rnn", "seasonal_naive", "holt_winters", "arima"}

@@ -5,6 +5,12 @@ Rolling-origin evaluation over the last ``test_size`` points: origins
 ``H``, so the forecasts tile the holdout without overlap). Every method forecasts
 ``y[o:o+H]`` seeing only ``y[:o]``; MASE uses the train part's seasonal-naive
 error as its scale (``rnnkit/forecasting/metrics.py``).
+
+The classical baselines run in both of their forms whatever the network's ``log``
+setting, so the network always meets the stronger one: Holt-Winters with additive
+seasonality (``holt_winters``) and, where every value is positive, multiplicative
+(``holt_winters_multiplicative``); ARIMA on the values (``arima``) and, where positive,
+the airline model on their log (``arima_log``).
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ from rnnkit.forecasting.fit import ForecastConfig, Prepared, forecast
 from rnnkit.forecasting.model import Forecaster
 from rnnkit.forecasting.series import TimeSeries
 
-METHODS = ("rnn", "seasonal_naive", "holt_winters", "arima")
+METHODS = ("rnn", "seasonal_naive", "holt_winters", "holt_winters_multiplicative", "arima",
+           "arima_log")
 
 
 def holdout_origins(n_points: int, test_size: int, horizon: int, stride: int | None = None) -> np.ndarray:
@@ -45,8 +52,12 @@ def evaluate(model: Forecaster, data: Prepared, series: TimeSeries, config: Fore
     runs = {"rnn": lambda: forecast(model, data, origins, config)}
     if with_baselines:
         runs["seasonal_naive"] = lambda: baselines.seasonal_naive(y, origins, H, m)
-        runs["holt_winters"] = lambda: baselines.holt_winters(y, n_train, origins, H, m, config.log)
-        runs["arima"] = lambda: baselines.arima(y, n_train, origins, H, m, config.log)
+        runs["holt_winters"] = lambda: baselines.holt_winters(y, n_train, origins, H, m, False)
+        runs["arima"] = lambda: baselines.arima(y, n_train, origins, H, m, False)
+        if (y > 0).all():                                   # the log forms need y > 0
+            runs["holt_winters_multiplicative"] = lambda: baselines.holt_winters(
+                y, n_train, origins, H, m, True)
+            runs["arima_log"] = lambda: baselines.arima(y, n_train, origins, H, m, True)
     results, forecasts = {}, {}
     for name, run in runs.items():
         start = time.perf_counter()
