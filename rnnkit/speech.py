@@ -279,8 +279,6 @@ def train_recognizer(train, val, config: SpeechConfig, out_dir=None, *, extra=No
     return Recognizer(model, config, lms, extra), summary
 
 
-
-
 def language_models(transcripts, config: SpeechConfig) -> dict:
     """``{"char": CharNgramLM, "word": WordLexiconLM}`` of the training ``transcripts``
     (label sequences), each only where its order is not 0."""
@@ -338,8 +336,8 @@ class Recognizer:
         self.model, self.config, self.extra = model, config, extra or {}
         self.lms = dict(lms or {})
 
-    def transcribe(self, audios, beam: int = 1, lm_weight: float = 0.5, lm: str | None = None,
-                   batch_size: int = 32, names=None) -> list[str]:
+    def transcribe(self, audios, beam: int = 1, lm_weight: float = 0.5, batch_size: int = 32,
+                   names=None, lm: str | None = None) -> list[str]:
         """Texts of ``audios`` (1-D arrays at 8 kHz). ``beam`` 1: best path; more:
         prefix beam search, with the language model ``lm`` (a key of ``LM_KEYS``; None:
         ``DEFAULT_LM``, or the character model for a checkpoint without it) weighted by
@@ -392,7 +390,7 @@ class Recognizer:
         if not utterances:
             raise InputError("no utterances to evaluate")
         started = time.perf_counter()
-        hypotheses = self.transcribe([u.audio for u in utterances], beam, lm_weight, lm,
+        hypotheses = self.transcribe([u.audio for u in utterances], beam, lm_weight, lm=lm,
                                      names=[u.source for u in utterances])
         seconds = time.perf_counter() - started
         references = [normalize_transcript(u.text) for u in utterances]
