@@ -143,6 +143,8 @@ class WordLexiconLM:
     def _distribution(self, history):
         """``(probs (V + 1,), cumulative (V + 1,))``: ``P_h`` over the sorted lexicon
         then the stop, and the running sums of the V word probabilities (0 first)."""
+        if self._ngram is None:
+            raise InputError("the word model has no words yet: fit it on transcripts first")
         if history not in self._by_history:
             lm = self._ngram
             probs = np.array([math.exp(lm(history, w)) for w in range(len(self.words))]

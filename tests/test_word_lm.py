@@ -63,6 +63,8 @@ def test_errors():
         WordLexiconLM(SPACE).fit([[SPACE, SPACE]])
     with pytest.raises(ValueError, match="order"):
         WordLexiconLM(SPACE, order=0)
+    with pytest.raises(ValueError, match="fit it on transcripts first"):
+        WordLexiconLM(SPACE)(encode("on"), SPACE)
 
 
 def _frames(text, stay=3, sure=0.9):
