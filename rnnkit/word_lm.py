@@ -33,6 +33,7 @@ from rnnkit.errors import InputError
 from rnnkit.ngram import CharNgramLM
 
 FLOOR = 1e-10                   # probability of a character outside the lexicon
+STATES = 1 << 16                # prefixes whose parse is kept (a beam asks each ~28 times)
 
 
 class WordLexiconLM:
@@ -52,6 +53,7 @@ class WordLexiconLM:
         self.words: list[tuple] = []            # the lexicon, sorted
         self._ngram = None                      # CharNgramLM over word ids
         self._by_history: dict[tuple, tuple] = {}  # word-id history -> _distribution
+        self._states: dict[tuple, tuple] = {}      # prefix -> _state, at most STATES
 
     def fit(self, transcripts) -> "WordLexiconLM":
         """Build the lexicon and the word n-gram counts of ``transcripts`` (sequences of
@@ -64,6 +66,7 @@ class WordLexiconLM:
         self._ngram = CharNgramLM(len(self.words), self.order, self.discount).fit(
             [[index[w] for w in s] for s in sentences])
         self._by_history.clear()
+        self._states.clear()
         return self
 
     def _split(self, transcript) -> list[tuple]:
@@ -90,11 +93,8 @@ class WordLexiconLM:
         if label != self.space:
             grown = self._mass(cumulative, partial + (label,))
             return math.log(grown / mass) if grown > 0 else math.log(FLOOR)
-        ends = self._word_ends(probs, partial, mass)
-        if ends == 0:
-            return math.log(FLOOR)
-        following = self._distribution(self._next_history(history, partial))[0]
-        return math.log(ends * (1.0 - following[-1]))
+        ends, stop = self._word_ends(history, partial, probs, mass)
+        return math.log(ends * (1.0 - stop)) if ends > 0 else math.log(FLOOR)
 
     def end_log_prob(self, prefix) -> float:
         """``log p(stop | prefix)``: how likely the transcript ends after ``prefix``."""
@@ -104,11 +104,8 @@ class WordLexiconLM:
         probs, cumulative = self._distribution(history)
         if not partial:                              # nothing typed, or a trailing space
             return math.log(probs[-1]) if not prefix else math.log(FLOOR)
-        ends = self._word_ends(probs, partial, self._mass(cumulative, partial))
-        if ends == 0:
-            return math.log(FLOOR)
-        following = self._distribution(self._next_history(history, partial))[0]
-        return math.log(ends * following[-1])
+        ends, stop = self._word_ends(history, partial, probs, self._mass(cumulative, partial))
+        return math.log(ends * stop) if ends > 0 else math.log(FLOOR)
 
     def log_prob(self, transcript) -> float:
         """``log p(transcript, stop)``, character by character."""
@@ -120,25 +117,36 @@ class WordLexiconLM:
     def _state(self, prefix):
         """``(history, partial)``: the ids of the last ``order - 1`` finished words and
         the characters since the last space; history None if a finished word is not in
-        the lexicon or two spaces meet."""
+        the lexicon or two spaces meet. Parsed once per prefix: the beam asks about
+        every label after the same prefix."""
+        key = tuple(prefix)
+        state = self._states.get(key)
+        if state is None:
+            if len(self._states) >= STATES:
+                self._states.clear()
+            state = self._states[key] = self._parse(key)
+        return state
+
+    def _parse(self, prefix):
         labels = tuple(int(c) for c in prefix)
         cut = len(labels) - labels[::-1].index(self.space) if self.space in labels else 0
         partial, finished = labels[cut:], self._split(labels[:cut])
         doubled = any(a == b == self.space for a, b in zip(labels, labels[1:]))
         if cut and (labels[0] == self.space or doubled):
             return None, partial
-        ids = []
-        for word in finished[-(self.order - 1):] if self.order > 1 else []:
-            i = bisect.bisect_left(self.words, word)
-            if i == len(self.words) or self.words[i] != word:
-                return None, partial
-            ids.append(i)
+        ids = [self._word_id(word) for word in self._context(finished)]
+        if None in ids:
+            return None, partial
         return tuple(ids), partial
 
-    def _next_history(self, history, partial) -> tuple:
-        if self.order == 1:
-            return ()
-        return (history + (bisect.bisect_left(self.words, partial),))[-(self.order - 1):]
+    def _context(self, words):
+        """The last ``order - 1`` of ``words``: what the n-gram conditions on."""
+        return words[max(0, len(words) - self.order + 1):]
+
+    def _word_id(self, word) -> int | None:
+        """The lexicon index of ``word`` (a tuple of labels), None if it is not a word."""
+        i = bisect.bisect_left(self.words, word)
+        return i if word and i < len(self.words) and self.words[i] == word else None
 
     def _distribution(self, history):
         """``(probs (V + 1,), cumulative (V + 1,))``: ``P_h`` over the sorted lexicon
@@ -159,12 +167,15 @@ class WordLexiconLM:
         hi = bisect.bisect_left(self.words, partial + (math.inf,))
         return float(cumulative[hi] - cumulative[lo])
 
-    def _word_ends(self, probs, partial, mass) -> float:
-        """``P_h(partial) / M_h(partial)``: 0 if ``partial`` is not a lexicon word."""
-        i = bisect.bisect_left(self.words, partial)
-        if not partial or i == len(self.words) or self.words[i] != partial or mass <= 0:
-            return 0.0
-        return float(probs[i]) / mass
+    def _word_ends(self, history, partial, probs, mass) -> tuple:
+        """``(P_h(partial) / M_h(partial), P(stop | h, partial))``: how likely the word
+        being spelled ends here, and the transcript after it; ``(0, 0)`` if ``partial`` is
+        not a lexicon word."""
+        i = self._word_id(partial)
+        if i is None or mass <= 0:
+            return 0.0, 0.0
+        stop = self._distribution(self._context(history + (i,)))[0][-1]
+        return float(probs[i]) / mass, float(stop)
 
     # ------------------------------------------------------------------ storage
 
