@@ -118,11 +118,11 @@ def _with_language_models(recognizer):
     """A recogniser trained before the word model existed gets both models of its
     training transcripts (the same ones ``train_recognizer`` stores now)."""
     from rnnkit.apps import speech as app
-    from rnnkit.speech import encode_text, language_models
+    from rnnkit.speech import SpeechConfig, encode_text, language_models
 
     if set(LMS) <= set(recognizer.lms):
         return recognizer
-    config = dataclasses.replace(recognizer.config, word_lm_order=2)
+    config = dataclasses.replace(recognizer.config, word_lm_order=SpeechConfig.word_lm_order)
     source = recognizer.extra["source"]
     train = app.load_splits(source.get("dataset"), splits=("train",),
                             train_size=source.get("train_size"),
