@@ -37,10 +37,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rnnkit.apps import forecast  # noqa: E402
+from rnnkit.forecasting.evaluate import METHODS as SCORED  # noqa: E402
 from rnnkit.forecasting.series import DEFAULT_SERIES  # noqa: E402
 
-METHODS = ("rnn", "rnn_ensemble", "seasonal_naive", "holt_winters",
-           "holt_winters_multiplicative", "arima", "arima_log")
+METHODS = ("rnn", "rnn_ensemble") + SCORED[1:]           # the app's, with the seed ensemble
 
 
 def run_one(name, strategy, seed, max_minutes, out_root) -> dict:
