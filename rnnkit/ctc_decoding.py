@@ -123,6 +123,58 @@ def ctc_prefix_beam_search(log_probs, beam=8, blank=0, lm=None, lm_weight=0.0, p
     return [(list(prefix), float(score)) for prefix, score in zip(beams.prefixes, p_l)]
 
 
+def ctc_rescore(log_probs, candidates, blank=0, lm=None, lm_weight=0.0, lm_end=None):
+    """Rank ``candidates`` (labellings, e.g. the union of several models' beams) by ::
+
+        score(l) = mean_m log p_m(l | x) + lm_weight * (sum_i lm(l_<i, l_i) + lm_end(l))
+
+    where ``log_probs`` is a list of M ``(T_m, C)`` arrays (M models' outputs for the
+    same utterance; their frame counts may differ) and ``log p_m`` the exact CTC
+    log-likelihood under model m (:func:`rnnkit.losses.ctc_log_likelihood`). Averaging
+    the models' likelihoods of whole labellings, not their frame posteriors, does not
+    need the models' CTC spikes to fall on the same frames. ``lm`` and ``lm_end`` are
+    those of :func:`ctc_prefix_beam_search` (either may be None). Returns ``(labels,
+    score)`` pairs, best first (ties: the order of ``candidates``)."""
+    from rnnkit.losses.ctc import ctc_log_likelihood
+
+    if not isinstance(log_probs, (list, tuple)) or not log_probs:
+        raise InputTypeError(f"log_probs must be a non-empty list of (T, C) arrays, got {type(log_probs).__name__}")
+    log_probs = [_check_log_probs(lp, 2, "(T, C)") for lp in log_probs]
+    if len({lp.shape[1] for lp in log_probs}) != 1:
+        raise InputError(f"log_probs must share C, got shapes {[lp.shape for lp in log_probs]}")
+    lm_weight = check_scalar(lm_weight, "lm_weight", float)
+    candidates = [tuple(int(c) for c in labels) for labels in candidates]
+    if not candidates:
+        return []
+    C = log_probs[0].shape[1]
+    bad = [labels for labels in candidates if any(c == blank or not 0 <= c < C for c in labels)]
+    if bad:
+        raise InputError(f"candidates must hold labels in [0, {C}) other than the blank {blank}, "
+                         f"got {list(bad[0])}")
+    lengths = np.array([len(c) for c in candidates], np.int64)                 # (K,)
+    targets = np.full((len(candidates), max(int(lengths.max()), 1)), blank, np.int64)
+    for k, labels in enumerate(candidates):
+        targets[k, :len(labels)] = labels                                     # (K, S)
+    scores = np.zeros(len(candidates))
+    for lp in log_probs:
+        frames = np.broadcast_to(lp[:, None, :], (lp.shape[0], len(candidates), lp.shape[1]))
+        scores += ctc_log_likelihood(frames.astype(np.float64), targets,
+                                     np.full(len(candidates), lp.shape[0]), lengths, blank)
+    scores /= len(log_probs)
+    if lm_weight != 0 and (lm is not None or lm_end is not None):
+        scores += lm_weight * np.array([_labelling_lm_log_prob(lm, lm_end, c) for c in candidates])
+    order = np.argsort(-scores, kind="stable")
+    return [(list(candidates[k]), float(scores[k])) for k in order.tolist()]
+
+
+def _labelling_lm_log_prob(lm, lm_end, labels) -> float:
+    """``sum_i lm(l_<i, l_i) + lm_end(l)``, the terms the beam adds one at a time."""
+    total = 0.0
+    if lm is not None:
+        total += sum(_lm_log_prob(lm, labels[:i], label) for i, label in enumerate(labels))
+    return total + (_end_log_prob(lm_end, labels) if lm_end is not None else 0.0)
+
+
 def _end_log_prob(lm_end, prefix) -> float:
     log_prob = lm_end(prefix)
     if log_prob > 0:
@@ -230,11 +282,15 @@ class _ShallowFusion:
     def _bonus(self, prefix, label) -> float:
         key = (prefix, label)
         if key not in self.bonus:
-            log_prob = self.lm(prefix, label)
-            if log_prob > 0:
-                raise InputError(f"lm must return log probabilities <= 0, got lm({prefix}, {label}) = {log_prob!r}")
-            self.bonus[key] = self.lm_weight * log_prob
+            self.bonus[key] = self.lm_weight * _lm_log_prob(self.lm, prefix, label)
         return self.bonus[key]
+
+
+def _lm_log_prob(lm, prefix, label) -> float:
+    log_prob = lm(prefix, label)
+    if log_prob > 0:
+        raise InputError(f"lm must return log probabilities <= 0, got lm({prefix}, {label}) = {log_prob!r}")
+    return log_prob
 
 
 def _check_log_probs(log_probs, ndim, shape_doc) -> np.ndarray:

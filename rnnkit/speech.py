@@ -307,8 +307,13 @@ def _check_long_enough(utterances, features, labels, subsample) -> None:
                              f"{u.text!r}; CTC needs at least {needed}")
 
 
-def load_recognizer(path) -> "Recognizer":
-    """The recogniser saved in a checkpoint written by :func:`train_recognizer`."""
+def load_recognizer(path):
+    """The :class:`Recognizer` saved in a checkpoint written by :func:`train_recognizer`;
+    a list of several paths gives their :class:`EnsembleRecognizer`."""
+    if isinstance(path, (list, tuple)):
+        if len(path) == 1:
+            return load_recognizer(path[0])
+        return EnsembleRecognizer([load_recognizer(p) for p in path])
     from rnnkit.ngram import CharNgramLM
     from rnnkit.training import load_model
     from rnnkit.word_lm import WordLexiconLM
@@ -328,23 +333,16 @@ def load_recognizer(path) -> "Recognizer":
 # --------------------------------------------------------------------------- use
 
 
-class Recognizer:
-    """A trained acoustic model, its settings and its language models (``lms``:
-    ``{"char": CharNgramLM, "word": WordLexiconLM}``, either may be missing)."""
+class _Transcriber:
+    """What a recogniser and an ensemble of them share: the language models ``lms``,
+    the choice among them, and :meth:`evaluate` over the subclass's ``transcribe``."""
 
-    def __init__(self, model, config: SpeechConfig, lms=None, extra=None):
-        self.model, self.config, self.extra = model, config, extra or {}
-        self.lms = dict(lms or {})
+    lms: dict
 
-    def transcribe(self, audios, beam: int = 1, lm_weight: float = 0.5, batch_size: int = 32,
-                   names=None, lm: str | None = None) -> list[str]:
-        """Texts of ``audios`` (1-D arrays at 8 kHz). ``beam`` 1: best path; more:
-        prefix beam search, with the language model ``lm`` (a key of ``LM_KEYS``; None:
-        ``DEFAULT_LM``, or the character model for a checkpoint without it) weighted by
-        ``lm_weight`` (0: none), the end of the transcript scored too. ``names`` (one
-        per audio, e.g. file names) are what errors call them."""
-        beam = check_scalar(beam, "beam", int, low=1)
-        lm_weight = check_scalar(lm_weight, "lm_weight", float, low=0.0)
+    def _fused_lm(self, beam: int, lm_weight: float, lm: str | None):
+        """The language model the beam fuses (None for best path or weight 0), after
+        checking ``lm``: None means ``DEFAULT_LM``, or the character model for a
+        checkpoint without it."""
         if lm is None:
             lm = "char" if DEFAULT_LM not in self.lms and "char" in self.lms else DEFAULT_LM
         if lm not in LM_KEYS:
@@ -352,34 +350,7 @@ class Recognizer:
         if beam > 1 and lm_weight > 0 and lm not in self.lms:
             raise InputError(f"this model has no {lm} language model (trained with its order "
                              f"0, or before it existed); use lm_weight 0 or another lm")
-        names = list(names) if names is not None else [f"audios[{i}]" for i in range(len(audios))]
-        features = [featurize(a, self.config.n_mels, n, 1.0, self.config.normalization)
-                    for a, n in zip(audios, names)]
-        fused = self.lms[lm] if beam > 1 and lm_weight > 0 else None
-        texts = []
-        for start in range(0, len(features), batch_size):
-            texts += self._transcribe_batch(features[start:start + batch_size], beam, fused,
-                                            lm_weight)
-        return texts
-
-    def _transcribe_batch(self, features, beam, lm, lm_weight) -> list[str]:
-        from rnnkit.ctc_decoding import ctc_greedy, ctc_prefix_beam_search
-        from rnnkit.module import no_grad
-        from rnnkit.training.data import pad_sequences
-
-        lengths = np.array([len(f) for f in features], np.int64)                 # (B,)
-        x = pad_sequences(features, np.arange(len(features)), lengths, 0.0)     # (T, B, F)
-        with no_grad():
-            log_probs, out_lengths = self.model.log_probs(x, lengths)           # (T', B, C)
-        if beam == 1:
-            return [decode_labels(labels) for labels in ctc_greedy(log_probs, out_lengths, BLANK)]
-        texts = []
-        for b, n in enumerate(out_lengths):
-            best = ctc_prefix_beam_search(
-                log_probs[:n, b], beam, BLANK, lm, lm_weight if lm is not None else 0.0,
-                lm_end=lm.end_log_prob if lm is not None else None)
-            texts.append(decode_labels(best[0][0]) if best else "")
-        return texts
+        return self.lms[lm] if beam > 1 and lm_weight > 0 else None
 
     def evaluate(self, utterances, beam: int = 1, lm_weight: float = 0.5,
                  lm: str | None = None) -> dict:
@@ -404,6 +375,107 @@ class Recognizer:
                 "errors": wrong[:10],
                 "examples": list(zip([u.source for u in utterances[:5]], hypotheses[:5],
                                      references[:5]))}
+
+
+def _checked_decoding(beam, lm_weight, audios, names) -> tuple[int, float, list]:
+    beam = check_scalar(beam, "beam", int, low=1)
+    lm_weight = check_scalar(lm_weight, "lm_weight", float, low=0.0)
+    names = list(names) if names is not None else [f"audios[{i}]" for i in range(len(audios))]
+    return beam, lm_weight, names
+
+
+class Recognizer(_Transcriber):
+    """A trained acoustic model, its settings and its language models (``lms``:
+    ``{"char": CharNgramLM, "word": WordLexiconLM}``, either may be missing)."""
+
+    def __init__(self, model, config: SpeechConfig, lms=None, extra=None):
+        self.model, self.config, self.extra = model, config, extra or {}
+        self.lms = dict(lms or {})
+
+    def transcribe(self, audios, beam: int = 1, lm_weight: float = 0.5, batch_size: int = 32,
+                   names=None, lm: str | None = None) -> list[str]:
+        """Texts of ``audios`` (1-D arrays at 8 kHz). ``beam`` 1: best path; more:
+        prefix beam search, with the language model ``lm`` (a key of ``LM_KEYS``; None:
+        ``DEFAULT_LM``, or the character model for a checkpoint without it) weighted by
+        ``lm_weight`` (0: none), the end of the transcript scored too. ``names`` (one
+        per audio, e.g. file names) are what errors call them."""
+        beam, lm_weight, names = _checked_decoding(beam, lm_weight, audios, names)
+        fused = self._fused_lm(beam, lm_weight, lm)
+        bests = (_nbest(f, beam, fused, lm_weight)
+                 for f in self.frame_log_probs(audios, batch_size, names))
+        return [decode_labels(best[0][0]) if best else "" for best in bests]
+
+    def frame_log_probs(self, audios, batch_size=32, names=None) -> list[np.ndarray]:
+        """The acoustic model's per-frame log probabilities, one ``(T'_i, C)`` array per audio."""
+        from rnnkit.module import no_grad
+        from rnnkit.training.data import pad_sequences
+
+        names = names if names is not None else [f"audios[{i}]" for i in range(len(audios))]
+        features = [featurize(a, self.config.n_mels, n, 1.0, self.config.normalization)
+                    for a, n in zip(audios, names)]
+        out = []
+        for start in range(0, len(features), batch_size):
+            batch = features[start:start + batch_size]
+            lengths = np.array([len(f) for f in batch], np.int64)                 # (B,)
+            x = pad_sequences(batch, np.arange(len(batch)), lengths, 0.0)         # (T, B, F)
+            with no_grad():
+                log_probs, out_lengths = self.model.log_probs(x, lengths)         # (T', B, C)
+            out += [log_probs[:n, b] for b, n in enumerate(out_lengths)]
+        return out
+
+
+def _nbest(log_probs, beam, lm, lm_weight) -> list:
+    """Up to ``beam`` ``(labels, score)`` pairs for one utterance's ``log_probs`` (T, C),
+    best first: the best path alone for ``beam`` 1, else the prefix beam search with the
+    language model object ``lm`` (or None) fused and the transcript's end scored."""
+    from rnnkit.ctc_decoding import ctc_greedy, ctc_prefix_beam_search
+
+    if beam == 1:
+        return [(ctc_greedy(log_probs[:, None], [len(log_probs)], BLANK)[0], 0.0)]
+    return ctc_prefix_beam_search(log_probs, beam, BLANK, lm, lm_weight if lm is not None else 0.0,
+                                  lm_end=lm.end_log_prob if lm is not None else None)
+
+
+class EnsembleRecognizer(_Transcriber):
+    """Several recognisers (e.g. seeds, or models trained with different settings) that
+    decode together by n-best rescoring (:func:`rnnkit.ctc_decoding.ctc_rescore`)::
+
+        candidates = union over members m of m's beam (best path for beam 1),
+                     each beam with the language model fused as for one member
+        score(l)   = mean_m log p_m(l | x) + lm_weight * log P_lm(l)    (no LM for beam 1)
+
+    ``log p_m`` is member m's exact CTC likelihood of the whole transcript, so the members'
+    frame rates and spike timings need not agree; ``P_lm`` is the chosen language model of
+    the first member, end of the transcript included. Every member must be a
+    :class:`Recognizer`; ``lms``, ``config`` and ``extra`` (where its data came from) are
+    the first member's."""
+
+    def __init__(self, members):
+        members = list(members)
+        if len(members) < 2 or not all(isinstance(m, Recognizer) for m in members):
+            raise InputTypeError("an ensemble needs a list of at least two Recognizer objects")
+        self.members = members
+        self.lms, self.config, self.extra = members[0].lms, members[0].config, members[0].extra
+
+    def transcribe(self, audios, beam: int = 1, lm_weight: float = 0.5, batch_size: int = 32,
+                   names=None, lm: str | None = None) -> list[str]:
+        """As :meth:`Recognizer.transcribe`, decoded by the rescoring above."""
+        from rnnkit.ctc_decoding import ctc_rescore
+
+        beam, lm_weight, names = _checked_decoding(beam, lm_weight, audios, names)
+        fused = self._fused_lm(beam, lm_weight, lm)
+        frames = [m.frame_log_probs(audios, batch_size, names) for m in self.members]   # M x N
+        texts = []
+        for i in range(len(audios)):
+            candidates = {}                     # a dict keeps the members' order for ties
+            for member_frames in frames:
+                for labels, _ in _nbest(member_frames[i], beam, fused, lm_weight):
+                    candidates.setdefault(tuple(labels), None)
+            ranked = ctc_rescore([f[i] for f in frames], list(candidates), BLANK, fused,
+                                 lm_weight if fused is not None else 0.0,
+                                 lm_end=fused.end_log_prob if fused is not None else None)
+            texts.append(decode_labels(ranked[0][0]) if ranked else "")
+        return texts
 
 
 def _sample_rate() -> int:

@@ -12,7 +12,8 @@ import soundfile
 from rnnkit.data.speech_corpus import Utterance
 from rnnkit.data.tts import SAMPLE_RATE
 from rnnkit.speech import (
-    SpeechConfig, decode_labels, encode_text, featurize, load_recognizer, train_recognizer,
+    BLANK, EnsembleRecognizer, Recognizer, SpeechConfig, characters, decode_labels, encode_text,
+    featurize, load_recognizer, train_recognizer,
 )
 
 from helpers import run_cli
@@ -196,6 +197,63 @@ def test_tiny_end_to_end_overfit(tmp_path):
     assert again.transcribe([u.audio for u in train], beam=4, lm="word") == TEXTS
 
 
+def test_an_ensemble_of_overfit_models_transcribes_exactly(tmp_path):
+    """Two seeds, each exact on its own; together (n-best rescoring) too, best path and
+    beam, from objects and from checkpoints."""
+    train = _tone_set(TEXTS)
+    members = [train_recognizer(train, [], SpeechConfig(**dict(TINY, seed=seed)),
+                                tmp_path / f"seed{seed}", progress=False)[0] for seed in (0, 1)]
+    audios = [u.audio for u in train]
+    assert all(m.transcribe(audios) == TEXTS for m in members)
+    ensemble = EnsembleRecognizer(members)
+    assert ensemble.transcribe(audios) == TEXTS
+    assert ensemble.transcribe(audios, beam=4, lm="word") == TEXTS
+    assert ensemble.evaluate(train, beam=4)["wer"] == 0.0
+    loaded = load_recognizer([tmp_path / "seed0" / "checkpoint.npz",
+                              tmp_path / "seed1" / "checkpoint.npz"])
+    assert isinstance(loaded, EnsembleRecognizer) and len(loaded.members) == 2
+    assert loaded.transcribe(audios, beam=4, lm="char") == TEXTS
+    assert isinstance(load_recognizer([tmp_path / "seed0" / "checkpoint.npz"]), Recognizer)
+    with pytest.raises(TypeError, match="at least two Recognizer"):
+        EnsembleRecognizer(members[:1])
+    with pytest.raises(ValueError, match="lm must be one of"):
+        ensemble.transcribe(audios, beam=4, lm="words")
+
+
+class _FixedFrames(Recognizer):
+    """A recogniser whose acoustic model always says ``frames``."""
+
+    def __init__(self, frames):
+        super().__init__(None, SpeechConfig())
+        self.frames = frames
+
+    def frame_log_probs(self, audios, batch_size=32, names=None):
+        return [self.frames for _ in audios]
+
+
+def _frames(*columns):
+    """(T, C) log probabilities: each column a dict {character or "-": probability},
+    the rest spread evenly over the other labels."""
+    C = len(characters()) + 1
+    rows = []
+    for column in columns:
+        row = np.full(C, (1 - sum(column.values())) / (C - len(column)))
+        for char, p in column.items():
+            row[BLANK if char == "-" else encode_text(char)[0]] = p
+        rows.append(row)
+    return np.log(np.array(rows))
+
+
+def test_an_ensemble_lets_a_sure_member_outvote_an_unsure_one():
+    sure = _FixedFrames(_frames({"n": 0.9}, {"-": 0.9}, {"o": 0.9}))
+    unsure = _FixedFrames(_frames({"g": 0.4, "n": 0.3}, {"-": 0.9}, {"o": 0.9}))
+    audio = np.zeros(800, np.float32)
+    assert sure.transcribe([audio]) == ["no"] and unsure.transcribe([audio]) == ["go"]
+    # the unsure member's own best ("go") is a candidate, and loses on the mean likelihood
+    assert EnsembleRecognizer([unsure, sure]).transcribe([audio]) == ["no"]
+    assert EnsembleRecognizer([sure, unsure]).transcribe([audio], beam=3, lm_weight=0) == ["no"]
+
+
 def test_evaluate_counts_errors():
     train = _tone_set(TEXTS)
     recognizer, _ = train_recognizer(train, [], SpeechConfig(**dict(TINY, epochs=1)),
@@ -247,6 +305,18 @@ def test_cli_on_a_folder(tmp_path, capsys):
                                 str(tmp_path / "data"), "--json"], capsys)
     scores = json.loads(printed)
     assert code == 0 and scores["n"] == len(utterances) and 0 <= scores["cer"]
+    # --model twice: the two decode together; one model with itself says what it says alone
+    code, alone, _ = run_cli(["speech", "transcribe", "--model", str(out), "--beam", "4", *wavs],
+                             capsys)
+    code, together, _ = run_cli(["speech", "transcribe", "--model", str(out), "--model", str(out),
+                                 "--beam", "4", *wavs], capsys)
+    assert code == 0 and together == alone
+    code, printed, _ = run_cli(["speech", "eval", "--model", str(out), "--model", str(out),
+                                "--json"], capsys)
+    assert code == 0 and json.loads(printed)["n"] >= 1           # the model's own test split
+    code, _, err = run_cli(["speech", "eval", "--model", str(out), "--model",
+                            str(tmp_path / "nowhere")], capsys)
+    assert code == 2 and "nowhere" in err and len(err.strip().splitlines()) == 1
 
 
 def test_folder_split_follows_file_names_not_where_the_folder_is(tmp_path):

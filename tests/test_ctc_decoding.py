@@ -8,7 +8,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from rnnkit.ctc_decoding import collapse, ctc_greedy, ctc_prefix_beam_search
+from rnnkit.ctc_decoding import collapse, ctc_greedy, ctc_prefix_beam_search, ctc_rescore
 from rnnkit.ngram import CharNgramLM
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "oh")
@@ -246,3 +246,67 @@ def test_prune_keeps_the_result_with_many_labels():
     log_probs = ctc_like_log_probs(np.random.default_rng(0), T=60, noise=3.0, C=4000)
     exact, pruned = ctc_prefix_beam_search(log_probs), ctc_prefix_beam_search(log_probs, prune=-10.0)
     assert pruned[0][0] == exact[0][0]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_rescore_is_the_mean_of_the_exact_likelihoods(seed):
+    """Two models (different frame counts): every labelling scored by the mean of its
+    exact log p under each, ranked best first."""
+    rng = np.random.default_rng(seed)
+    blank = seed % 3
+    first, second = random_log_probs(rng, T=4, C=3), random_log_probs(rng, T=3, C=3)
+    exact = [exact_labelling_log_probs(lp, blank) for lp in (first, second)]
+    candidates = sorted(set(exact[0]) & set(exact[1]))
+    ranked = ctc_rescore([first, second], candidates, blank)
+    assert sorted(tuple(labels) for labels, _ in ranked) == candidates
+    for labels, score in ranked:
+        expected = (exact[0][tuple(labels)] + exact[1][tuple(labels)]) / 2
+        assert abs(score - expected) < 1e-12
+    assert [score for _, score in ranked] == sorted((score for _, score in ranked), reverse=True)
+    # one model: its exact likelihoods, the same best as the exhaustive beam search
+    alone = ctc_rescore([first], list(exact[0]), blank)
+    assert tuple(alone[0][0]) == max(exact[0], key=exact[0].get)
+
+
+def test_rescore_adds_the_weighted_language_model_and_its_end():
+    log_probs = random_log_probs(np.random.default_rng(0), T=5, C=4)
+    exact = exact_labelling_log_probs(log_probs, 0)
+    candidates = [(1,), (2, 3), ()]
+
+    def lm(prefix, label):
+        return -0.5 * label
+
+    def lm_end(prefix):
+        return -0.25 * (len(prefix) + 1)
+
+    ranked = dict((tuple(l), s) for l, s in ctc_rescore([log_probs], candidates, 0, lm, 0.8, lm_end))
+    assert abs(ranked[(1,)] - (exact[(1,)] + 0.8 * (-0.5 - 0.5))) < 1e-12
+    assert abs(ranked[(2, 3)] - (exact[(2, 3)] + 0.8 * (-1.0 - 1.5 - 0.75))) < 1e-12
+    assert abs(ranked[()] - (exact[()] + 0.8 * -0.25)) < 1e-12
+    # weight 0 ignores both; no candidates, no result
+    plain = dict((tuple(l), s) for l, s in ctc_rescore([log_probs], candidates, 0, lm, 0.0, lm_end))
+    assert all(abs(plain[c] - exact[c]) < 1e-12 for c in candidates)
+    assert ctc_rescore([log_probs], [], 0) == []
+
+
+def test_rescore_lets_a_confident_model_outvote_an_unsure_one():
+    """The best of the mean is neither model's own best when one is sure and one is not."""
+    sure = np.log(np.array([[0.05, 0.9, 0.05]] * 2))          # "1", surely
+    unsure = np.log(np.array([[0.3, 0.3, 0.4]] * 2))          # "2" a little ahead
+    ranked = ctc_rescore([sure, unsure], [(2,), (1,)], 0)
+    assert ranked[0][0] == [1]
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: ctc_rescore(np.zeros((3, 4)), [(1,)]), "log_probs must be a non-empty list"),
+    (lambda: ctc_rescore([], [(1,)]), "log_probs must be a non-empty list"),
+    (lambda: ctc_rescore([np.zeros((3, 4)), np.zeros((3, 5))], [(1,)]), "must share C"),
+    (lambda: ctc_rescore([np.zeros((3, 4), int)], [(1,)]), "log_probs must be a float"),
+    (lambda: ctc_rescore([np.log(np.full((3, 4), 0.25))], [(0,)]), r"candidates must hold labels in \[0, 4\) other than the blank 0, got \[0\]"),
+    (lambda: ctc_rescore([np.log(np.full((3, 4), 0.25))], [(1, 4)]), "candidates must hold labels"),
+    (lambda: ctc_rescore([np.log(np.full((3, 4), 0.25))], [(1,)], 0, lambda p, c: 0.5, 1.0),
+     "lm must return log probabilities"),
+])
+def test_rescore_bad_inputs(call, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        call()

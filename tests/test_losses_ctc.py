@@ -136,3 +136,31 @@ def test_ctc_bad_constructor_and_order():
         rnnkit.CTCLoss(blank=3).forward(np.zeros((2, 1, 3)), np.array([[1]]), np.array([2]), np.array([1]))
     with pytest.raises(ValueError, match="backward called before forward"):
         rnnkit.CTCLoss().backward()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_ctc_log_likelihood_is_minus_the_unreduced_loss(seed):
+    blank = seed % 2
+    # seed 4 with impossible=True: B=3, S=4, sequence 0 has no alignment
+    logits, targets, input_lengths, target_lengths = random_case(seed, blank, impossible=seed == 4)
+    expected = -rnnkit.losses.CTCLoss(blank, reduction="none").forward(
+        logits, targets, input_lengths, target_lengths)
+    got = rnnkit.losses.ctc_log_likelihood(logits, targets, input_lengths, target_lengths, blank)
+    assert got.shape == (logits.shape[1],)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    assert np.isneginf(got).tolist() == ([True, False, False] if seed == 4 else [False] * len(got))
+    # log probabilities give the same as their logits: log-softmax leaves them as they are
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    np.testing.assert_allclose(rnnkit.losses.ctc_log_likelihood(
+        log_probs, targets, input_lengths, target_lengths, blank), got, rtol=0, atol=1e-12)
+
+
+def test_ctc_log_likelihood_by_hand_and_bad_inputs():
+    # T = 2, one label: paths "a a", "a -", "- a" -> 0.5*0.5 + 0.5*0.5 + 0.5*0.5 = 0.75
+    log_probs = np.log(np.full((2, 1, 2), 0.5))
+    got = rnnkit.losses.ctc_log_likelihood(log_probs, np.array([[1]]), [2], [1])
+    assert abs(got[0] - np.log(0.75)) < 1e-12
+    with pytest.raises(ValueError, match="must not contain the blank"):
+        rnnkit.losses.ctc_log_likelihood(log_probs, np.array([[0]]), [2], [1])
+    with pytest.raises(ValueError, match=r"logits must have shape \(T, B, C\)"):
+        rnnkit.losses.ctc_log_likelihood(log_probs[:, 0], np.array([[1]]), [2], [1])

@@ -164,11 +164,12 @@ def train(out_dir, data=None, *, train_size=None, resume=False, overwrite=False,
 
 
 def load(model):
-    """The :class:`rnnkit.speech.Recognizer` in a ``train`` directory or checkpoint."""
+    """The :class:`rnnkit.speech.Recognizer` in a ``train`` directory or checkpoint; a
+    list of several gives their :class:`~rnnkit.speech.EnsembleRecognizer`."""
     from rnnkit.speech import load_recognizer
 
-    path, _ = read_meta(model, APP)
-    return load_recognizer(path)
+    models = list(model) if isinstance(model, (list, tuple)) else [model]
+    return load_recognizer([read_meta(m, APP)[0] for m in models])
 
 
 def evaluate(model, dataset=None, data=None, split="test", beam=1, lm_weight=0.5,
@@ -261,7 +262,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
 
     p = actions.add_parser("eval", help="WER, CER and word accuracy on a test set",
                            description="Transcribe a test set and score it with jiwer.")
-    p.add_argument("--model", metavar="DIR", required=True, help="the --out directory of train")
+    _model_option(p)
     p.add_argument("--dataset", choices=DATASETS,
                    help="built-in test set (default: the model's own test split)")
     p.add_argument("--data", metavar="FOLDER",
@@ -276,10 +277,16 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     p = actions.add_parser("transcribe", help="transcribe WAV files",
                            description="Print one file<TAB>transcript line per file.")
     p.add_argument("files", nargs="+", metavar="FILE.wav", help="audio files (any WAV)")
-    p.add_argument("--model", metavar="DIR", required=True, help="the --out directory of train")
+    _model_option(p)
     _decoding_options(p)
     add_threads_option(p)
     p.set_defaults(run=_run_transcribe)
+
+
+def _model_option(p) -> None:
+    p.add_argument("--model", metavar="DIR", required=True, action="append",
+                   help="the --out directory of train; give it several times to decode with "
+                        "the models together (n-best rescoring, see docs/speech.md)")
 
 
 def _decoding_options(p) -> None:

@@ -128,6 +128,21 @@ class CTCLoss(Loss):
         return targets, input_lengths, target_lengths
 
 
+def ctc_log_likelihood(log_probs, targets, input_lengths, target_lengths, blank=0) -> np.ndarray:
+    """``log p(l_b | x_b)`` (B,) for the padded ``targets`` (B, S): the forward recursion
+    only, no gradient, so ``-CTCLoss(reduction='none')`` of the same inputs without its
+    backward variables. ``log_probs`` (T, B, C) are logits or log probabilities (log-softmax
+    is applied, and leaves log probabilities as they are). ``-inf`` where no alignment
+    exists. For scoring given transcripts, e.g. rescoring a beam's n-best list."""
+    targets, input_lengths, target_lengths = CTCLoss(blank)._check(
+        log_probs, targets, input_lengths, target_lengths)
+    log_probs = log_softmax(log_probs)                                  # (T, B, C)
+    ext, skip = extended_labels(targets, target_lengths, blank)        # (B, L) each
+    log_y = np.take_along_axis(log_probs, np.broadcast_to(ext, log_probs.shape[:2] + ext.shape[1:]), -1)  # (T, B, L)
+    alpha = ctc_alpha(log_y, skip, target_lengths)
+    return _log_likelihood(alpha, input_lengths, target_lengths)
+
+
 def extended_labels(targets, target_lengths, blank):
     """The extended sequences ``l'`` (B, 2S+1), blank-padded past ``2 S_b + 1``, and
     ``skip`` (B, 2S+1): where the jump from ``s-2`` is allowed."""
