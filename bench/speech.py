@@ -21,6 +21,11 @@ loss and beam search must not dominate a step (their share reported).
     speech`` model (``--out``/seed<N>); ``--trained`` scores the models already there
     instead of training (a model from before the word model gets both language models
     rebuilt from its training transcripts, as training stores them now).
+``ensemble``  The trained models of --models (two or more run directories) decode together
+    (``rnnkit speech eval --model A --model B``: each member's beam proposes transcripts,
+    ranked by the members' mean CTC likelihood plus the weighted language model); the
+    language model and weight are chosen on the validation split without festival's voices,
+    then the same sets are scored as by ``quality``.
 ``throughput``  rnnkit's default model and its torch twin
     (``rnnkit.models.acoustic_interop.to_torch``: same starting weights; nn.GRU over packed
     sequences, nn.Linear, F.ctc_loss) take --steps training steps each on the same batches
@@ -36,6 +41,7 @@ Usage::
 
     python bench/speech.py quality --minutes 30 --seeds 0 [--levers] [--patience none]
     python bench/speech.py quality --seeds 2,3 --out runs/speech --trained
+    python bench/speech.py ensemble --models runs/speech/seed2 runs/levers/seed2
     python bench/speech.py throughput --steps 60 --repeats 3
 
 Each prints markdown tables and one JSON line.
@@ -94,24 +100,52 @@ def run_quality(minutes: float, seeds, out: str, options=None, trained=False) ->
                                 **options)
         train_minutes = (time.perf_counter() - started) / 60
         recognizer = _with_language_models(app.load(run_dir))
-        val = {(lm, w): recognizer.evaluate(splits["val"], beam=BEAM, lm_weight=w, lm=lm)["wer"]
-               for lm in LMS for w in LM_WEIGHTS if w or lm == LMS[0]}
-        lm, weight = min(val, key=lambda k: (val[k], k[1], LMS.index(k[0])))
         sets = {**dev, "synthetic digits": digits, "synthetic all": splits["test"], **human}
-        scores = {}
-        for name, utterances in sets.items():
-            scores[name] = {"greedy": _brief(recognizer.evaluate(utterances)),
-                            "beam": _brief(recognizer.evaluate(utterances, BEAM, weight, lm))}
         runs[seed] = {"steps": summary["step"], "epochs": summary["epoch"],
                       "train_minutes": round(train_minutes, 1),
                       "best_val_loss": summary["best_val_loss"],
-                      "val_wer_by_lm": {f"{k[0]} {k[1]}": v for k, v in val.items()},
-                      "lm": lm, "lm_weight": weight, "scores": scores}
+                      **_choose_and_score(recognizer, splits["val"], sets)}
         print(f"seed {seed}: {summary['step']} steps, {summary['epoch']} epochs in "
-              f"{train_minutes:.1f} min; beam LM {lm} weight {weight} (validation WER "
-              f"{runs[seed]['val_wer_by_lm']}); load {load_now()}", flush=True)
+              f"{train_minutes:.1f} min; beam LM {runs[seed]['lm']} weight "
+              f"{runs[seed]['lm_weight']} (validation WER {runs[seed]['val_wer_by_lm']}); "
+              f"load {load_now()}", flush=True)
     _report_quality(runs)
     return {"bench": "speech_quality", "minutes": minutes, "options": options, "runs": runs}
+
+
+def run_ensemble(model_dirs) -> dict:
+    """Score trained models together (:class:`rnnkit.speech.EnsembleRecognizer`), the
+    beam's language model and weight chosen on the validation split without festival's
+    voices (the split every model's settings share), as for one model."""
+    from rnnkit.apps import speech as app
+    from rnnkit.data.speech_corpus import DIGIT_WORDS
+    from rnnkit.speech import EnsembleRecognizer
+
+    splits = app.load_splits(splits=("val", "test"))
+    digits = [u for u in splits["test"] if set(u.text.split()) <= set(DIGIT_WORDS)]
+    sets = {**app._dev_sets(), "synthetic digits": digits, "synthetic all": splits["test"],
+            **app._human_sets()}
+    recognizer = EnsembleRecognizer([_with_language_models(app.load(d)) for d in model_dirs])
+    runs = {"ensemble": _choose_and_score(recognizer, splits["val"], sets)}
+    print(f"ensemble of {', '.join(model_dirs)}: beam LM {runs['ensemble']['lm']} weight "
+          f"{runs['ensemble']['lm_weight']} (validation WER {runs['ensemble']['val_wer_by_lm']}); "
+          f"load {load_now()}", flush=True)
+    _report_quality(runs)
+    return {"bench": "speech_ensemble", "models": list(model_dirs), "runs": runs}
+
+
+def _choose_and_score(recognizer, val, sets) -> dict:
+    """The beam's language model and weight with the lowest validation WER (ties: the
+    smaller weight, then the order of ``LMS``), then every set of ``sets`` scored by best
+    path and by that beam."""
+    wers = {(lm, w): recognizer.evaluate(val, beam=BEAM, lm_weight=w, lm=lm)["wer"]
+            for lm in LMS for w in LM_WEIGHTS if w or lm == LMS[0]}
+    lm, weight = min(wers, key=lambda k: (wers[k], k[1], LMS.index(k[0])))
+    scores = {name: {"greedy": _brief(recognizer.evaluate(utterances)),
+                     "beam": _brief(recognizer.evaluate(utterances, BEAM, weight, lm))}
+              for name, utterances in sets.items()}
+    return {"val_wer_by_lm": {f"{k[0]} {k[1]}": v for k, v in wers.items()},
+            "lm": lm, "lm_weight": weight, "scores": scores}
 
 
 def _with_language_models(recognizer):
@@ -274,7 +308,7 @@ def _patience(text: str) -> int | None:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("task", choices=("quality", "throughput"))
+    parser.add_argument("task", choices=("quality", "ensemble", "throughput"))
     parser.add_argument("--minutes", type=float, default=30.0,
                         help="quality: training wall time per seed (default 30)")
     parser.add_argument("--seeds", default="0", help="quality: comma-separated seeds (default 0)")
@@ -290,6 +324,8 @@ def main(argv=None) -> dict:
                              "training them")
     parser.add_argument("--out", default="runs/bench-speech",
                         help="quality: where the models go (default runs/bench-speech)")
+    parser.add_argument("--models", nargs="+", metavar="DIR", default=[],
+                        help="ensemble: two or more trained model directories to score together")
     parser.add_argument("--steps", type=int, default=60,
                         help="throughput: training steps per library (default 60)")
     parser.add_argument("--repeats", type=int, default=3,
@@ -299,6 +335,8 @@ def main(argv=None) -> dict:
     if args.steps < 1 or args.repeats < 1 or args.repeats > args.steps:
         parser.error(f"--steps and --repeats must be >= 1 with --repeats <= --steps, "
                      f"got {args.steps} and {args.repeats}")
+    if args.task == "ensemble" and len(args.models) < 2:
+        parser.error(f"ensemble needs --models with two or more directories, got {args.models}")
     seeds = [int(s) for s in args.seeds.split(",")]
 
     import torch
@@ -310,6 +348,8 @@ def main(argv=None) -> dict:
             if "patience" in vars(args):                        # given: None is "none"
                 options["patience"] = args.patience
             record = run_quality(args.minutes, seeds, args.out, options, args.trained)
+        elif args.task == "ensemble":
+            record = run_ensemble(args.models)
         else:
             record = run_throughput(args.steps, args.repeats)
     record.update(threads=args.threads, load_before=load_before, load_after=load_now(),
