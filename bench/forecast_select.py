@@ -54,6 +54,14 @@ CANDIDATES = {
     "recursive-window-36": {"strategy": "recursive", "log": False, "window": 36},
     "direct-log-sdiff-hidden-64": {"strategy": "direct", "log": True, "seasonal_diff": "period",
                                    "hidden_size": 64},
+    # the network corrects a classical forecast (ForecastConfig.base)
+    "direct-base-hw": {"strategy": "direct", "log": False, "base": "holt_winters"},
+    "direct-base-hw-mult": {"strategy": "direct", "log": False,
+                            "base": "holt_winters_multiplicative"},
+    "direct-log-base-hw-mult": {"strategy": "direct", "log": True,
+                                "base": "holt_winters_multiplicative"},
+    "direct-base-arima": {"strategy": "direct", "log": False, "base": "arima"},
+    "direct-log-base-arima-log": {"strategy": "direct", "log": True, "base": "arima_log"},
 }
 
 
@@ -61,7 +69,8 @@ CANDIDATES = {
 # series, batch size and patience) with the settings the candidates choose reset, so that the
 # selection does not depend on the defaults it chose last time. Taylor's weekly differencing
 # and its missing level normalisation are part of its shape.
-NEUTRAL = {"strategy": "direct", "log": False, "seasonal_diff": 0, "hidden_size": 32}
+NEUTRAL = {"strategy": "direct", "log": False, "seasonal_diff": 0, "hidden_size": 32,
+           "base": "none"}
 KEPT = {"taylor": {"seasonal_diff": 336, "level": False}}
 
 

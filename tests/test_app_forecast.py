@@ -361,3 +361,45 @@ def test_baselines_run_in_both_forms_whatever_the_network_uses(log):
     model, data, _ = train(zero, None, plain, test_size=20)
     assert set(evaluate(model, data, zero, plain, test_size=20)["methods"]) == {
         "rnn", "seasonal_naive", "holt_winters", "arima"}
+
+
+@pytest.mark.parametrize("base, log", [("holt_winters", False), ("holt_winters_multiplicative", True),
+                                       ("arima_log", False)])
+def test_a_zero_network_on_a_base_is_the_base_forecast_and_learns_its_residual(base, log):
+    """With ``base`` the target is z - b, so a network that outputs 0 forecasts exactly the
+    base method (fitted on the points before the holdout, applied at every origin)."""
+    ts = noisy_seasonal(n=120, period=10)
+    config = ForecastConfig(window=12, horizon=5, hidden_size=4, epochs=1, calendar=False,
+                            base=base, log=log)
+    model, data, _ = train(ts, None, config, test_size=20)
+    origins = np.array([40, 100, 115])
+    method, multiplicative = base.split("_multiplicative")[0].split("_log")[0], base != "holt_winters"
+    run = baselines.holt_winters if method == "holt_winters" else baselines.arima
+    expected = run(ts.values, 100, origins, 5, 10, multiplicative)           # (B, H, C)
+    from rnnkit.forecasting.fit import make_batch
+    _, Y = make_batch(data, origins[:2], config, dtype=np.float64)
+    z_next = data.levels[origins[:2, None] + np.arange(5)]                   # (2, H, C)
+    assert Y.reshape(2, 5, 1) == pytest.approx(z_next - data.scaler.transform(expected[:2]))
+    for p in model.head.parameters():
+        p.data[...] = 0
+    assert forecast(model, data, origins, config) == pytest.approx(expected, rel=1e-9)
+
+
+def test_a_base_is_refused_where_it_cannot_run():
+    with pytest.raises(ValueError, match="base must be one of"):
+        ForecastConfig(base="ets")
+    with pytest.raises(ValueError, match="needs strategy 'direct' without seasonal_diff"):
+        ForecastConfig(base="holt_winters", strategy="recursive")
+    with pytest.raises(ValueError, match="needs strategy 'direct' without seasonal_diff"):
+        ForecastConfig(base="arima", seasonal_diff=12)
+    ts = noisy_seasonal(n=120, period=10)
+    values = ts.values.copy()
+    values[3] = 0.0
+    zero = TimeSeries("toy", values, ts.columns, ts.times, ts.period)
+    with pytest.raises(ValueError, match=r"needs every value > 0; use 'holt_winters'"):
+        train(zero, None, ForecastConfig(window=12, horizon=5, base="holt_winters_multiplicative",
+                                         calendar=False), test_size=20)
+    long = TimeSeries("long", np.ones((700, 1)), ("c",), np.arange(700.0), period=10)
+    with pytest.raises(ValueError, match="at most 600 points"):
+        train(long, None, ForecastConfig(window=12, horizon=5, base="arima", calendar=False),
+              test_size=20)

@@ -142,7 +142,7 @@ def settings_for(series_name, n_points: int, period: int, given: dict):
 def train(out_dir, series=None, csv_path=None, time_col=None, value_cols=None, exog_cols=None,
           period=None, *, window=None, horizon=None, strategy=None, cell=None, hidden_size=None,
           num_layers=None, epochs=None, batch_size=None, lr=None, patience=None, test_size=None,
-          log_scale=None, level=None, calendar=None, seasonal_diff=None, seed=None,
+          log_scale=None, level=None, calendar=None, seasonal_diff=None, base=None, seed=None,
           max_minutes=None, baselines=True, plot=True, progress=None, resume=False,
           overwrite=False, log=print) -> dict:
     """Train on the series (all but the last ``test_size`` points), then evaluate.
@@ -171,7 +171,7 @@ def train(out_dir, series=None, csv_path=None, time_col=None, value_cols=None, e
              "batch_size": batch_size, "lr": lr, "patience": patience, "test_size": test_size,
              "log": log_scale, "level": level, "calendar": calendar,
              "seasonal_diff": ts.period if seasonal_diff == "period" else seasonal_diff,
-             "seed": seed, "max_minutes": max_minutes}
+             "base": base, "seed": seed, "max_minutes": max_minutes}
     if resume:
         config, test, max_minutes = _resumed_settings(saved, given, log)
     else:
@@ -372,6 +372,8 @@ def _add_data_options(p, required_source: bool) -> None:
 
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
+    from rnnkit.forecasting.fit import BASES
+
     actions = one_line_subparsers(parser)
 
     p = actions.add_parser(
@@ -417,6 +419,9 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
                    help="calendar features from dated time labels (default on)")
     p.add_argument("--seasonal-diff", type=_seasonal_diff, metavar="M",
                    help="learn y_t - y_{t-M}; 'period' for the seasonal period (default 0; taylor 336)")
+    p.add_argument("--base", choices=BASES,
+                   help="a classical forecast the network learns to correct (direct strategy, "
+                        "no seasonal differencing; fitted before the holdout; default none)")
     p.add_argument("--seed", type=non_negative_int, metavar="S",
                    help="weights and shuffling seed (default 0)")
     p.add_argument("--max-minutes", type=positive_float, metavar="X",
@@ -458,8 +463,8 @@ def _data_args(args) -> dict:
 def _run_train(args) -> int:
     options = {k: getattr(args, k) for k in (
         "horizon", "window", "strategy", "test_size", "cell", "hidden_size", "num_layers", "epochs",
-        "batch_size", "lr", "patience", "log_scale", "level", "calendar", "seasonal_diff", "seed",
-        "max_minutes", "baselines", "resume", "overwrite")}
+        "batch_size", "lr", "patience", "log_scale", "level", "calendar", "seasonal_diff", "base",
+        "seed", "max_minutes", "baselines", "resume", "overwrite")}
     result = train(args.out, **_data_args(args), **options,
                    log=lambda msg: print(msg, file=sys.stderr))
     _print_result(result)

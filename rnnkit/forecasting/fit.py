@@ -12,6 +12,18 @@ weights with the lowest validation loss and stops after ``patience`` epochs
 without improvement. The test part is never seen until evaluation
 (``rnnkit/forecasting/evaluate.py``), where forecasts start at rolling origins
 and see only the truth before their origin.
+
+With ``base`` (direct strategy), the network corrects a classical forecast instead of
+forecasting from the window's level (a hybrid, as the M4 winner corrected exponential
+smoothing, Smyl 2020)::
+
+    b_{o,k}  = scale(B(y[:o])_k)                 # the base method's forecast from origin o
+    target   = z_{o+k} - b_{o,k}                 # k = 0..H-1, (B, H*C)
+    forecast = b_{o,k} + network output          # an output of 0 is the base forecast
+
+``B`` is one of ``rnnkit.forecasting.baselines``' methods (``BASES``), its parameters
+estimated on the points before the holdout (on the whole series in ``predict``) and
+re-applied unchanged at every origin, training origins included.
 """
 
 from __future__ import annotations
@@ -35,9 +47,13 @@ from rnnkit.forecasting.windows import (
     seasonal_difference,
     seasonal_undifference,
 )
+from rnnkit.forecasting import baselines
 from rnnkit.losses import MSELoss
 from rnnkit.module import no_grad
 from rnnkit.optim import Adam
+
+
+BASES = ("none", "holt_winters", "holt_winters_multiplicative", "arima", "arima_log")
 
 
 @dataclass
@@ -61,6 +77,7 @@ class ForecastConfig:
     level: bool = True           # level-normalise each window (see windows.py)
     calendar: bool = True        # calendar features from the time labels, when they are dates
     seasonal_diff: int = 0       # lag m: the network sees z_t - z_{t-m} (0: no differencing)
+    base: str = "none"           # a classical forecast the network corrects (one of BASES)
     seed: int = 0
 
     def __post_init__(self):
@@ -70,6 +87,13 @@ class ForecastConfig:
         check_scalar(self.seasonal_diff, "seasonal_diff", int, low=0)
         if self.strategy not in STRATEGIES:
             raise InputError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        if self.base not in BASES:
+            raise InputError(f"base must be one of {BASES}, got {self.base!r}")
+        if self.base != "none" and (self.strategy != "direct" or self.seasonal_diff):
+            raise InputError(f"base={self.base!r} needs strategy 'direct' without seasonal_diff "
+                             f"(got strategy {self.strategy!r}, seasonal_diff {self.seasonal_diff}; "
+                             f"--strategy direct --seasonal-diff 0): the network corrects the "
+                             f"base's whole forecast")
         check_scalar(self.val_fraction, "val_fraction", float, low=0.0, high=0.5,
                      include_low=False, include_high=False)
         if not self.lr > 0 or not self.clip > 0:
@@ -89,10 +113,33 @@ class Prepared:
     scaler: SeriesScaler
     exog_scaler: SeriesScaler | None
     calendar_names: list = field(default_factory=list)
+    values: np.ndarray | None = None   # (N, C) the raw series, for the base forecasts
+    n_train: int = 0             # the base's parameters are estimated on values[:n_train]
+    period: int = 1
+    base: str = "none"
+    _base_cache: dict = field(default_factory=dict)
 
     @property
     def input_size(self) -> int:
         return self.z.shape[1] + self.exog.shape[1] + self.cal.shape[1]
+
+    def base_forecasts(self, origins, horizon: int) -> np.ndarray:
+        """``b`` (B, H, C): the base method's forecasts from ``origins`` (B,), scaled as
+        ``z``; each origin's is computed once (statsmodels refits per origin)."""
+        missing = sorted({int(o) for o in origins} - set(self._base_cache))
+        if missing:
+            method = self.base.removesuffix("_multiplicative").removesuffix("_log")
+            multiplicative = self.base.endswith(("_multiplicative", "_log"))
+            run = baselines.holt_winters if method == "holt_winters" else baselines.arima
+            raw = run(self.values, self.n_train, np.array(missing), horizon, self.period,
+                      multiplicative)                                    # (M, H, C)
+            if self.scaler.log and not (raw > 0).all():
+                o = missing[int(np.flatnonzero((raw <= 0).any(axis=(1, 2)))[0])]
+                raise InputError(f"base={self.base!r} forecasts values <= 0 from origin {o}, "
+                                 f"whose log is undefined; use log=False or another base")
+            for o, f in zip(missing, raw):
+                self._base_cache[o] = self.scaler.transform(f)           # (H, C)
+        return np.stack([self._base_cache[int(o)] for o in origins])
 
 
 def prepare(series: TimeSeries, exog, config: ForecastConfig, n_train: int,
@@ -112,7 +159,8 @@ def prepare(series: TimeSeries, exog, config: ForecastConfig, n_train: int,
         cal, names = calendar_features(extend_times(series.times, config.horizon + 1))
     else:
         cal, names = np.zeros((len(series) + config.horizon + 1, 0)), []
-    return Prepared(z, levels, config.seasonal_diff, exog_z, cal, scaler, exog_scaler, names)
+    return Prepared(z, levels, config.seasonal_diff, exog_z, cal, scaler, exog_scaler, names,
+                    series.values, n_train, series.period, config.base)
 
 
 def check_length(n_points: int, config: ForecastConfig, test_size: int) -> None:
@@ -134,6 +182,18 @@ def check_setup(series: TimeSeries, exog, config: ForecastConfig, test_size: int
     if exog is not None and exog.shape[0] != len(series):
         raise InputError(f"exog must have shape (N={len(series)}, E), got {exog.shape}")
     check_length(len(series), config, test_size)
+    check_base(series, config)
+
+
+def check_base(series: TimeSeries, config: ForecastConfig) -> None:
+    """Refuse a base method the series cannot have."""
+    if config.base.endswith(("_multiplicative", "_log")) and not (series.values > 0).all():
+        raise InputError(f"base={config.base!r} needs every value > 0; use "
+                         f"{config.base.removesuffix('_multiplicative').removesuffix('_log')!r}")
+    if config.base.startswith("arima") and len(series) > baselines.ARIMA_MAX_POINTS:
+        raise InputError(f"base={config.base!r} runs on series of at most "
+                         f"{baselines.ARIMA_MAX_POINTS} points, this one has {len(series)}; "
+                         f"use a Holt-Winters base")
 
 
 def window_starts(config: ForecastConfig, n_train: int) -> tuple[np.ndarray, np.ndarray]:
@@ -153,8 +213,10 @@ def window_starts(config: ForecastConfig, n_train: int) -> tuple[np.ndarray, np.
 
 def make_batch(data: Prepared, starts, config: ForecastConfig, dtype=np.float32):
     if config.strategy == "direct":
-        X, Y, _ = direct_windows(data.z, data.exog, data.cal, starts, config.window,
-                                 config.horizon, config.level)
+        X, Y, ref = direct_windows(data.z, data.exog, data.cal, starts, config.window,
+                                   config.horizon, config.level)
+        if config.base != "none":                   # z - b = (z - ref) - (b - ref)
+            Y = Y - _base_offset(data, starts, config, ref).reshape(Y.shape)
     else:
         X, Y, _ = recursive_windows(data.z, data.exog, data.cal, starts, config.window, config.level)
     return X.astype(dtype), Y.astype(dtype)
@@ -267,11 +329,18 @@ def forecast(model: Forecaster, data: Prepared, origins, config: ForecastConfig)
             X, _, ref = direct_windows(data.z, data.exog, data.cal, origins, W, H, config.level)
             y = model.forward(X.astype(model.dtype)).astype(np.float64)
             z_hat = y.reshape(origins.size, H, C) + ref[:, None, :]       # (B, H, C)
+            if config.base != "none":
+                z_hat = z_hat + _base_offset(data, origins, config, ref)  # y + b
         else:
             z_hat = _recursive_forecast(model, data, origins, config)
     if data.lag:
         z_hat = seasonal_undifference(z_hat, data.levels, origins, data.lag)
     return data.scaler.inverse(z_hat)
+
+
+def _base_offset(data: Prepared, origins, config: ForecastConfig, ref) -> np.ndarray:
+    """``b - ref`` (B, H, C): where the base forecast lies from the window's level."""
+    return data.base_forecasts(origins, config.horizon) - ref[:, None, :]
 
 
 def _recursive_forecast(model, data, origins, config) -> np.ndarray:
