@@ -1,4 +1,6 @@
-"""Decoding CTC outputs: best path (greedy) and prefix beam search.
+"""Decoding CTC outputs: best path (greedy), prefix beam search, and n-best rescoring
+(:func:`ctc_rescore`: several models' outputs for one utterance rank candidate
+transcripts by their mean exact CTC likelihood, plus a language model).
 
 A CTC output is per-frame log probabilities ``log_probs`` over C classes, one of them
 the blank. A labelling is read off a frame path by collapsing repeats, then dropping
@@ -104,10 +106,7 @@ def ctc_prefix_beam_search(log_probs, beam=8, blank=0, lm=None, lm_weight=0.0, p
     blank = check_scalar(blank, "blank", int, low=0, high=C - 1)
     lm_weight = check_scalar(lm_weight, "lm_weight", float)
     prune = check_scalar(prune, "prune", float, low=-math.inf, high=0.0, include_low=False, none_ok=True)
-    if lm is not None and not callable(lm):
-        raise InputTypeError(f"lm must be a callable lm(prefix_tuple, next_label) -> log prob, got {type(lm).__name__}")
-    if lm_end is not None and not callable(lm_end):
-        raise InputTypeError(f"lm_end must be a callable lm_end(prefix_tuple) -> log prob, got {type(lm_end).__name__}")
+    _check_lms(lm, lm_end)
     log_probs = log_probs.astype(np.float64, copy=False)     # the scores are float64 throughout
     fusion = _ShallowFusion(lm, lm_weight) if lm is not None else None
     beams = _Beams([()], np.array([0.0]), np.array([NEG_INF]), np.array([blank]))
@@ -143,6 +142,7 @@ def ctc_rescore(log_probs, candidates, blank=0, lm=None, lm_weight=0.0, lm_end=N
     if len({lp.shape[1] for lp in log_probs}) != 1:
         raise InputError(f"log_probs must share C, got shapes {[lp.shape for lp in log_probs]}")
     lm_weight = check_scalar(lm_weight, "lm_weight", float)
+    _check_lms(lm, lm_end)
     candidates = [tuple(int(c) for c in labels) for labels in candidates]
     if not candidates:
         return []
@@ -291,6 +291,13 @@ def _lm_log_prob(lm, prefix, label) -> float:
     if log_prob > 0:
         raise InputError(f"lm must return log probabilities <= 0, got lm({prefix}, {label}) = {log_prob!r}")
     return log_prob
+
+
+def _check_lms(lm, lm_end) -> None:
+    if lm is not None and not callable(lm):
+        raise InputTypeError(f"lm must be a callable lm(prefix_tuple, next_label) -> log prob, got {type(lm).__name__}")
+    if lm_end is not None and not callable(lm_end):
+        raise InputTypeError(f"lm_end must be a callable lm_end(prefix_tuple) -> log prob, got {type(lm_end).__name__}")
 
 
 def _check_log_probs(log_probs, ndim, shape_doc) -> np.ndarray:

@@ -380,8 +380,12 @@ class _Transcriber:
 def _checked_decoding(beam, lm_weight, audios, names) -> tuple[int, float, list]:
     beam = check_scalar(beam, "beam", int, low=1)
     lm_weight = check_scalar(lm_weight, "lm_weight", float, low=0.0)
-    names = list(names) if names is not None else [f"audios[{i}]" for i in range(len(audios))]
-    return beam, lm_weight, names
+    return beam, lm_weight, _names(audios, names)
+
+
+def _names(audios, names) -> list:
+    """What errors call each audio: ``names`` (e.g. file names), or ``audios[i]``."""
+    return list(names) if names is not None else [f"audios[{i}]" for i in range(len(audios))]
 
 
 class Recognizer(_Transcriber):
@@ -410,9 +414,8 @@ class Recognizer(_Transcriber):
         from rnnkit.module import no_grad
         from rnnkit.training.data import pad_sequences
 
-        names = names if names is not None else [f"audios[{i}]" for i in range(len(audios))]
         features = [featurize(a, self.config.n_mels, n, 1.0, self.config.normalization)
-                    for a, n in zip(audios, names)]
+                    for a, n in zip(audios, _names(audios, names))]
         out = []
         for start in range(0, len(features), batch_size):
             batch = features[start:start + batch_size]
@@ -426,8 +429,9 @@ class Recognizer(_Transcriber):
 
 def _nbest(log_probs, beam, lm, lm_weight) -> list:
     """Up to ``beam`` ``(labels, score)`` pairs for one utterance's ``log_probs`` (T, C),
-    best first: the best path alone for ``beam`` 1, else the prefix beam search with the
-    language model object ``lm`` (or None) fused and the transcript's end scored."""
+    best first: the best path alone for ``beam`` 1 (scored 0: nothing ranks it), else the
+    prefix beam search with the language model object ``lm`` (or None) fused and the
+    transcript's end scored."""
     from rnnkit.ctc_decoding import ctc_greedy, ctc_prefix_beam_search
 
     if beam == 1:

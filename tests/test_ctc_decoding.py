@@ -306,6 +306,8 @@ def test_rescore_lets_a_confident_model_outvote_an_unsure_one():
     (lambda: ctc_rescore([np.log(np.full((3, 4), 0.25))], [(1, 4)]), "candidates must hold labels"),
     (lambda: ctc_rescore([np.log(np.full((3, 4), 0.25))], [(1,)], 0, lambda p, c: 0.5, 1.0),
      "lm must return log probabilities"),
+    (lambda: ctc_rescore([np.log(np.full((3, 4), 0.25))], [(1,)], 0, "bigram", 1.0),
+     "lm must be a callable"),
 ])
 def test_rescore_bad_inputs(call, message):
     with pytest.raises((ValueError, TypeError), match=message):
