@@ -53,7 +53,11 @@ from rnnkit.module import no_grad
 from rnnkit.optim import Adam
 
 
-BASES = ("none", "holt_winters", "holt_winters_multiplicative", "arima", "arima_log")
+# base -> (the baseline function, its log/multiplicative form), as evaluate.py scores them
+BASE_METHODS = {"holt_winters": (baselines.holt_winters, False),
+                "holt_winters_multiplicative": (baselines.holt_winters, True),
+                "arima": (baselines.arima, False), "arima_log": (baselines.arima, True)}
+BASES = ("none", *BASE_METHODS)
 
 
 @dataclass
@@ -128,9 +132,7 @@ class Prepared:
         ``z``; each origin's is computed once (statsmodels refits per origin)."""
         missing = sorted({int(o) for o in origins} - set(self._base_cache))
         if missing:
-            method = self.base.removesuffix("_multiplicative").removesuffix("_log")
-            multiplicative = self.base.endswith(("_multiplicative", "_log"))
-            run = baselines.holt_winters if method == "holt_winters" else baselines.arima
+            run, multiplicative = BASE_METHODS[self.base]
             raw = run(self.values, self.n_train, np.array(missing), horizon, self.period,
                       multiplicative)                                    # (M, H, C)
             if self.scaler.log and not (raw > 0).all():
@@ -187,10 +189,13 @@ def check_setup(series: TimeSeries, exog, config: ForecastConfig, test_size: int
 
 def check_base(series: TimeSeries, config: ForecastConfig) -> None:
     """Refuse a base method the series cannot have."""
-    if config.base.endswith(("_multiplicative", "_log")) and not (series.values > 0).all():
-        raise InputError(f"base={config.base!r} needs every value > 0; use "
-                         f"{config.base.removesuffix('_multiplicative').removesuffix('_log')!r}")
-    if config.base.startswith("arima") and len(series) > baselines.ARIMA_MAX_POINTS:
+    if config.base == "none":
+        return
+    run, multiplicative = BASE_METHODS[config.base]
+    if multiplicative and not (series.values > 0).all():
+        plain = next(b for b, (f, m) in BASE_METHODS.items() if f is run and not m)
+        raise InputError(f"base={config.base!r} needs every value > 0; use {plain!r}")
+    if run is baselines.arima and len(series) > baselines.ARIMA_MAX_POINTS:
         raise InputError(f"base={config.base!r} runs on series of at most "
                          f"{baselines.ARIMA_MAX_POINTS} points, this one has {len(series)}; "
                          f"use a Holt-Winters base")

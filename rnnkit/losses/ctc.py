@@ -58,11 +58,9 @@ class CTCLoss(Loss):
         """Loss of logits (T, B, C) against padded targets (B, S): a float, or (B,)
         losses with ``reduction='none'``."""
         targets, input_lengths, target_lengths = self._check(logits, targets, input_lengths, target_lengths)
-        log_probs = log_softmax(logits)                                 # (T, B, C)
+        log_probs, ext, skip, log_y, alpha = _forward_variables(logits, targets, target_lengths,
+                                                               self.blank)
         probs = np.exp(log_probs)
-        ext, skip = extended_labels(targets, target_lengths, self.blank)  # (B, L) each
-        log_y = np.take_along_axis(log_probs, np.broadcast_to(ext, log_probs.shape[:2] + ext.shape[1:]), -1)  # (T, B, L)
-        alpha = ctc_alpha(log_y, skip, target_lengths)
         beta = ctc_beta(log_y, skip, input_lengths, target_lengths)
         log_p = _log_likelihood(alpha, input_lengths, target_lengths)   # (B,)
         losses = -log_p
@@ -136,11 +134,16 @@ def ctc_log_likelihood(log_probs, targets, input_lengths, target_lengths, blank=
     exists. For scoring given transcripts, e.g. rescoring a beam's n-best list."""
     targets, input_lengths, target_lengths = CTCLoss(blank)._check(
         log_probs, targets, input_lengths, target_lengths)
-    log_probs = log_softmax(log_probs)                                  # (T, B, C)
+    alpha = _forward_variables(log_probs, targets, target_lengths, blank)[-1]
+    return _log_likelihood(alpha, input_lengths, target_lengths)
+
+
+def _forward_variables(logits, targets, target_lengths, blank):
+    """``(log_softmax(logits) (T, B, C), ext, skip (B, L), log_y (T, B, L), alpha (T, B, L))``."""
+    log_probs = log_softmax(logits)                                     # (T, B, C)
     ext, skip = extended_labels(targets, target_lengths, blank)        # (B, L) each
     log_y = np.take_along_axis(log_probs, np.broadcast_to(ext, log_probs.shape[:2] + ext.shape[1:]), -1)  # (T, B, L)
-    alpha = ctc_alpha(log_y, skip, target_lengths)
-    return _log_likelihood(alpha, input_lengths, target_lengths)
+    return log_probs, ext, skip, log_y, ctc_alpha(log_y, skip, target_lengths)
 
 
 def extended_labels(targets, target_lengths, blank):
