@@ -79,14 +79,9 @@ LEVERS = {"normalization": "speech", "festival_voices": True, "vtlp": True, "ban
 
 def run_quality(minutes: float, seeds, out: str, options=None, trained=False) -> dict:
     from rnnkit.apps import speech as app
-    from rnnkit.data.speech_corpus import DIGIT_WORDS
 
     options = options or {}
-    splits = app.load_splits(splits=("val", "test"),
-                             festival=options.get("festival_voices", False))
-    digits = [u for u in splits["test"] if set(u.text.split()) <= set(DIGIT_WORDS)]
-    human = app._human_sets()
-    dev = app._dev_sets()
+    val, sets = _scored_sets(options.get("festival_voices", False))
     runs = {}
     for seed in seeds:
         run_dir = os.path.join(out, f"seed{seed}")
@@ -100,11 +95,10 @@ def run_quality(minutes: float, seeds, out: str, options=None, trained=False) ->
                                 **options)
         train_minutes = (time.perf_counter() - started) / 60
         recognizer = _with_language_models(app.load(run_dir))
-        sets = {**dev, "synthetic digits": digits, "synthetic all": splits["test"], **human}
         runs[seed] = {"steps": summary["step"], "epochs": summary["epoch"],
                       "train_minutes": round(train_minutes, 1),
                       "best_val_loss": summary["best_val_loss"],
-                      **_choose_and_score(recognizer, splits["val"], sets)}
+                      **_choose_and_score(recognizer, val, sets)}
         print(f"seed {seed}: {summary['step']} steps, {summary['epoch']} epochs in "
               f"{train_minutes:.1f} min; beam LM {runs[seed]['lm']} weight "
               f"{runs[seed]['lm_weight']} (validation WER {runs[seed]['val_wer_by_lm']}); "
@@ -118,20 +112,29 @@ def run_ensemble(model_dirs) -> dict:
     beam's language model and weight chosen on the validation split without festival's
     voices (the split every model's settings share), as for one model."""
     from rnnkit.apps import speech as app
-    from rnnkit.data.speech_corpus import DIGIT_WORDS
     from rnnkit.speech import EnsembleRecognizer
 
-    splits = app.load_splits(splits=("val", "test"))
-    digits = [u for u in splits["test"] if set(u.text.split()) <= set(DIGIT_WORDS)]
-    sets = {**app._dev_sets(), "synthetic digits": digits, "synthetic all": splits["test"],
-            **app._human_sets()}
+    val, sets = _scored_sets(festival=False)
     recognizer = EnsembleRecognizer([_with_language_models(app.load(d)) for d in model_dirs])
-    runs = {"ensemble": _choose_and_score(recognizer, splits["val"], sets)}
+    runs = {"ensemble": _choose_and_score(recognizer, val, sets)}
     print(f"ensemble of {', '.join(model_dirs)}: beam LM {runs['ensemble']['lm']} weight "
           f"{runs['ensemble']['lm_weight']} (validation WER {runs['ensemble']['val_wer_by_lm']}); "
           f"load {load_now()}", flush=True)
     _report_quality(runs)
     return {"bench": "speech_ensemble", "models": list(model_dirs), "runs": runs}
+
+
+def _scored_sets(festival: bool):
+    """``(validation utterances, {name: utterances})``: the synthetic validation split
+    (``festival``: with festival's voices), and the sets scored once: the development
+    set, the synthetic test split's digit strings and all of it, the Asterisk prompts."""
+    from rnnkit.apps import speech as app
+    from rnnkit.data.speech_corpus import DIGIT_WORDS
+
+    splits = app.load_splits(splits=("val", "test"), festival=festival)
+    digits = [u for u in splits["test"] if set(u.text.split()) <= set(DIGIT_WORDS)]
+    return splits["val"], {**app._dev_sets(), "synthetic digits": digits,
+                           "synthetic all": splits["test"], **app._human_sets()}
 
 
 def _choose_and_score(recognizer, val, sets) -> dict:
