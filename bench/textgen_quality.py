@@ -13,8 +13,10 @@ Both sides, one after the other in this process, get the same:
     training   truncated BPTT: 32 parallel streams, 100-character windows, state
                carried between windows; Adam lr 2e-3, clip the global gradient norm
                at 5; no dropout; --minutes of wall time each, counted per side
-    threads    --threads (default 2) for both: torch.set_num_threads and NumPy's BLAS
-               (threadpoolctl). On a machine whose cores other jobs share, use
+    threads    --threads (default 2) for both: torch.set_num_threads, and rnnkit's own
+               workers (rnnkit.kernels.set_threads; with more than one, rnnkit holds
+               NumPy's BLAS to one thread and splits the products itself, and with one,
+               BLAS gets --threads). On a machine whose cores other jobs share, use
                --threads 1: there two threads made a step up to 15x slower in torch and
                25-35x slower in NumPy (measured)
     score      cross-entropy in nats/char of the final weights on the whole validation
@@ -23,9 +25,7 @@ Both sides, one after the other in this process, get the same:
 
 Usage::
 
-    OPENBLAS_THREAD_TIMEOUT=16 python bench/textgen_quality.py --minutes 45
-                          # the budget, per side; the variable lets rnnkit's loops
-                          # use both cores (rnnkit/_openblas_env.py)
+    python bench/textgen_quality.py --minutes 45   # the budget, per side
     nice -n 10 python bench/textgen_quality.py --minutes 5 # a shorter check
 
 Prints a markdown table and one JSON line.
@@ -187,8 +187,11 @@ def main(argv=None) -> dict:
 
     import torch
     from threadpoolctl import threadpool_limits
+
+    from rnnkit import kernels as rnnkit_kernels
     torch.set_num_threads(args.threads)
     threadpool_limits(args.threads, user_api="blas")
+    rnnkit_kernels.set_threads(args.threads)
     vocab, train_ids, val_ids = load_data(args.data)
     val_ids = val_ids[:args.val_chars]
     print(f"tinyshakespeare: {len(train_ids):,} train / {len(val_ids):,} validation characters, "

@@ -392,6 +392,8 @@ def test_espeak_words_overfit():
 
     voice = Voice("espeak-ng", "en-us", 160, 50)
     train = [Utterance(synthesize(t, voice), t, "espeak") for t in TEXTS]
-    recognizer, _ = train_recognizer(train, [], SpeechConfig(**dict(TINY, epochs=400, hidden_size=64)),
+    # 64 units learnt "gon" for "go on" once BLAS ran on one thread (its rounding differs
+    # from two threads'; rnnkit/kernels/_products.py); 96 learn every word under either.
+    recognizer, _ = train_recognizer(train, [], SpeechConfig(**dict(TINY, epochs=400, hidden_size=96)),
                                      progress=False)
     assert recognizer.transcribe([u.audio for u in train]) == TEXTS

@@ -15,10 +15,11 @@ choice is made once, at the start; a job that starts later on the same cores can
 slow a two-thread run: ``--threads 1`` then.
 
 Every action that computes (``train``, ``eval``, ``predict``, ``sample``...) runs under
-``blas_threads(args.threads)``, applied once by ``rnnkit/cli.py``: the count holds for
-BLAS and for rnnkit's own two-core loops (``rnnkit/kernels/_workers.py``). The library
-itself leaves NumPy's threads as they are (limit them with ``threadpoolctl`` in your own
-code); its loops use ``rnnkit.kernels.threads()`` cores, ``set_threads(n)`` to change.
+``blas_threads(args.threads)``, applied once by ``rnnkit/cli.py``: the count is how many
+cores rnnkit's own workers and NumPy's BLAS use (``rnnkit.kernels.set_threads``,
+threadpoolctl); with more than one, a layer whose loops are compiled holds BLAS to one
+thread and splits the work itself (``rnnkit/kernels/_products.py``). The library alone does
+the same with ``rnnkit.kernels.threads()`` cores (default: all it may use).
 """
 
 from __future__ import annotations

@@ -125,6 +125,10 @@ class GRUKernel(RecurrentKernel):
     def has_fast_path(self) -> bool:
         return self.reset_after
 
+    def fast_loop_kind(self, T, B, H, dtype) -> str:
+        from rnnkit.kernels import gru
+        return gru.loop_kind(T, B, H, dtype)
+
     def fast_forward_sequence(self, GI, state, params, reverse, padded, keep):
         from rnnkit.kernels import gru
         return gru.forward_sequence(GI, state, params["weight_hh"], params.get("bias_hh"),

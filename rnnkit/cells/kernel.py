@@ -45,6 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rnnkit.kernels._products import matmul
 from rnnkit.module import Parameter
 
 from rnnkit.errors import InputError
@@ -143,17 +144,17 @@ class RecurrentKernel:
     # -- the input projection, hoisted out of the time loop -------------------------
     def project_input(self, X, params):
         """GI = X @ W_ih^T + b_ih for all rows at once. X (N, D) -> GI (N, G)."""
-        GI = X @ params["weight_ih"].T                              # (N, G)
+        GI = matmul(X, params["weight_ih"].T)                       # (N, G)
         if "bias_ih" in params:
             GI += params["bias_ih"]
         return GI, X
 
     def project_input_backward(self, DGI, X, params):
         """dW_ih = DGI^T @ X,  db_ih = sum of DGI's rows,  dX = DGI @ W_ih."""
-        grads = {"weight_ih": DGI.T @ X}                            # (G, D)
+        grads = {"weight_ih": matmul(DGI.T, X)}                     # (G, D)
         if "bias_ih" in params:
             grads["bias_ih"] = DGI.sum(0)
-        return DGI @ params["weight_ih"], grads                     # (N, D)
+        return matmul(DGI, params["weight_ih"]), grads              # (N, D)
 
     # -- one step (subclasses) ------------------------------------------------------
     def step_forward(self, gi, state, params):  # pragma: no cover - interface
@@ -210,6 +211,13 @@ class RecurrentKernel:
         return DGI, d_state, grads
 
     # -- the compiled loop, for kernels that have one (rnnkit/kernels) -------------
+    def fast_loop_kind(self, T, B, H, dtype) -> str:
+        """What the fast path's loop of one direction runs on: "workers" (compiled, split
+        between rnnkit's workers), "compiled" (compiled, one core, no BLAS call per step) or
+        "blas" (a BLAS call per step); ``rnnkit/kernels/_products.py`` says what each means
+        for BLAS's threads. Kernels with compiled loops override this."""
+        return "blas"
+
     def fast_forward_sequence(self, GI, state, params, reverse, padded, keep):
         raise NotImplementedError(f"{type(self).__name__} has no fast path")
 

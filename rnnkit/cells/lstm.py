@@ -83,6 +83,10 @@ class LSTMKernel(RecurrentKernel):
         return i, f, o
 
     # -- fast path: a whole direction per call, same equations (rnnkit/kernels/lstm.py) --
+    def fast_loop_kind(self, T, B, H, dtype) -> str:
+        from rnnkit.kernels import lstm
+        return lstm.loop_kind(T, B, H, dtype)
+
     def fast_forward_sequence(self, GI, state, params, reverse, padded, keep):
         from rnnkit.kernels import lstm
         return lstm.forward_sequence(GI, state, params["weight_hh"], params.get("bias_hh"),

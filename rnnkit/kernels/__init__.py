@@ -24,9 +24,11 @@ the same order; only the bookkeeping differs:
   3x BLAS's speed on such few-row products;
 * from a step of 2 MFLOP, those loops split the hidden units between the cores
   (``_workers.py``: each core computes its units' gates from the whole previous state,
-  one barrier a step), up to 64 rows and a ``W_hh`` of 16 MB, where OpenBLAS's idle
-  threads spin briefly (``OPENBLAS_THREAD_TIMEOUT=16`` in the environment: opt-in,
-  ``rnnkit/_openblas_env.py``); how many cores: ``threads()`` / ``set_threads(n)``.
+  one barrier a step), up to 64 rows and a ``W_hh`` of 16 MB;
+* a layer whose loops are compiled holds BLAS to one thread and splits its large
+  products between rnnkit's own workers (``_products.py``), so that no BLAS thread spins
+  beside a loop's worker; a layer whose loop calls BLAS every step lends BLAS its threads; how many cores:
+  ``threads()`` (default: all this process may use) / ``set_threads(n)``.
 
 The GRU's ``reset_after=False`` form has no fast path and runs the reference loop.
 Measurements and the reasons behind each choice: ``docs/speed.md``.

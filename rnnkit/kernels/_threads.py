@@ -1,10 +1,10 @@
-"""How many cores rnnkit's compiled loops may use (``rnnkit/kernels/_workers.py``).
+"""How many cores rnnkit's own workers may use (``_workers.py``, ``_products.py``).
 
 Default: the cores this process may run on (under mpirun, this rank's share), where
-NumPy's BLAS is OpenBLAS with its idle threads' spinning bounded (``OPENBLAS_THREAD_TIMEOUT``
-set before NumPy loads it: ``rnnkit/_openblas_env.py``); otherwise 1, since a BLAS thread
-spinning beside a worker slows every step. ``set_threads(n)`` overrides it; the
-commands' ``--threads`` sets it together with BLAS's threads. This module does not import numba.
+threadpoolctl can hold NumPy's BLAS to one thread (``_products.hold_blas``); otherwise 1,
+since a BLAS thread spinning beside a worker slows every step. ``set_threads(n)`` overrides
+it; the commands' ``--threads`` sets it together with BLAS's threads. This module imports
+neither numba nor NumPy until a function needs them.
 """
 
 from __future__ import annotations
@@ -26,35 +26,44 @@ def usable_cores() -> int:
     return len(cpus())
 
 
-def blas_spins_briefly() -> bool:
-    """Whether NumPy's BLAS is OpenBLAS with its idle threads' spinning bounded
-    (``rnnkit/_openblas_env.py``); other BLAS libraries' threads spin as they like
-    (MKL: 200 ms), so the loops stay on one core beside them."""
-    from rnnkit import _openblas_env
-    try:
-        from numpy.__config__ import CONFIG
-        blas = CONFIG["Build Dependencies"]["blas"]["name"]
-    except (ImportError, KeyError, TypeError):                  # pragma: no cover - old NumPy
-        return False
-    return _openblas_env.spin_bounded and "openblas" in blas.lower()
+_controllers = None                      # threadpoolctl's BLAS controllers, found once
+
+
+def blas_controllers() -> list:
+    """threadpoolctl's controllers of the BLAS libraries loaded in this process (NumPy's:
+    OpenBLAS, MKL or BLIS), each with ``get_num_threads`` / ``set_num_threads``; empty
+    without threadpoolctl or where it finds none."""
+    global _controllers
+    if _controllers is None:
+        try:
+            import numpy  # noqa: F401  (loads NumPy's BLAS, so that it can be found)
+            from threadpoolctl import ThreadpoolController
+            _controllers = list(ThreadpoolController().select(user_api="blas").lib_controllers)
+        except ImportError:                                     # pragma: no cover
+            _controllers = []
+    return _controllers
 
 
 def default_threads() -> int:
     """The cores this process may run on (under mpirun, this rank's share of them) where
-    :func:`blas_spins_briefly`, else 1."""
+    :func:`blas_controllers` can hold BLAS to one thread, else 1."""
     from rnnkit.distributed import local_size
-    if not blas_spins_briefly():
+    if not blas_controllers():
         return 1
     return max(1, usable_cores() // local_size())
 
 
 def set_threads(count) -> None:
-    """How many cores rnnkit's compiled loops may use: a positive int, or None for
-    :func:`default_threads`. The commands' ``--threads`` sets it with BLAS's."""
+    """How many cores rnnkit's workers may use: a positive int, or None for
+    :func:`default_threads`. The commands' ``--threads`` sets it with BLAS's. One gives
+    NumPy's BLAS back the threads rnnkit held it from (``_products.give_back_blas``)."""
     global _threads
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
         raise ValueError(f"threads: expected a positive int or None, got {count!r}")
     _threads = count
+    if count == 1:
+        from rnnkit.kernels._products import give_back_blas
+        give_back_blas()
 
 
 def threads() -> int:

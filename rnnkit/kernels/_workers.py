@@ -26,7 +26,6 @@ a step is too small to pay for the barrier (:func:`count`).
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import numpy as np
@@ -35,7 +34,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from rnnkit.kernels import _gemm
+from rnnkit.kernels import _gemm, _pool
 from rnnkit.kernels._jit import njit
 from rnnkit.kernels._threads import threads
 
@@ -91,6 +90,17 @@ def arrive_and_wait(done, worker, step):
                 _sched_yield()
 
 
+@njit
+def spin_while_equal(counter, index, value, rounds, yield_after):
+    """Waits while ``counter[index] == value``, for at most ``rounds`` rounds, yielding the
+    core after the first ``yield_after`` (a pool thread waiting for its next task)."""
+    for spins in range(rounds):
+        if _load_acquire(counter, index) != value:
+            return
+        if spins >= yield_after:
+            _sched_yield()
+
+
 def barrier(workers) -> np.ndarray:
     """A fresh barrier for ``workers`` workers (no step done)."""
     return np.zeros(workers * LINE, np.int64)
@@ -125,34 +135,13 @@ def units(H, workers):
     return [(j0, j1) for j0, j1 in zip(bounds[:-1], bounds[1:]) if j1 > j0]
 
 
-_pool, _pool_size = None, 0             # the worker threads, and how many
-
-
 def run_shares(loop, shares, leading, trailing) -> None:
     """Runs ``loop(*leading, P, *trailing, j0, j1, done, worker)`` for every worker's share
     ``(j0, j1, P)`` of :func:`packed_rows` or :func:`packed_columns`, all at once, meeting
     at one fresh barrier."""
     done = barrier(len(shares))
-    run([partial(loop, *leading, P, *trailing, j0, j1, done, worker)
+    _pool.run([partial(loop, *leading, P, *trailing, j0, j1, done, worker)
          for worker, (j0, j1, P) in enumerate(shares)])
-
-
-def run(tasks) -> None:
-    """Runs ``tasks`` (callables), the first in this thread and the rest in the pool, and
-    returns when all have; an exception in any is raised here."""
-    global _pool, _pool_size
-    if len(tasks) == 1:
-        tasks[0]()
-        return
-    if _pool_size < len(tasks) - 1:          # every task must run at once: they meet each step
-        if _pool is not None:
-            _pool.shutdown(wait=False)
-        _pool = ThreadPoolExecutor(len(tasks) - 1, thread_name_prefix="rnnkit-worker")
-        _pool_size = len(tasks) - 1
-    futures = [_pool.submit(task) for task in tasks[1:]]
-    tasks[0]()
-    for future in futures:
-        future.result()
 
 
 # A step's product of at least WORKER_STEP_FLOPS is split between the cores; a smaller

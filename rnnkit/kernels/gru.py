@@ -32,6 +32,7 @@ import numpy as np
 from rnnkit.kernels import _gemm, _loop, _workers
 from rnnkit.kernels._activations import sigmoid32, tanh32
 from rnnkit.kernels._jit import njit
+from rnnkit.kernels._products import matmul
 from rnnkit.kernels._loop import outputs, padding, step_rows, steps, transposed_weights
 
 
@@ -174,6 +175,15 @@ def _forward_loop_packed(GI, P, bias, HS, A, GHN, padded, reverse, j0, j1, done,
         _workers.arrive_and_wait(done, worker, step)
 
 
+def loop_kind(T, B, H, dtype) -> str:
+    """"workers" (packed, on more than one core), "compiled" (packed on one) or "blas" (a
+    BLAS call per step): ``GRUKernel.fast_loop_kind``."""
+    workers = _workers.count(B, H, 3)
+    if not _loop.runs_packed(dtype, T, B, 3 * H * H, workers):
+        return "blas"
+    return "workers" if workers > 1 else "compiled"
+
+
 def forward_sequence(GI, state, W_hh, b_hh, reverse, padded, keep):
     """One direction. GI (T, B, 3H) = X @ W_ih^T + b_ih; state (h0,) (B, H);
     padded (T, B) bool or None. Returns out (T, B, H), (h_T,), cache (None unless keep)."""
@@ -244,7 +254,7 @@ def backward_sequence(d_out, d_state, cache, W_hh, reverse, padded):
                             padded[t], 0, dh_mm.shape[1])
             np.matmul(DGH[t], W_hh, out=dh_mm)                   # (B, H)
     H_prev = HS[1:] if reverse else HS[:T]                       # (T, B, H)
-    dW_hh = DGH.reshape(T * B, G).T @ H_prev.reshape(T * B, -1)  # (3H, H)
+    dW_hh = matmul(DGH.reshape(T * B, G).T, H_prev.reshape(T * B, -1))  # (3H, H)
     return DGI, DGH, (dh_mm + carry,), dW_hh
 
 

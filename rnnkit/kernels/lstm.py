@@ -44,6 +44,7 @@ import numpy as np
 from rnnkit.kernels import _gemm, _loop, _workers
 from rnnkit.kernels._activations import sigmoid32, sigmoid_of, tanh32, tanh_of
 from rnnkit.kernels._jit import njit
+from rnnkit.kernels._products import matmul
 from rnnkit.kernels._loop import (copy_pays, outputs, padding, step_rows, steps,
                                   transposed_weights)
 
@@ -163,6 +164,15 @@ def which_loop(T, B, H, dtype) -> str:
     if _loop.runs_packed(dtype, T, B, 4 * H * H, _workers.count(B, H, 4)):
         return "packed"
     return "small" if runs_compiled(T, B, H) else "blas"
+
+
+def loop_kind(T, B, H, dtype) -> str:
+    """"workers" (packed, on more than one core), "compiled" (small, or packed on one) or
+    "blas" (a BLAS call per step): ``LSTMKernel.fast_loop_kind``."""
+    loop = which_loop(T, B, H, dtype)
+    if loop == "blas":
+        return "blas"
+    return "workers" if loop == "packed" and _workers.count(B, H, 4) > 1 else "compiled"
 
 
 @njit
@@ -378,7 +388,7 @@ def backward_sequence(d_out, d_state, cache, W_hh, reverse, padded):
     else:
         dh = _backward_loop_blas(d_out, d_state[0], dc, W_hh, CS, A, TC, DG, rows_padded, reverse)
     H_prev = HS[1:] if reverse else HS[:T]                       # (T, B, H)
-    dW_hh = DG.reshape(T * B, G).T @ H_prev.reshape(T * B, H)    # (4H, H)
+    dW_hh = matmul(DG.reshape(T * B, G).T, H_prev.reshape(T * B, H))  # (4H, H)
     return DG, (dh, dc), dW_hh
 
 

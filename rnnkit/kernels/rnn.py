@@ -20,6 +20,7 @@ import numpy as np
 
 from rnnkit.kernels._jit import njit
 from rnnkit.kernels._loop import outputs, padding, steps
+from rnnkit.kernels._products import matmul
 
 
 @njit
@@ -94,5 +95,5 @@ def backward_sequence(d_out, d_state, HS, W_hh, reverse, padded, relu):
         _activation_backward(dh_mm, carry, d_out[t], HS[new], DG[t], padded[t], relu)
         np.matmul(DG[t], W_hh, out=dh_mm)                        # (B, H)
     H_prev = HS[1:] if reverse else HS[:T]                       # (T, B, H)
-    dW_hh = DG.reshape(T * B, H).T @ H_prev.reshape(T * B, H)    # (H, H)
+    dW_hh = matmul(DG.reshape(T * B, H).T, H_prev.reshape(T * B, H))  # (H, H)
     return DG, (dh_mm + carry,), dW_hh

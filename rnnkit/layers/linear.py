@@ -12,6 +12,7 @@ import numpy as np
 
 from rnnkit._validation import check_dtype, check_float_array, check_positive_int, require_forward
 from rnnkit.errors import InputTypeError
+from rnnkit.kernels._products import matmul
 from rnnkit.module import Module, Parameter, is_grad_enabled
 
 
@@ -37,7 +38,8 @@ class Linear(Module):
             raise InputTypeError(f"x must be a numpy.ndarray of shape (..., in_features={self.in_features})")
         check_float_array(x, "x", (None,) * (x.ndim - 1) + (self.in_features,), self.dtype,
                           f"(..., in_features={self.in_features})")
-        y = x @ self.weight.data.T                                 # (..., out)
+        y = matmul(x.reshape(-1, self.in_features), self.weight.data.T)
+        y = y.reshape(x.shape[:-1] + (self.out_features,))         # (..., out)
         if hasattr(self, "bias"):
             y += self.bias.data
         self._x = x if is_grad_enabled() else None
@@ -49,11 +51,12 @@ class Linear(Module):
         check_float_array(dy, "dy", x.shape[:-1] + (self.out_features,), self.dtype,
                           f"{x.shape[:-1] + (self.out_features,)}")
         dy2 = dy.reshape(-1, self.out_features)                    # (N, out)
-        self.weight.grad += dy2.T @ x.reshape(-1, self.in_features)
+        self.weight.grad += matmul(dy2.T, x.reshape(-1, self.in_features))
+        dx = matmul(dy2, self.weight.data)                         # (N, in)
         if hasattr(self, "bias"):
             self.bias.grad += dy2.sum(0)
         self._x = None
-        return dy @ self.weight.data                               # (..., in)
+        return dx.reshape(x.shape)                                 # (..., in)
 
     def __repr__(self):
         return f"Linear({self.in_features}, {self.out_features})"

@@ -28,6 +28,8 @@ direction starts there from ``h0``.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from rnnkit._validation import (
@@ -44,6 +46,7 @@ from rnnkit.cells.kernel import accumulate_grads, create_parameters
 from rnnkit.cells.lstm import LSTMKernel
 from rnnkit.cells.rnn import RNNKernel
 from rnnkit.errors import InputError, InputTypeError
+from rnnkit.kernels._products import blas_steps, hold_blas
 from rnnkit.module import Module, is_grad_enabled
 
 
@@ -161,6 +164,16 @@ class RecurrentLayer(Module):
     def _uses_fast_path(self) -> bool:
         return self.fast_path and self.kernel.has_fast_path and kernels.available()
 
+    def _blas_policy(self, fast, T, B):
+        """Who uses the cores during one call (``rnnkit/kernels/_products.py``): where the
+        loops are compiled (split between rnnkit's workers, or on one core), rnnkit, with
+        BLAS held to one thread; where they call BLAS every step, BLAS's own threads."""
+        kind = self.kernel.fast_loop_kind(T, B, self.hidden_size, self.dtype) if fast else "blas"
+        if kind == "blas":
+            return blas_steps()
+        hold_blas()
+        return contextlib.nullcontext()
+
     # -- forward / backward -----------------------------------------------------
     def forward(self, x, h0=None, lengths=None):
         """Run the whole sequence.
@@ -176,9 +189,12 @@ class RecurrentLayer(Module):
         T, B = x.shape[:2]
         init_states = self._check_state(h0, B)
         padded = None if lengths is None else padding_mask(check_lengths(lengths, B, T), T)
-
-        keep_caches = is_grad_enabled()
         fast = self._uses_fast_path()
+        with self._blas_policy(fast, T, B):
+            return self._forward(x, init_states, padded, fast)
+
+    def _forward(self, x, init_states, padded, fast):
+        keep_caches = is_grad_enabled()
         run = self.kernel.fast_forward_sequence if fast else self.kernel.forward_sequence
         layer_input, final_states, layer_caches = x, [], []
         for layer in range(self.num_layers):
@@ -217,13 +233,19 @@ class RecurrentLayer(Module):
         Returns ``(dx, dh0)`` shaped like ``x`` and ``h0``.
         """
         require_forward(self._cache, type(self).__name__)
-        layer_caches, padded, T, B, fast = self._cache
-        H, dirs, LD = self.hidden_size, self.num_directions, self.num_layers * self.num_directions
+        _, _, T, B, fast = self._cache
+        H, dirs = self.hidden_size, self.num_directions
         out_doc = (f"(B={B}, T={T}, {dirs * H})" if self.batch_first else f"(T={T}, B={B}, {dirs * H})")
         out_shape = (B, T, dirs * H) if self.batch_first else (T, B, dirs * H)
         check_float_array(d_out, "d_out", out_shape, self.dtype, out_doc)
         d_final = self._check_final_grad(d_h_n, B)
         d_layer_out = np.ascontiguousarray(d_out.transpose(1, 0, 2)) if self.batch_first else d_out
+        with self._blas_policy(fast, T, B):
+            return self._backward(d_layer_out, d_final)
+
+    def _backward(self, d_layer_out, d_final):
+        layer_caches, padded, T, B, fast = self._cache
+        H, dirs, LD = self.hidden_size, self.num_directions, self.num_layers * self.num_directions
         run = self.kernel.fast_backward_sequence if fast else self.kernel.backward_sequence
 
         d_init = [None] * LD
