@@ -9,7 +9,7 @@ about SPIN_ROUNDS rounds, each after the first YIELD_AFTER giving its core away
 calls of one training step follow each other within microseconds to milliseconds, and a
 core that sleeps between them comes back slowly: on this project's 2-core virtual machine
 a product half handed to a thread whose core had been idle for 20-200 ms took 11-12.5 ms
-instead of 6.9 (measured 2026-12-08). OpenBLAS's threads wait the same way, for 0.1 s.
+instead of 6.9 (measured 2026-12-07). OpenBLAS's threads wait the same way, for 0.1 s.
 """
 
 from __future__ import annotations

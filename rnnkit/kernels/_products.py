@@ -19,8 +19,8 @@ another thread costs tens of microseconds; skinny ones (generation) get BLAS's t
 
 A layer whose loops call BLAS every step (the Elman RNN's; LSTM and GRU with more than 64
 rows, a ``W_hh`` over 16 MB, float64) lends BLAS its threads back for the call
-(:func:`blas_steps`) and splits nothing: that is how rnnkit ran before 2026-12-08. (For
-compiled loops on one core, holding was measured against lending, 2026-12-08, the 12 such
+(:func:`blas_steps`) and splits nothing: that is how rnnkit ran before 2026-12-07. (For
+compiled loops on one core, holding was measured against lending, 2026-12-07, the 12 such
 LSTM shapes of bench/speed.py's sweep, training and inference: lending took 1.14x the time
 in geometric mean, 0.72-4.39x.) With ``threads()`` == 1 nothing is ever held.
 
@@ -113,7 +113,7 @@ def split_workers(M, N, K) -> int:
 # A product with at most SKINNY rows (or columns) is a matrix-vector product in all but
 # name: it reads the whole matrix once and is bound by memory, and it takes BLAS's own
 # threads, which OpenBLAS runs with less overhead than a hand-off to the pool (one-token
-# generation, 2-layer LSTM H = 512, measured 2026-12-08 beside torch: 1,608 us a token with
+# generation, 2-layer LSTM H = 512, measured 2026-12-07 beside torch: 1,608 us a token with
 # such products on one thread, 697-736 us with BLAS's two, 715-776 us before any holding).
 SKINNY = 3
 
