@@ -27,8 +27,9 @@ the same order; only the bookkeeping differs:
   one barrier a step), up to 64 rows and a ``W_hh`` of 16 MB;
 * a layer whose loops are compiled holds BLAS to one thread and splits its large
   products between rnnkit's own workers (``_products.py``), so that no BLAS thread spins
-  beside a loop's worker; a layer whose loop calls BLAS every step lends BLAS its threads; how many cores:
-  ``threads()`` (default: all this process may use) / ``set_threads(n)``.
+  beside a loop's worker; a layer whose loop calls BLAS every step lends BLAS its
+  threads; how many cores: ``threads()`` (default: all this process may use) /
+  ``set_threads(n)``.
 
 The GRU's ``reset_after=False`` form has no fast path and runs the reference loop.
 Measurements and the reasons behind each choice: ``docs/speed.md``.

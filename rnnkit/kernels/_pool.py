@@ -29,16 +29,11 @@ _threads: list = []                     # [(queue, counter index)] per pool thre
 _handed = np.zeros(MAX_THREADS * LINE, np.int64)   # tasks handed to thread i, at [i * LINE]
 
 
-def _spin(handed, index, seen, rounds, yield_after):
-    """Returns once ``handed[index] != seen`` or after ``rounds`` rounds (compiled, nogil)."""
-    from rnnkit.kernels._workers import spin_while_equal
-    spin_while_equal(handed, index, seen, rounds, yield_after)
-
-
 def _serve(tasks: queue.SimpleQueue, index: int) -> None:
+    from rnnkit.kernels._workers import spin_while_equal    # compiled, GIL released
     seen = 0
     while True:
-        _spin(_handed, index, seen, SPIN_ROUNDS, YIELD_AFTER)
+        spin_while_equal(_handed, index, seen, SPIN_ROUNDS, YIELD_AFTER)
         task, future = tasks.get()          # at once if the spin saw it; else sleeps
         seen += 1
         try:

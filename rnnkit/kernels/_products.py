@@ -39,15 +39,15 @@ import numpy as np
 from rnnkit.kernels import _pool
 from rnnkit.kernels._threads import blas_controllers, threads
 
-# A product of fewer FLOPs runs in one call. Measured 2026-12-07, 2 cores, float32: two
-# empty tasks through the pool take 40 us, and a split product costs 60-110 us more than
-# its half alone. (M, K, N) = (32, 128, 512), 4 MFLOP: one call 86 us, split 159 us;
+# A product of fewer FLOPs runs in one call. Measured 2026-12-07, 2 cores, float32, with
+# the pool then built on concurrent.futures (its threads slept at once): two empty tasks
+# took 40 us, and a split product 60-110 us more than its half alone. (M, K, N) = (32, 128, 512), 4 MFLOP: one call 86 us, split 159 us;
 # (128, 128, 512), 17 MFLOP: 281 vs 208 us; (64, 256, 1024), 34 MFLOP: 558 vs 324 us;
 # (3200, 2048, 512) (an input projection's backward): 84 vs 50 ms, BLAS's two threads 51 ms.
 SPLIT_FLOPS = 1 << 24
 
 _given_back = {}                        # controller -> BLAS's thread count before rnnkit held it
-_lent = False                           # inside blas_steps(): BLAS has its threads
+_lent = False                           # BLAS has its threads back (_lent_threads)
 
 
 def held() -> bool:
@@ -78,17 +78,18 @@ def give_back_blas() -> None:
     _given_back.clear()
 
 
-@contextlib.contextmanager
 def blas_steps():
     """BLAS's own threads for a while, where rnnkit holds it: for a layer whose loops call
     BLAS every step (the Elman RNN's; LSTM and GRU with more than 64 rows, a ``W_hh`` over
     16 MB, float64), as no rnnkit worker runs beside them; products are not split
     meanwhile (a BLAS thread left spinning would slow the split's other half)."""
+    return _lent_threads(max(_given_back.values())) if held() else contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _lent_threads(count):
+    """BLAS on ``count`` threads and nothing split while it lasts; held to one after."""
     global _lent
-    if not held():
-        yield
-        return
-    count = max(_given_back.values())
     controllers = blas_controllers()
     for controller in controllers:
         controller.set_num_threads(count)
@@ -136,7 +137,8 @@ def matmul(A, B, out=None):
     (M, K), N = A.shape, B.shape[1]
     skinny = skinny_threads(M, N)
     if skinny:
-        return _with_blas_threads(skinny, A, B, out)
+        with _lent_threads(skinny):
+            return np.matmul(A, B, out=out)
     workers = split_workers(M, N, K)
     if workers == 1:
         return np.matmul(A, B, out=out)
@@ -150,14 +152,3 @@ def matmul(A, B, out=None):
     _pool.run(tasks)
     return out
 
-
-def _with_blas_threads(count, A, B, out):
-    """np.matmul(A, B, out=out) with BLAS on ``count`` threads, held to one again after."""
-    controllers = blas_controllers()
-    for controller in controllers:
-        controller.set_num_threads(count)
-    try:
-        return np.matmul(A, B, out=out)
-    finally:
-        for controller in controllers:
-            controller.set_num_threads(1)
