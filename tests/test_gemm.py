@@ -18,7 +18,7 @@ def product(A, M, out=None):
     return out
 
 
-@pytest.mark.parametrize("rows", [1, 2, 3, 4, 5, 6, 7, 12, 13, 32])
+@pytest.mark.parametrize("rows", [1, 2, 3, 4, 5, 6, 7, 8, 12, 13, 32])
 @pytest.mark.parametrize("K, N", [(1, 1), (5, 3), (13, 16), (40, 17), (100, 130), (64, 512)])
 def test_matches_float64_product(rows, K, N):
     rng = np.random.default_rng(rows * 1000 + K + N)
@@ -40,6 +40,21 @@ def test_pack_pads_the_last_panel_with_zeros():
     np.testing.assert_array_equal(P[0], M[:, :16])
     np.testing.assert_array_equal(P[1, :, :4], M[:, 16:])
     assert not P[1, :, 4:].any()
+
+
+@pytest.mark.parametrize("K, N", [(1, 1), (7, 16), (9, 33), (48, 100)])
+def test_pack_of_views_and_of_chosen_rows(K, N):
+    """pack reads a strided view as it is; pack_rows(W, rows) is pack(W[rows].T)."""
+    from rnnkit.kernels._gemm import pack, pack_rows
+
+    rng = np.random.default_rng(K * N)
+    W = rng.standard_normal((2 * N + 3, K + 5)).astype(np.float32)
+    view = W[1:2 * N + 1:2, 2:K + 2].T                          # (K, N), strided both ways
+    expected = pack(np.ascontiguousarray(view))
+    np.testing.assert_array_equal(pack(view), expected)
+    rows = np.arange(1, 2 * N + 1, 2)[rng.permutation(N)]
+    np.testing.assert_array_equal(pack_rows(W, rows), pack(np.ascontiguousarray(W[rows].T)))
+    assert not pack_rows(W, rows)[-1, :, N - 16 * (len(expected) - 1):].any()
 
 
 def test_rows_of_a_larger_array_in_and_out():

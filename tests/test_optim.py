@@ -13,12 +13,14 @@ import numpy as np
 import pytest
 import torch
 
+from rnnkit import kernels
 from rnnkit.module import Parameter
 from rnnkit.optim import (
     SGD, Adam, AdamW, Constant, RMSprop, Scheduler, StepDecay, WarmupCosine,
     clip_grad_norm, clip_grad_value,
 )
 
+ADAM_SPLIT_SIZE = 1 << 16    # rnnkit.kernels.adam.SPLIT_SIZE (that module imports numba)
 OPTIM_TOL = 1e-12      # max |rnnkit - torch| on parameters after 20 steps, float64
 SHAPES = [(4, 3), (5,), (2, 3, 2)]
 NUM_STEPS = 20
@@ -329,3 +331,59 @@ def test_constant_schedule_and_scheduler_resume():
 def test_bad_input(make, error, match):
     with pytest.raises(error, match=match):
         make(make_params())
+
+
+# -- the compiled Adam (rnnkit/kernels/adam.py) against the NumPy reference ---------
+@pytest.mark.skipif(not kernels.available(), reason="numba is not installed")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name, kwargs", [
+    case for case in CASES if case[0].startswith("Adam")] + [
+    ("Adam", dict(lr=0.01, betas=(0.3, 0.9))),          # lerp's second form (weight >= 0.5)
+    ("AdamW", dict(lr=0.003, betas=(0.5, 0.95), weight_decay=0.02)),
+])
+@pytest.mark.parametrize("size", [7, ADAM_SPLIT_SIZE + 5])  # one call; split between workers
+def test_compiled_adam_is_the_reference_bit_for_bit(name, kwargs, dtype, size):
+    rng = np.random.default_rng(size)
+    shapes = [(size,), (3, 5)]
+    fused, reference = ([Parameter(rng.standard_normal(shape).astype(dtype))
+                         for shape in shapes] for _ in range(2))
+    for p, q in zip(fused, reference):
+        q.data[...] = p.data
+    reference_opt = RNNKIT[name](reference, **kwargs)
+    reference_opt.fused = False
+    fused_opt = RNNKIT[name](fused, **kwargs)
+    previous = kernels.threads()
+    kernels.set_threads(2)
+    try:
+        for step in range(6):
+            for p, q in zip(fused, reference):
+                p.grad[...] = q.grad[...] = (rng.standard_normal(p.shape)
+                                             * rng.uniform(0.1, 3.0)).astype(dtype)
+            fused_opt.step()
+            reference_opt.step()
+    finally:
+        kernels.set_threads(previous)
+    for p, q in zip(fused, reference):
+        assert p.data.dtype == dtype
+        np.testing.assert_array_equal(p.data, q.data)
+    for key, value in reference_opt.state_dict()["arrays"].items():
+        np.testing.assert_array_equal(fused_opt.state_dict()["arrays"][key], value)
+
+
+@pytest.mark.skipif(not kernels.available(), reason="numba is not installed")
+def test_compiled_adam_falls_back_on_arrays_it_cannot_take():
+    """A non-contiguous gradient, or integer arrays, take the reference path."""
+    from rnnkit.kernels.adam import SPLIT_SIZE, usable
+
+    assert SPLIT_SIZE == ADAM_SPLIT_SIZE
+    grid = np.zeros((3, 4))
+    assert usable([grid, grid]) and not usable([grid, grid.T]) and not usable([grid, grid[:, ::2]])
+    assert not usable([grid.astype(np.float32), grid]) and not usable([grid.astype(int)] * 2)
+    param, twin = Parameter(np.arange(12.0).reshape(3, 4)), Parameter(np.arange(12.0).reshape(3, 4))
+    param.grad = np.asfortranarray(np.linspace(-1, 1, 12).reshape(3, 4))
+    twin.grad[...] = param.grad
+    opt, reference = Adam([param], lr=0.1), Adam([twin], lr=0.1)
+    reference.fused = False
+    opt.step()
+    reference.step()
+    np.testing.assert_array_equal(param.data, twin.data)

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnkit.kernels._products import matmul
+from rnnkit.kernels._products import matmul, row_sum
 from rnnkit.module import Parameter
 
 from rnnkit.errors import InputError
@@ -114,7 +114,7 @@ def hidden_grads_summed(DGH, dW_hh, params) -> dict:
     GEMM: DGH (T, B, G)."""
     grads = {"weight_hh": dW_hh}
     if "bias_hh" in params:
-        grads["bias_hh"] = DGH.reshape(-1, DGH.shape[-1]).sum(0)
+        grads["bias_hh"] = row_sum(DGH.reshape(-1, DGH.shape[-1]))
     return grads
 
 
@@ -153,7 +153,7 @@ class RecurrentKernel:
         """dW_ih = DGI^T @ X,  db_ih = sum of DGI's rows,  dX = DGI @ W_ih."""
         grads = {"weight_ih": matmul(DGI.T, X)}                     # (G, D)
         if "bias_ih" in params:
-            grads["bias_ih"] = DGI.sum(0)
+            grads["bias_ih"] = row_sum(DGI)
         return matmul(DGI, params["weight_ih"]), grads              # (N, D)
 
     # -- one step (subclasses) ------------------------------------------------------

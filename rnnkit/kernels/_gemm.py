@@ -47,10 +47,37 @@ _I32 = ir.IntType(32)
 def pack(M) -> np.ndarray:
     """M (K, N) -> P (ceil(N / PANEL), K, PANEL) float32, the columns past N zero."""
     K, N = M.shape
-    panels = -(-N // PANEL)
-    padded = np.zeros((K, panels * PANEL), np.float32)
-    padded[:, :N] = M
-    return np.ascontiguousarray(padded.reshape(K, panels, PANEL).transpose(1, 0, 2))
+    P = np.empty((-(-N // PANEL), K, PANEL), np.float32)
+    _pack_columns(M, P)
+    return P
+
+
+def pack_rows(W, rows) -> np.ndarray:
+    """``pack(W[rows].T)`` without the copies: P[p, k, j] = W[rows[16 p + j], k]. W (R, K)
+    float32, rows (N,) int: the rows of W, in order, that become P's columns."""
+    P = np.empty((-(-len(rows) // PANEL), W.shape[1], PANEL), np.float32)
+    _pack_rows(W, rows, P)
+    return P
+
+
+@njit
+def _pack_columns(M, P):
+    K, N = M.shape
+    for p in range(P.shape[0]):
+        for k in range(K):
+            for j in range(PANEL):
+                n = p * PANEL + j
+                P[p, k, j] = M[k, n] if n < N else 0
+
+
+@njit
+def _pack_rows(W, rows, P):
+    N, K = rows.shape[0], W.shape[1]
+    P[-1] = 0                                       # the last panel's padding columns
+    for n in range(N):
+        p, j, row = n // PANEL, n % PANEL, rows[n]
+        for k in range(K):                          # one row of W, read in order
+            P[p, k, j] = W[row, k]
 
 
 def _micro_kernel(rows):
@@ -127,7 +154,8 @@ def _rows(A, a0, a_stride, P, p0, K, out, o0, o_stride, rows):
 @njit
 def matmul(A, P, out):
     """out (M, N) = A (M, K) @ M_, with P = pack(M_) and M_ (K, N); A and out float32 with
-    contiguous rows. The columns of a last, partial panel go through a small buffer."""
+    contiguous rows. The columns of a last, partial panel go through a small buffer.
+    The rows go MAX_ROWS at a time (:func:`_block_rows`)."""
     M, K = A.shape
     N = out.shape[1]
     a_stride = A.strides[0] // 4
@@ -135,16 +163,31 @@ def matmul(A, P, out):
     full = N // PANEL
     for p in range(full):
         p0 = p * K * PANEL
-        for r0 in range(0, M, MAX_ROWS):
+        r0 = 0
+        while r0 < M:
+            rows = _block_rows(M - r0)
             _rows(A, r0 * a_stride, a_stride, P, p0, K, out, r0 * o_stride + p * PANEL,
-                  o_stride, min(MAX_ROWS, M - r0))
+                  o_stride, rows)
+            r0 += rows
     tail = N - full * PANEL
     if tail:
         buffer = np.empty((MAX_ROWS, PANEL), np.float32)
-        for r0 in range(0, M, MAX_ROWS):
-            rows = min(MAX_ROWS, M - r0)
+        r0 = 0
+        while r0 < M:
+            rows = _block_rows(M - r0)
             _rows(A, r0 * a_stride, a_stride, P, full * K * PANEL, K, buffer, 0, PANEL, rows)
             for r in range(rows):
                 for j in range(tail):
                     out[r0 + r, full * PANEL + j] = buffer[r, j]
+            r0 += rows
+
+
+@njit
+def _block_rows(left):
+    """How many of the ``left`` rows the next kernel call takes: MAX_ROWS, but 7 or 8
+    left go as 4 + 3 or 4 + 4, not 6 + 1 or 6 + 2: a call of one or two rows has too few
+    accumulators to hide the FMAs' latency (13 rows: 6, 4, 3)."""
+    if MAX_ROWS < left <= MAX_ROWS + 2:
+        return (left + 1) // 2
+    return min(MAX_ROWS, left)
 

@@ -115,8 +115,8 @@ def packed_rows(W_hh, gates, workers):
     """[(j0, j1, P), ...]: each worker's hidden units and P = pack(W_hh's rows of those
     units' ``gates`` gate blocks, transposed), the right-hand matrix of its forward step."""
     H = W_hh.shape[1]
-    W_gates = W_hh.reshape(gates, H, H)
-    return [(j0, j1, _gemm.pack(W_gates[:, j0:j1].reshape(gates * (j1 - j0), H).T))
+    return [(j0, j1, _gemm.pack_rows(W_hh, np.concatenate([np.arange(g * H + j0, g * H + j1)
+                                                           for g in range(gates)])))
             for j0, j1 in units(H, workers)]
 
 

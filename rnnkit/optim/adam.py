@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnkit import kernels
 from rnnkit.errors import InputError
 from rnnkit.optim.base import (
     Optimizer, check_bool, check_nonnegative, check_unit_interval, lerp_,
@@ -63,7 +64,27 @@ class Adam(Optimizer):
         names = ("exp_avg", "exp_avg_sq")
         return names + ("max_exp_avg_sq",) if hp["amsgrad"] else names
 
+    # The update runs compiled (rnnkit/kernels/adam.py: one pass, split between the
+    # cores, bit for bit the NumPy reference below) where numba is installed and the
+    # arrays allow it; False: always the reference.
+    fused = True
+
     def _update(self, i: int, param: np.ndarray, grad: np.ndarray) -> None:
+        exp_avg, exp_avg_sq = self.state["exp_avg"][i], self.state["exp_avg_sq"][i]
+        max_exp_avg_sq = self.state["max_exp_avg_sq"][i] if self.amsgrad else None
+        if self.fused and kernels.available():
+            from rnnkit.kernels import adam
+            arrays = [param, grad, exp_avg, exp_avg_sq]
+            if adam.usable(arrays + ([] if max_exp_avg_sq is None else [max_exp_avg_sq])):
+                adam.update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr=self.lr,
+                            beta1=self.betas[0], beta2=self.betas[1], eps=self.eps,
+                            weight_decay=self.weight_decay,
+                            decoupled=self.decoupled_weight_decay, step=self.step_count)
+                return
+        self._reference_update(i, param, grad)
+
+    def _reference_update(self, i: int, param: np.ndarray, grad: np.ndarray) -> None:
+        """The update of the class docstring in NumPy calls (the readable reference)."""
         beta1, beta2 = self.betas
         t = self.step_count
         if self.weight_decay != 0:
