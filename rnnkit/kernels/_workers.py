@@ -115,15 +115,28 @@ def packed_rows(W_hh, gates, workers):
     """[(j0, j1, P), ...]: each worker's hidden units and P = pack(W_hh's rows of those
     units' ``gates`` gate blocks, transposed), the right-hand matrix of its forward step."""
     H = W_hh.shape[1]
-    return [(j0, j1, _gemm.pack_rows(W_hh, np.concatenate([np.arange(g * H + j0, g * H + j1)
-                                                           for g in range(gates)])))
-            for j0, j1 in units(H, workers)]
+
+    def share(j0, j1):
+        rows = np.concatenate([np.arange(g * H + j0, g * H + j1) for g in range(gates)])
+        return _gemm.pack_rows(W_hh, rows)
+    return _packed_shares(share, units(H, workers))
 
 
 def packed_columns(W_hh, workers):
     """[(j0, j1, P), ...]: each worker's hidden units and P = pack(W_hh[:, j0:j1]), the
     right-hand matrix of its part of ``dh_prev = DG @ W_hh``."""
-    return [(j0, j1, _gemm.pack(W_hh[:, j0:j1])) for j0, j1 in units(W_hh.shape[1], workers)]
+    return _packed_shares(lambda j0, j1: _gemm.pack(W_hh[:, j0:j1]), units(W_hh.shape[1], workers))
+
+
+def _packed_shares(share, bounds):
+    """[(j0, j1, share(j0, j1)), ...], each share packed by the worker that will use it, all
+    at once (a 9 MB W_hh: 4 ms on one core)."""
+    packed = [None] * len(bounds)
+
+    def pack(i, j0, j1):
+        packed[i] = (j0, j1, share(j0, j1))
+    _pool.run([partial(pack, i, j0, j1) for i, (j0, j1) in enumerate(bounds)])
+    return packed
 
 
 def units(H, workers):
