@@ -34,6 +34,22 @@ def test_embedding_gradients_accumulate_repeated_ids():
     assert worst < GRAD_TOL, errors
 
 
+@pytest.mark.parametrize("dtype", [np.float32, F64])
+def test_embedding_backward_is_np_add_at_bit_for_bit(dtype):
+    """The compiled scatter (rnnkit/kernels/scatter.py) adds the same rows in the same order
+    as np.add.at: many repeats of a few ids, in float32 where the order shows."""
+    rng = np.random.default_rng(3)
+    emb = rnnkit.Embedding(7, 5, dtype=dtype, seed=0)
+    ids = rng.integers(0, 7, (40, 9))
+    d_out = rng.standard_normal((40, 9, 5)).astype(dtype)
+    emb.weight.grad[...] = rng.standard_normal((7, 5))
+    expected = emb.weight.grad.copy()
+    np.add.at(expected, ids.reshape(-1), d_out.reshape(-1, 5))
+    emb.forward(ids)
+    emb.backward(d_out)
+    np.testing.assert_array_equal(emb.weight.grad, expected)
+
+
 def test_embedding_padding_row_stays_zero_and_gets_no_gradient():
     emb = rnnkit.Embedding(5, 2, padding_idx=0, dtype=F64, seed=0)
     ids = np.array([0, 3, 0])

@@ -68,6 +68,22 @@ def test_split_product_equals_one_call(shape, transposed, blas, monkeypatch, spl
     assert len(split_calls) == 2
 
 
+@pytest.mark.parametrize("shape", [(70, 33, 20), (20, 33, 70)])
+def test_split_product_adds_the_bias_to_every_row(shape, blas, monkeypatch, split_calls):
+    """``bias`` is added by each worker to its rows (M >= N) or columns (M < N)."""
+    M, K, N = shape
+    monkeypatch.setattr(_threads, "_threads", 2)
+    rng = np.random.default_rng(1)
+    a, b, bias = rng.standard_normal((M, K)), rng.standard_normal((K, N)), rng.standard_normal(N)
+    expected = np.matmul(a, b) + bias
+    np.testing.assert_array_equal(_products.matmul(a, b, bias=bias), expected)   # not held
+    _products.hold_blas()
+    split = _products.matmul(a, b, bias=bias)
+    np.testing.assert_allclose(split, expected, rtol=1e-13, atol=1e-13)
+    np.testing.assert_array_equal(split, _products.matmul(a, b) + bias)   # the same sums
+    assert split_calls == [2, 2]
+
+
 def test_one_worker_splits_nothing(blas, monkeypatch, split_calls):
     monkeypatch.setattr(_threads, "_threads", 1)
     a, b = np.ones((40, 30), np.float32), np.ones((30, 50), np.float32)
@@ -134,9 +150,9 @@ def test_layers_use_the_cores_as_their_loops_do(cell, shape, dtype, blas_threads
     seen = []
     matmul = _products.matmul
 
-    def spy(a, b, out=None):
+    def spy(a, b, out=None, bias=None):
         seen.append(blas.get_num_threads())
-        return matmul(a, b, out=out)
+        return matmul(a, b, out=out, bias=bias)
 
     import rnnkit.cells.kernel
     monkeypatch.setattr(rnnkit.cells.kernel, "matmul", spy)

@@ -144,9 +144,7 @@ class RecurrentKernel:
     # -- the input projection, hoisted out of the time loop -------------------------
     def project_input(self, X, params):
         """GI = X @ W_ih^T + b_ih for all rows at once. X (N, D) -> GI (N, G)."""
-        GI = matmul(X, params["weight_ih"].T)                       # (N, G)
-        if "bias_ih" in params:
-            GI += params["bias_ih"]
+        GI = matmul(X, params["weight_ih"].T, bias=params.get("bias_ih"))   # (N, G)
         return GI, X
 
     def project_input_backward(self, DGI, X, params):

@@ -131,27 +131,35 @@ def bounds(size, parts):
     return [(i0, i1) for i0, i1 in zip(cuts[:-1], cuts[1:]) if i1 > i0]
 
 
-def matmul(A, B, out=None):
-    """``A @ B`` for 2-D ``A`` (M, K) and ``B`` (K, N), into ``out`` (M, N) if given; split
-    between the workers as the module docstring says."""
+def matmul(A, B, out=None, bias=None):
+    """``A @ B`` for 2-D ``A`` (M, K) and ``B`` (K, N), into ``out`` (M, N) if given, plus
+    ``bias`` (N,) on every row if given; split between the workers as the module docstring
+    says, each worker adding the bias to its own part."""
     (M, K), N = A.shape, B.shape[1]
     skinny = skinny_threads(M, N)
     if skinny:
         with _lent_threads(skinny):
-            return np.matmul(A, B, out=out)
+            return _product(A, B, out, bias)
     workers = split_workers(M, N, K)
     if workers == 1:
-        return np.matmul(A, B, out=out)
+        return _product(A, B, out, bias)
     if out is None:
         out = np.empty((M, N), np.result_type(A, B))
     if M >= N:
-        tasks = [partial(np.matmul, A[i0:i1], B, out=out[i0:i1]) for i0, i1 in bounds(M, workers)]
+        tasks = [partial(_product, A[i0:i1], B, out[i0:i1], bias) for i0, i1 in bounds(M, workers)]
     else:
-        tasks = [partial(np.matmul, A, B[:, j0:j1], out=out[:, j0:j1])
-                 for j0, j1 in bounds(N, workers)]
+        tasks = [partial(_product, A, B[:, j0:j1], out[:, j0:j1],
+                         None if bias is None else bias[j0:j1]) for j0, j1 in bounds(N, workers)]
     _pool.run(tasks)
     return out
 
+
+def _product(A, B, out, bias):
+    """One BLAS call, ``out = A @ B``, then ``out += bias`` in place."""
+    out = np.matmul(A, B, out=out)
+    if bias is not None:
+        out += bias
+    return out
 
 
 def row_sum(A):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnkit import kernels
 from rnnkit._validation import check_dtype, check_float_array, check_index_array, check_positive_int, require_forward
 from rnnkit.errors import InputError
 from rnnkit.module import Module, Parameter, is_grad_enabled
@@ -49,7 +50,12 @@ class Embedding(Module):
         if self.padding_idx is not None:
             keep = flat_ids != self.padding_idx
             flat_ids, flat_d = flat_ids[keep], flat_d[keep]
-        np.add.at(self.weight.grad, flat_ids, flat_d)
+        grad = self.weight.grad
+        if kernels.available() and grad.flags.c_contiguous and flat_d.dtype == grad.dtype:
+            from rnnkit.kernels.scatter import add_rows                # compiled, same order
+            add_rows(grad, np.ascontiguousarray(flat_ids), np.ascontiguousarray(flat_d))
+        else:
+            np.add.at(grad, flat_ids, flat_d)
         self._ids = None
         return None
 

@@ -38,10 +38,9 @@ class Linear(Module):
             raise InputTypeError(f"x must be a numpy.ndarray of shape (..., in_features={self.in_features})")
         check_float_array(x, "x", (None,) * (x.ndim - 1) + (self.in_features,), self.dtype,
                           f"(..., in_features={self.in_features})")
-        y = matmul(x.reshape(-1, self.in_features), self.weight.data.T)
+        y = matmul(x.reshape(-1, self.in_features), self.weight.data.T,
+                   bias=self.bias.data if hasattr(self, "bias") else None)
         y = y.reshape(x.shape[:-1] + (self.out_features,))         # (..., out)
-        if hasattr(self, "bias"):
-            y += self.bias.data
         self._x = x if is_grad_enabled() else None
         return y
 
