@@ -41,7 +41,8 @@ from rnnkit.kernels._threads import blas_controllers, threads
 
 # A product of fewer FLOPs runs in one call. Measured 2026-12-07, 2 cores, float32, with
 # the pool then built on concurrent.futures (its threads slept at once): two empty tasks
-# took 40 us, and a split product 60-110 us more than its half alone. (M, K, N) = (32, 128, 512), 4 MFLOP: one call 86 us, split 159 us;
+# took 40 us, and a split product 60-110 us more than its half alone. (M, K, N) =
+# (32, 128, 512), 4 MFLOP: one call 86 us, split 159 us;
 # (128, 128, 512), 17 MFLOP: 281 vs 208 us; (64, 256, 1024), 34 MFLOP: 558 vs 324 us;
 # (3200, 2048, 512) (an input projection's backward): 84 vs 50 ms, BLAS's two threads 51 ms.
 SPLIT_FLOPS = 1 << 24

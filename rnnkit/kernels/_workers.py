@@ -130,7 +130,8 @@ def packed_columns(W_hh, workers):
 
 def _packed_shares(share, bounds):
     """[(j0, j1, share(j0, j1)), ...], each share packed by the worker that will use it, all
-    at once (a 9 MB W_hh: 4 ms on one core)."""
+    at once (a 9 MB W_hh, H = 757: 3.2 ms forward, 5.8 backward on one core; 1.9 and 2.4
+    ms on two, 2026-12-08)."""
     packed = [None] * len(bounds)
 
     def pack(i, j0, j1):

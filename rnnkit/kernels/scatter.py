@@ -1,9 +1,8 @@
 """The embedding's backward, ``dW[ids[n]] += d[n]`` for n = 0, 1, ..., in one compiled loop.
 
 ``np.add.at(dW, ids, d)`` adds the same rows in the same order (so the sums are equal bit for
-bit, ``tests/test_blocks.py``) but goes through NumPy's general indexed-ufunc machinery: 3.8
-ms for the text-generation model's 3,200 rows of 64 (2026-12-08), where this loop takes a
-small fraction of that.
+bit, ``tests/test_blocks.py``) but goes through NumPy's general indexed-ufunc machinery: the
+text-generation model's 3,200 rows of 64 took 2.5 ms that way and 0.21 ms here (2026-12-08).
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ class Embedding(Module):
             keep = flat_ids != self.padding_idx
             flat_ids, flat_d = flat_ids[keep], flat_d[keep]
         grad = self.weight.grad
-        if kernels.available() and grad.flags.c_contiguous and flat_d.dtype == grad.dtype:
+        if kernels.available() and grad.flags.c_contiguous:         # d_out's dtype is checked
             from rnnkit.kernels.scatter import add_rows                # compiled, same order
             add_rows(grad, np.ascontiguousarray(flat_ids), np.ascontiguousarray(flat_d))
         else:

@@ -74,8 +74,8 @@ class Adam(Optimizer):
         max_exp_avg_sq = self.state["max_exp_avg_sq"][i] if self.amsgrad else None
         if self.fused and kernels.available():
             from rnnkit.kernels import adam
-            arrays = [param, grad, exp_avg, exp_avg_sq]
-            if adam.usable(arrays + ([] if max_exp_avg_sq is None else [max_exp_avg_sq])):
+            amsgrad_buffers = [] if max_exp_avg_sq is None else [max_exp_avg_sq]
+            if adam.usable([param, grad, exp_avg, exp_avg_sq, *amsgrad_buffers]):
                 adam.update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr=self.lr,
                             beta1=self.betas[0], beta2=self.betas[1], eps=self.eps,
                             weight_decay=self.weight_decay,
