@@ -7,7 +7,9 @@ checks them against the reference in float64. The equations are the same, in
 the same order; only the bookkeeping differs:
 
 * every per-step array is a slice of a workspace allocated once per call
-  (time-major ``(T, B, .)``), so the loop allocates nothing;
+  (time-major ``(T, B, .)``), so the loop allocates nothing; the large ones are kept
+  from one call to the next (``_workspace.py``; a training step then takes no fresh
+  pages from the system), at most 1 GB, ``set_workspace_limit(nbytes)`` (0: none);
 * the hidden states live in one ``(T + 1, B, H)`` array ``HS`` (``h0`` at one end),
   so ``dW_hh = DGH^T @ H_prev`` is one GEMM over a view, without concatenation;
 * element-wise arithmetic of a step is fused into one compiled loop
@@ -43,6 +45,8 @@ import importlib.util
 from functools import cache
 
 from rnnkit.kernels._threads import set_threads, threads  # noqa: F401  (numba-free)
+from rnnkit.kernels._workspace import kept_bytes as workspace_bytes  # noqa: F401
+from rnnkit.kernels._workspace import set_limit as set_workspace_limit  # noqa: F401
 
 
 @cache

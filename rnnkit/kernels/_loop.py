@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnkit.kernels import _workspace as workspace
 from rnnkit.kernels._jit import njit
 
 
@@ -44,7 +45,11 @@ def outputs(HS, reverse, padded, keep):
     out_rows = HS[:T] if reverse else HS[1:]
     if padded is not None:
         return np.where(padded[:, :, None], 0, out_rows)
-    return out_rows.copy() if keep else out_rows
+    if not keep:
+        return out_rows
+    out = workspace.empty(out_rows.shape, out_rows.dtype)
+    out[...] = out_rows
+    return out
 
 
 # float32 batches of at most PACKED_BATCH rows run their whole loop compiled, around the

@@ -30,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit.kernels import _gemm, _loop, _workers
+from rnnkit.kernels import _workspace as workspace
 from rnnkit.kernels._activations import sigmoid32, tanh32
 from rnnkit.kernels._jit import njit
 from rnnkit.kernels._products import matmul
@@ -191,9 +192,9 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, padded, keep):
     H = G // 3
     dtype = GI.dtype
     (h0,) = state
-    HS = np.empty((T + 1, B, H), dtype)                          # h0 and every h_t
-    A = np.empty((T if keep else 1, B, G), dtype)                # r, z, n
-    GHN = np.empty((T if keep else 1, B, H), dtype)              # gh_n = h_prev W_hn^T + b_hn
+    HS = workspace.empty((T + 1, B, H), dtype)                   # h0 and every h_t
+    A = workspace.empty((T if keep else 1, B, G), dtype)         # r, z, n
+    GHN = workspace.empty((T if keep else 1, B, H), dtype)       # gh_n = h_prev W_hn^T + b_hn
     bias = np.zeros(G, dtype) if b_hh is None else b_hh
     rows_padded = padding(padded, T, B)
     HS[T if reverse else 0] = h0
@@ -240,8 +241,8 @@ def backward_sequence(d_out, d_state, cache, W_hh, reverse, padded):
     T, B, G = A.shape
     d_out = np.ascontiguousarray(d_out)
     padded = padding(padded, T, B)
-    DGI = np.empty((T, B, G), A.dtype)
-    DGH = np.empty((T, B, G), A.dtype)
+    DGI = workspace.empty((T, B, G), A.dtype)
+    DGH = workspace.empty((T, B, G), A.dtype)
     carry = d_state[0].copy()                                    # dh not yet through W_hh
     dh_mm = np.zeros_like(carry)                                 # DGH[t+1] @ W_hh
     workers = _workers.count(B, G // 3, 3)

@@ -42,6 +42,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit.kernels import _gemm, _loop, _workers
+from rnnkit.kernels import _workspace as workspace
 from rnnkit.kernels._activations import sigmoid32, sigmoid_of, tanh32, tanh_of
 from rnnkit.kernels._jit import njit
 from rnnkit.kernels._products import matmul
@@ -246,10 +247,10 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, padded, keep):
     H = G // 4
     dtype = GI.dtype
     h0, c0 = state
-    HS = np.empty((T + 1, B, H), dtype)                          # h0 and every h_t
-    CS = np.empty((T + 1 if keep else 2, B, H), dtype)           # c0 and every c_t
-    A = np.empty((T if keep else 1, B, G), dtype)                # gate activations i, f, g, o
-    TC = np.empty((T if keep else 1, B, H), dtype)               # tanh(c_t)
+    HS = workspace.empty((T + 1, B, H), dtype)                   # h0 and every h_t
+    CS = workspace.empty((T + 1 if keep else 2, B, H), dtype)    # c0 and every c_t
+    A = workspace.empty((T if keep else 1, B, G), dtype)         # gate activations i, f, g, o
+    TC = workspace.empty((T if keep else 1, B, H), dtype)        # tanh(c_t)
     bias = np.zeros(G, dtype) if b_hh is None else b_hh
     first = T if reverse else 0
     HS[first] = h0
@@ -372,7 +373,7 @@ def backward_sequence(d_out, d_state, cache, W_hh, reverse, padded):
     H = G // 4
     d_out = np.ascontiguousarray(d_out)
     dc = d_state[1].copy()
-    DG = np.empty((T, B, G), A.dtype)
+    DG = workspace.empty((T, B, G), A.dtype)
     rows_padded = padding(padded, T, B)
     loop = which_loop(T, B, H, A.dtype)
     if loop == "packed":

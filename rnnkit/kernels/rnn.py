@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnkit.kernels import _workspace as workspace
 from rnnkit.kernels._jit import njit
 from rnnkit.kernels._loop import outputs, padding, steps
 from rnnkit.kernels._products import matmul
@@ -59,7 +60,7 @@ def forward_sequence(GI, state, W_hh, b_hh, reverse, padded, keep, relu):
     T, B, H = GI.shape
     dtype = GI.dtype
     (h0,) = state
-    HS = np.empty((T + 1, B, H), dtype)                          # h0 and every h_t
+    HS = workspace.empty((T + 1, B, H), dtype)                   # h0 and every h_t
     S = np.empty((B, H), dtype)
     bias = np.zeros(H, dtype) if b_hh is None else b_hh
     W_hh_T = np.ascontiguousarray(W_hh.T)                        # (H, H)
@@ -88,7 +89,7 @@ def backward_sequence(d_out, d_state, HS, W_hh, reverse, padded, relu):
     B, H = HS.shape[1:]
     d_out = np.ascontiguousarray(d_out)
     padded = padding(padded, T, B)
-    DG = np.empty((T, B, H), HS.dtype)
+    DG = workspace.empty((T, B, H), HS.dtype)
     carry = d_state[0].copy()                                    # dh not yet through W_hh
     dh_mm = np.zeros_like(carry)                                 # DG[t+1] @ W_hh
     for t, new, prev in reversed(steps(T, reverse)):
