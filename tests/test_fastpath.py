@@ -203,3 +203,26 @@ def test_output_is_not_a_view_of_the_cache():
     layer.backward(d_out, d_h_n)
     for name, p in layer.named_parameters():
         np.testing.assert_array_equal(p.grad, clean[name])
+
+
+@pytest.mark.parametrize("kind,shared", [("lstm", True), ("rnn_tanh", True), ("gru", False)])
+@pytest.mark.parametrize("fast", [True, False])
+def test_bias_ih_gradient_is_bias_hh_summed_once_where_the_gate_grads_are_shared(
+        kind, shared, fast, monkeypatch):
+    """LSTM and Elman RNN: DGI is DGH, so the layer passes bias_hh's summed gradient on
+    as bias_ih's (one row sum a direction, not two); the GRU's differ and get two."""
+    from rnnkit.cells import kernel as kernel_module
+    sums = []
+    row_sum = kernel_module.row_sum
+    monkeypatch.setattr(kernel_module, "row_sum", lambda A: (sums.append(A.shape), row_sum(A))[1])
+    layer = LAYERS[kind](input_size=5, hidden_size=6, bidirectional=True, seed=0, dtype=np.float64)
+    layer.fast_path = fast
+    x = np.random.default_rng(0).standard_normal((7, 3, 5))
+    out, _ = layer.forward(x)
+    layer.backward(np.ones_like(out))
+    params = dict(layer.named_parameters())
+    same = [np.array_equal(params[f"bias_ih_l0{s}"].grad, params[f"bias_hh_l0{s}"].grad)
+            for s in ("", "_reverse")]
+    assert same == [shared, shared]
+    if fast:
+        assert len(sums) == (2 if shared else 4)                # a row sum a direction, or two

@@ -16,7 +16,7 @@ What a kernel declares::
 What it computes (``params`` maps each declared name to its array; states are tuples)::
 
     project_input(X (N, D), params)           -> GI (N, G), input_cache
-    project_input_backward(DGI, input_cache, params) -> dX (N, D), {name: grad}
+    project_input_backward(DGI, input_cache, params[, bias_grad]) -> dX (N, D), {name: grad}
     step_forward(gi (B, G), state, params)     -> new_state, cache
     step_backward(d_state, cache, params)      -> dgi (B, G), d_state_prev, {name: grad}
     forward_sequence(GI (T, B, G), state, params, reverse, padded, keep)
@@ -25,7 +25,11 @@ What it computes (``params`` maps each declared name to its array; states are tu
                                                -> DGI (T, B, G), d_state0, {name: grad}
 
 ``project_input`` is the work that does not depend on ``h_{t-1}``: the layer runs it
-once for all ``T * B`` rows (one GEMM), and its backward once after BPTT. The step pair
+once for all ``T * B`` rows (one GEMM), and its backward once after BPTT. A kernel whose
+``DGI`` is the hidden projection's gradient too (``gi`` and ``gh`` added before any
+nonlinearity: LSTM, Elman RNN) sets ``shared_gate_grads``; the layer then passes the
+summed ``bias_hh`` gradient as ``bias_grad`` (it is ``bias_ih``'s) instead of summing
+the same rows twice. The step pair
 is the readable reference; ``forward_sequence / backward_sequence`` unroll it over one
 direction (defined here, once, for every kernel). A kernel with a compiled whole-
 direction loop sets ``has_fast_path`` and overrides ``fast_forward_sequence /
@@ -131,6 +135,7 @@ class RecurrentKernel:
     num_gates: int = 1
     state_names: tuple = ("h",)
     has_fast_path: bool = False
+    shared_gate_grads: bool = False  # DGI is DGH: bias_ih's gradient is bias_hh's
     gate_names: tuple = ()          # the sigmoid gates ``step_gates`` returns (rnnkit.inspect)
 
     @property
@@ -151,11 +156,12 @@ class RecurrentKernel:
                     bias=params.get("bias_ih"))                                  # (N, G)
         return GI, X
 
-    def project_input_backward(self, DGI, X, params):
-        """dW_ih = DGI^T @ X,  db_ih = sum of DGI's rows,  dX = DGI @ W_ih."""
+    def project_input_backward(self, DGI, X, params, bias_grad=None):
+        """dW_ih = DGI^T @ X,  db_ih = sum of DGI's rows (``bias_grad`` if the caller
+        has it),  dX = DGI @ W_ih."""
         grads = {"weight_ih": matmul(DGI.T, X)}                     # (G, D)
         if "bias_ih" in params:
-            grads["bias_ih"] = row_sum(DGI)
+            grads["bias_ih"] = row_sum(DGI) if bias_grad is None else bias_grad
         W_ih = params["weight_ih"]
         dX = workspace.empty((DGI.shape[0], W_ih.shape[1]), np.result_type(DGI, W_ih))
         return matmul(DGI, W_ih, out=dX), grads                     # (N, D)

@@ -55,6 +55,7 @@ class LSTMKernel(RecurrentKernel):
     num_gates = 4
     state_names = ("h", "c")
     has_fast_path = True     # rnnkit/kernels/lstm.py
+    shared_gate_grads = True
     gate_names = ("input", "forget", "output")
 
     def step_forward(self, gi, state, params):

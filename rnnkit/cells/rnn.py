@@ -39,6 +39,7 @@ class RNNKernel(RecurrentKernel):
     num_gates = 1
     state_names = ("h",)
     has_fast_path = True     # rnnkit/kernels/rnn.py
+    shared_gate_grads = True
 
     def __init__(self, nonlinearity: str = "tanh"):
         if nonlinearity not in NONLINEARITIES:

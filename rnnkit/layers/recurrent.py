@@ -260,8 +260,10 @@ class RecurrentLayer(Module):
                 d_out_dir = d_layer_out[:, :, direction * H:(direction + 1) * H]
                 DGI, d_init[idx], grads = run(d_out_dir, d_final[idx], cache, params,
                                               direction == 1, padded)
+                shared = {"bias_grad": grads["bias_hh"]} if (
+                    self.kernel.shared_gate_grads and "bias_hh" in grads) else {}
                 d_X, input_grads = self.kernel.project_input_backward(
-                    DGI.reshape(T * B, -1), input_cache, params)             # (T*B, D_in)
+                    DGI.reshape(T * B, -1), input_cache, params, **shared)   # (T*B, D_in)
                 accumulate_grads(parameters, grads, input_grads)
                 d_dir = d_X.reshape(T, B, D_in)
                 d_input = d_dir if d_input is None else d_input + d_dir
