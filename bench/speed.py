@@ -25,6 +25,15 @@ W_hh^T (H, 4H)``, over a grid of B and H: GFLOP/s of rnnkit's packed kernel
 (``rnnkit/kernels/_gemm.py``, one core, W_hh packed beforehand as the loops do once per
 sequence), of ``np.dot`` with NumPy's BLAS threads and with one, and of ``torch.mm``.
 
+How the two are timed matters as much as what they run. Back to back (the default), each
+library's idle threads, still spinning, slow the other's next run; ``--pause S`` sleeps S
+seconds before each timed run, but then a short run starts on cores that have just been
+idle, which costs torch several milliseconds (measured 2026-12-08: LSTM (B, T, D, H) =
+(14, 24, 19, 82) training, torch 15.6 ms after a 0.2 s pause, 2.5 ms in a loop) and
+rnnkit less, so short shapes read several times rnnkit's steady-state ratio. ``--rewarm
+K`` runs each library K times, untimed, after the pause and before its timed run: with
+``--pause 0.2 --rewarm 5`` both are timed in the steady state of a training loop.
+
 Targets (issue 4), checked at the end: training >= 1.0x torch at every LSTM and GRU
 configuration and a geometric mean >= 1.2x over them; inference >= 1.0x; one-token
 generation latency <= 1/3 of torch's. The machine's load average is printed before and
@@ -36,6 +45,7 @@ Usage::
     python bench/speed.py --quick       # three configurations, median of 5
     python bench/speed.py --repeats 9 --only lstm
     python bench/speed.py --sweep 24 --only lstm --only gru --no-bidir --no-gen
+    python bench/speed.py --sweep 24 --no-bidir --no-gen --pause 0.2 --rewarm 5   # steady state
     python bench/speed.py --gemm
 """
 
@@ -58,6 +68,11 @@ from rnnkit.interop import to_torch
 # Seconds of sleep before each timed run (--pause): 0 alternates the libraries back to
 # back, so each one's idle threads, still spinning, slow the other's next run.
 PAUSE = 0.0
+# Untimed runs of the same library right after each pause (--rewarm): a core left idle for
+# the pause comes back slowly on a virtual machine, and a short run (a few ms) that starts
+# on it reads up to 2x slower than the same run in a loop of steps; measured 2026-12-08,
+# LSTM (B, T, D, H) = (50, 48, 25, 113) training, 33 ms after a pause, 15-18 ms in a loop.
+REWARM = 0
 
 # (B, T, H) with input size D = H; 1 layer, unidirectional.
 CONFIGS = [(32, 100, 128), (64, 100, 256), (64, 50, 512), (16, 200, 1024), (1, 1000, 32)]
@@ -98,10 +113,12 @@ def median_seconds(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def interleaved(fns: dict, repeats: int, warmup: int = 1, pause: float = 0.0) -> dict:
+def interleaved(fns: dict, repeats: int, warmup: int = 1, pause: float = 0.0,
+                rewarm: int = 0) -> dict:
     """Median wall time of each callable, alternating between them every run; with
     ``pause``, that many seconds of sleep (untimed) before each run, so that the idle
-    threads of the library run before have stopped spinning (they hold a core a while)."""
+    threads of the library run before have stopped spinning (they hold a core a while),
+    and then ``rewarm`` untimed runs of the same callable (the cores awake again)."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
@@ -109,6 +126,8 @@ def interleaved(fns: dict, repeats: int, warmup: int = 1, pause: float = 0.0) ->
     for _ in range(repeats):
         for name, fn in fns.items():
             time.sleep(pause)
+            for _ in range(rewarm):
+                fn()
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
@@ -189,7 +208,7 @@ def bench_config(kind, B, T, H, repeats, num_layers=1, bidirectional=False, D=No
         else:
             ours_fn, torch_fn = inference_steps(ours, theirs, x)
             flops = fwd_flops
-        t = interleaved({"rnnkit": ours_fn, "torch": torch_fn}, repeats, pause=PAUSE)
+        t = interleaved({"rnnkit": ours_fn, "torch": torch_fn}, repeats, pause=PAUSE, rewarm=REWARM)
         print(f"  {name} {mode} B={B} T={T} D={D} H={H}: rnnkit/torch "
               f"{t['torch'] / t['rnnkit']:.2f}x", file=sys.stderr, flush=True)
         rows.append(dict(
@@ -350,11 +369,16 @@ def main(argv=None):
     parser.add_argument("--pause", type=float, default=0.0,
                         help="seconds of sleep before each timed run, so that neither library's "
                              "idle threads still spin during the other's (default 0)")
+    parser.add_argument("--rewarm", type=int, default=0, metavar="K",
+                        help="untimed runs of the same library after each pause, before the "
+                             "timed one (default 0): the steady state of a loop of steps")
     parser.add_argument("--gemm", action="store_true",
                         help="only the per-step product, packed kernel vs np.dot vs torch.mm")
     args = parser.parse_args(argv)
-    global PAUSE
-    PAUSE = args.pause
+    global PAUSE, REWARM
+    PAUSE, REWARM = args.pause, args.rewarm
+    if args.rewarm < 0:
+        parser.error(f"--rewarm must be >= 0, got {args.rewarm}")
     repeats = args.repeats or 5
     configs = QUICK_CONFIGS if args.quick else CONFIGS
     kinds = args.only or ["rnn", "gru", "lstm"]
@@ -394,7 +418,7 @@ def main(argv=None):
     rounded = lambda d: {k: round(v, 4) if isinstance(v, float) else v for k, v in d.items()}  # noqa: E731
     result = dict(benchmark="rnnkit.speed", numpy=np.__version__, blas=blas_name(),
                   torch=torch.__version__, torch_threads=torch.get_num_threads(),
-                  rnnkit_threads=rnnkit_threads(), pause=PAUSE, sgemm_peak_gflops=round(peak, 1), repeats=repeats,
+                  rnnkit_threads=rnnkit_threads(), pause=PAUSE, rewarm=REWARM, sgemm_peak_gflops=round(peak, 1), repeats=repeats,
                   sweep=dict(n=args.sweep, seed=args.sweep_seed) if args.sweep else None,
                   load_average=[round(load_before, 2), round(load_after, 2)],
                   seconds=round(elapsed, 1), summary=summ,
