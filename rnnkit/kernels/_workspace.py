@@ -25,6 +25,7 @@ plain ``np.empty``. ``set_limit(0)`` turns keeping off and lets go of every buff
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 
@@ -104,7 +105,7 @@ def empty(shape, dtype) -> np.ndarray:
     """An uninitialised C-contiguous array, as ``np.empty(shape, dtype)``; large ones are
     views of a kept buffer."""
     dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    nbytes = math.prod(shape) * dtype.itemsize              # not np.prod: microseconds a call
     if nbytes < MIN_BYTES:
         return np.empty(shape, dtype)
     with _lock:
