@@ -49,7 +49,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnkit.kernels import _workspace as workspace
 from rnnkit.kernels._products import matmul, row_sum
 from rnnkit.module import Parameter
 
@@ -150,10 +149,7 @@ class RecurrentKernel:
     # -- the input projection, hoisted out of the time loop -------------------------
     def project_input(self, X, params):
         """GI = X @ W_ih^T + b_ih for all rows at once. X (N, D) -> GI (N, G)."""
-        W_ih = params["weight_ih"]
-        GI = matmul(X, W_ih.T, out=workspace.empty((X.shape[0], W_ih.shape[0]),
-                                                   np.result_type(X, W_ih)),
-                    bias=params.get("bias_ih"))                                  # (N, G)
+        GI = matmul(X, params["weight_ih"].T, bias=params.get("bias_ih"))   # (N, G)
         return GI, X
 
     def project_input_backward(self, DGI, X, params, bias_grad=None):
@@ -162,9 +158,7 @@ class RecurrentKernel:
         grads = {"weight_ih": matmul(DGI.T, X)}                     # (G, D)
         if "bias_ih" in params:
             grads["bias_ih"] = row_sum(DGI) if bias_grad is None else bias_grad
-        W_ih = params["weight_ih"]
-        dX = workspace.empty((DGI.shape[0], W_ih.shape[1]), np.result_type(DGI, W_ih))
-        return matmul(DGI, W_ih, out=dX), grads                     # (N, D)
+        return matmul(DGI, params["weight_ih"]), grads              # (N, D)
 
     # -- one step (subclasses) ------------------------------------------------------
     def step_forward(self, gi, state, params):  # pragma: no cover - interface

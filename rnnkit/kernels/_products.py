@@ -37,6 +37,7 @@ from functools import partial
 import numpy as np
 
 from rnnkit.kernels import _pool
+from rnnkit.kernels import _workspace as workspace
 from rnnkit.kernels._threads import blas_controllers, threads
 
 # A product of fewer FLOPs runs in one call. Measured 2026-12-07, 2 cores, float32, with
@@ -133,10 +134,13 @@ def bounds(size, parts):
 
 
 def matmul(A, B, out=None, bias=None):
-    """``A @ B`` for 2-D ``A`` (M, K) and ``B`` (K, N), into ``out`` (M, N) if given, plus
-    ``bias`` (N,) on every row if given; split between the workers as the module docstring
-    says, each worker adding the bias to its own part."""
+    """``A @ B`` for 2-D ``A`` (M, K) and ``B`` (K, N), into ``out`` (M, N) if given (else a
+    kept workspace, ``_workspace.py``), plus ``bias`` (N,) on every row if given; split
+    between the workers as the module docstring says, each worker adding the bias to its
+    own part."""
     (M, K), N = A.shape, B.shape[1]
+    if out is None:
+        out = workspace.empty((M, N), np.result_type(A, B))
     skinny = skinny_threads(M, N)
     if skinny:
         with _lent_threads(skinny):
@@ -144,8 +148,6 @@ def matmul(A, B, out=None, bias=None):
     workers = split_workers(M, N, K)
     if workers == 1:
         return _product(A, B, out, bias)
-    if out is None:
-        out = np.empty((M, N), np.result_type(A, B))
     if M >= N:
         tasks = [partial(_product, A[i0:i1], B, out[i0:i1], bias) for i0, i1 in bounds(M, workers)]
     else:

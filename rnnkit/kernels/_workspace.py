@@ -68,9 +68,9 @@ def _unused(index) -> bool:
     return sys.getrefcount(_buffers[index]) <= 2
 
 
-def _let_go(needed) -> None:
+def _let_go(needed) -> int:
     """Drop unused buffers, least recently handed out first, until ``needed`` more bytes
-    fit under the limit."""
+    fit under the limit; returns the bytes still kept."""
     total = sum(buffer.nbytes for buffer in _buffers)
     index = 0
     while total + needed > _limit and index < len(_buffers):
@@ -78,6 +78,7 @@ def _let_go(needed) -> None:
             total -= _buffers.pop(index).nbytes
         else:
             index += 1
+    return total
 
 
 def _take(nbytes):
@@ -93,8 +94,7 @@ def _take(nbytes):
         buffer = _buffers.pop(best)
         _buffers.append(buffer)
         return buffer
-    _let_go(nbytes)
-    if sum(buffer.nbytes for buffer in _buffers) + nbytes > _limit:
+    if _let_go(nbytes) + nbytes > _limit:
         return None
     buffer = np.empty(nbytes, np.uint8)
     _buffers.append(buffer)
