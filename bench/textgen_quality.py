@@ -116,7 +116,9 @@ def torch_twin(vocab_size, initial):
     return to_torch(model)
 
 
-def train_torch(vocab, train_ids, initial, minutes: float, steps=None):
+def torch_training(vocab, train_ids, initial):
+    """The torch twin with its optimizer and data, and ``step(step) -> (loss, tokens)``,
+    one training step on batch ``step`` of the stream."""
     import torch
     from rnnkit.training import TokenStream
 
@@ -125,25 +127,35 @@ def train_torch(vocab, train_ids, initial, minutes: float, steps=None):
     optimizer = torch.optim.Adam(model.parameters(), lr=c["lr"])
     loss_fn = torch.nn.CrossEntropyLoss()
     data = TokenStream(train_ids, batch_size=c["batch_size"], seq_len=c["seq_len"])
-    step, tokens, state, recent = 0, 0, None, []
-    start = time.perf_counter()
+    carried = {"state": None}
     model.train()
-    while time.perf_counter() - start < 60 * minutes and (steps is None or step < steps):
-        index = step % data.num_batches
+
+    def step(number):
+        index = number % data.num_batches
         if index == 0:
-            state = None                          # a new epoch starts the streams afresh
+            carried["state"] = None               # a new epoch starts the streams afresh
         batch = data.batch(0, index)
         x = torch.from_numpy(batch.inputs)
         y = torch.from_numpy(batch.targets)
-        logits, state = model(x, state)
+        logits, state = model(x, carried["state"])
         loss = loss_fn(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), c["clip"])
         optimizer.step()
-        state = tuple(s.detach() for s in state)  # truncated BPTT: cut at the window
+        carried["state"] = tuple(s.detach() for s in state)  # truncated BPTT: cut at the window
+        return loss, batch.num_tokens
+    return model, step
+
+
+def train_torch(vocab, train_ids, initial, minutes: float, steps=None):
+    model, train_step = torch_training(vocab, train_ids, initial)
+    step, tokens, recent = 0, 0, []
+    start = time.perf_counter()
+    while time.perf_counter() - start < 60 * minutes and (steps is None or step < steps):
+        loss, batch_tokens = train_step(step)
         step += 1
-        tokens += batch.num_tokens
+        tokens += batch_tokens
         recent = (recent + [loss.item()])[-50:]
     return model, {"steps": step, "seconds": time.perf_counter() - start, "tokens": tokens,
                    "train_loss": float(np.mean(recent)) if recent else float("nan")}

@@ -61,33 +61,17 @@ def rnnkit_stepper(vocab, train_ids):
 
 
 def torch_stepper(vocab, train_ids):
-    """The same for the torch twin, as ``textgen_quality.train_torch`` trains it."""
-    import torch
-    from rnnkit.training import TokenStream
-    c = quality.CONFIG
-    model = quality.torch_twin(len(vocab), quality.rnnkit_model(len(vocab)).state_dict())
-    optimizer = torch.optim.Adam(model.parameters(), lr=c["lr"])
-    loss_fn = torch.nn.CrossEntropyLoss()
-    data = TokenStream(train_ids, batch_size=c["batch_size"], seq_len=c["seq_len"])
-    position = {"step": 0, "state": None}
-    model.train()
+    """The same for the torch twin, trained as ``textgen_quality.train_torch`` trains it."""
+    _, train_step = quality.torch_training(vocab, train_ids,
+                                           quality.rnnkit_model(len(vocab)).state_dict())
+    done = {"steps": 0}
 
     def steps(n):
         times = []
         for _ in range(n):
             start = time.perf_counter()
-            index = position["step"] % data.num_batches
-            batch = data.batch(0, index)
-            logits, state = model(torch.from_numpy(batch.inputs),
-                                  None if index == 0 else position["state"])
-            loss = loss_fn(logits.reshape(-1, logits.shape[-1]),
-                           torch.from_numpy(batch.targets).reshape(-1))
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), c["clip"])
-            optimizer.step()
-            position["state"] = tuple(s.detach() for s in state)
-            position["step"] += 1
+            train_step(done["steps"])
+            done["steps"] += 1
             times.append(time.perf_counter() - start)
         return times
     return steps
